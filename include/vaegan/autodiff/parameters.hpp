@@ -1,0 +1,74 @@
+#pragma once
+// ParameterSet<T>: one network's parameters in one flat buffer, with a flat gradient
+// buffer beside it. Layers register slices and keep their offsets (never pointers, so
+// the buffer may grow while a network is built). The flat layout makes an optimizer
+// step one vectorized loop and a checkpoint one blob per network.
+#include <string>
+#include <vector>
+
+#include "vaegan/core/error.hpp"
+#include "vaegan/core/shape.hpp"
+#include "vaegan/core/tensor.hpp"
+
+namespace vaegan {
+
+struct ParameterSlice {
+  std::string name;  // e.g. "layer0.weight"
+  Shape shape;
+  Index offset = 0;  // into the flat buffer
+};
+
+template <class T>
+class ParameterSet {
+ public:
+  explicit ParameterSet(std::string name = "params") : name_(std::move(name)) {}
+  ParameterSet(const ParameterSet&) = delete;  // layers refer to a set by address
+  ParameterSet& operator=(const ParameterSet&) = delete;
+
+  // Registers a new zero-initialized slice and returns its index.
+  int add(const std::string& name, const Shape& shape) {
+    ParameterSlice slice{name, shape, values_.numel()};
+    const Index total = slice.offset + shape.numel();
+    values_.resize(Shape{total});
+    grads_.resize(Shape{total});
+    std::fill(values_.data() + slice.offset, values_.data() + total, T(0));
+    std::fill(grads_.data() + slice.offset, grads_.data() + total, T(0));
+    slices_.push_back(slice);
+    return static_cast<int>(slices_.size()) - 1;
+  }
+
+  const std::string& name() const { return name_; }
+  Index size() const { return values_.numel(); }
+  const std::vector<ParameterSlice>& slices() const { return slices_; }
+  const ParameterSlice& slice(int i) const { return slices_.at(static_cast<std::size_t>(i)); }
+
+  // The flat buffers, [size()].
+  Tensor<T>& values() { return values_; }
+  const Tensor<T>& values() const { return values_; }
+  Tensor<T>& grads() { return grads_; }
+  const Tensor<T>& grads() const { return grads_; }
+
+  T* value_ptr(int i) { return values_.data() + slice(i).offset; }
+  const T* value_ptr(int i) const { return values_.data() + slice(i).offset; }
+  T* grad_ptr(int i) { return grads_.data() + slice(i).offset; }
+  // A slice as a matrix, e.g. to set a weight by hand.
+  MatrixMap<T> value_matrix(int i) {
+    const auto& s = slice(i);
+    return MatrixMap<T>(value_ptr(i), s.shape.rows(), s.shape.cols());
+  }
+  MatrixMap<T> grad_matrix(int i) {
+    const auto& s = slice(i);
+    return MatrixMap<T>(grad_ptr(i), s.shape.rows(), s.shape.cols());
+  }
+
+  // Gradients accumulate across backward calls (as in PyTorch); clear them before each step.
+  void zero_grad() { grads_.set_zero(); }
+
+ private:
+  std::string name_;
+  Tensor<T> values_;
+  Tensor<T> grads_;
+  std::vector<ParameterSlice> slices_;
+};
+
+}  // namespace vaegan

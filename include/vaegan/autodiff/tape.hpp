@@ -1,0 +1,315 @@
+#pragma once
+// The tape: reverse-mode automatic differentiation over a flat list of nodes.
+//
+// Ops append nodes in the order they run; backward() is one reverse loop over that list
+// (no topological sort, no recursion). Before the loop, backward marks the nodes that lie
+// on a path from the chosen targets to the loss, so one forward pass can feed several
+// losses to several networks without computing gradients nobody asked for.
+//
+// Memory: reset() forgets the nodes but keeps every node's buffers, so a training step
+// that records the same ops with the same shapes again makes no heap allocation.
+#include <initializer_list>
+#include <string>
+#include <vector>
+
+#include "vaegan/autodiff/parameters.hpp"
+#include "vaegan/core/error.hpp"
+#include "vaegan/core/shape.hpp"
+#include "vaegan/core/tensor.hpp"
+
+namespace vaegan {
+
+template <class T>
+class Tape;
+template <class T>
+struct Node;
+
+template <class T>
+using BackwardFn = void (*)(Tape<T>& tape, Node<T>& node);
+
+// One recorded value. Op-specific data (saved masks, noise, scalars) lives in the node so
+// its storage is reused across steps.
+template <class T>
+struct Node {
+  static constexpr int kMaxInputs = 4;
+
+  const char* op = "";               // op name, for error messages
+  BackwardFn<T> backward = nullptr;  // null for leaves
+  int inputs[kMaxInputs] = {-1, -1, -1, -1};
+  int num_inputs = 0;
+  Shape shape;
+  T* value = nullptr;  // own value_buf, or memory owned elsewhere (leaf, view)
+  T* grad = nullptr;   // own grad_buf, or a ParameterSet's gradient buffer
+  Tensor<T> value_buf;
+  Tensor<T> grad_buf;
+  Tensor<T> saved;  // op scratch: dropout mask, reparameterization noise, dZ, ...
+  T scalar = T(0);  // op parameter: slope, scale, probability, ...
+  Index index_a = 0, index_b = 0;  // op parameter: row range, class count, ...
+  const void* owner = nullptr;     // the ParameterSet of a parameter leaf
+  bool requires_grad = false;
+  bool needed = false;         // on a path from a target to the current loss
+  bool grad_set = false;       // grad holds a value in the current backward pass
+  bool external_grad = false;  // grad belongs to a ParameterSet: always accumulate
+
+  Index numel() const { return shape.numel(); }
+  MatrixMap<T> value_matrix() const { return MatrixMap<T>(value, shape.rows(), shape.cols()); }
+  ArrayMap<T> value_array() const { return ArrayMap<T>(value, shape.numel()); }
+  MatrixMap<T> grad_matrix() const { return MatrixMap<T>(grad, shape.rows(), shape.cols()); }
+  ArrayMap<T> grad_array() const { return ArrayMap<T>(grad, shape.numel()); }
+};
+
+// A handle to a node: the tape and the node's index. Cheap to copy.
+template <class T>
+class Var {
+ public:
+  Var() = default;
+  Var(Tape<T>* tape, int id) : tape_(tape), id_(id) {}
+
+  Tape<T>& tape() const { return *tape_; }
+  int id() const { return id_; }
+  bool valid() const { return tape_ != nullptr && id_ >= 0; }
+  Node<T>& node() const { return tape_->node(id_); }
+  const Shape& shape() const { return node().shape; }
+  Index rows() const { return shape().rows(); }
+  Index cols() const { return shape().cols(); }
+  Index numel() const { return shape().numel(); }
+  // Views valid until the tape is reset.
+  MatrixMap<T> value() const { return node().value_matrix(); }
+  ArrayMap<T> array() const { return node().value_array(); }
+  // The gradient of the last backward() with respect to this value (zero if none reached it).
+  MatrixMap<T> grad() const { return tape_->grad_of(id_); }
+  // The value of a one-element tensor (a loss).
+  T item() const {
+    if (numel() != 1) throw ShapeError("Var::item: needs a one-element tensor, got " + shape().str());
+    return node().value[0];
+  }
+
+ private:
+  Tape<T>* tape_ = nullptr;
+  int id_ = -1;
+};
+
+// What a backward pass computes gradients for: every parameter of a set, or one leaf.
+template <class T>
+struct GradTarget {
+  GradTarget(const ParameterSet<T>& params) : owner(&params) {}  // NOLINT: implicit by design
+  GradTarget(const Var<T>& v) : node(v.id()) {}                   // NOLINT: implicit by design
+  const void* owner = nullptr;
+  int node = -1;
+};
+
+template <class T>
+class Tape {
+ public:
+  Tape() = default;
+  Tape(const Tape&) = delete;  // Vars hold a pointer to their tape
+  Tape& operator=(const Tape&) = delete;
+
+  // Forgets all nodes, keeps their memory for the next step.
+  void reset() { size_ = 0; }
+  int size() const { return size_; }
+  Node<T>& node(int id) { return nodes_[static_cast<std::size_t>(id)]; }
+  const Node<T>& node(int id) const { return nodes_[static_cast<std::size_t>(id)]; }
+
+  // ---- leaves ---------------------------------------------------------------------------
+  // A value that takes no gradient. The tape copies it into its own buffer.
+  Var<T> constant(const Tensor<T>& t) { return constant(t.data(), t.shape()); }
+  Var<T> constant(const T* data, const Shape& shape) {
+    Node<T>& n = record_leaf("constant", shape);
+    std::copy(data, data + shape.numel(), n.value);
+    return Var<T>(this, size_ - 1);
+  }
+  // A constant tensor with every element equal to `value`.
+  Var<T> full(const Shape& shape, T value) {
+    Node<T>& n = record_leaf("full", shape);
+    std::fill(n.value, n.value + shape.numel(), value);
+    return Var<T>(this, size_ - 1);
+  }
+  // A value that takes a gradient (read back with Var::grad()). Copied into the tape.
+  Var<T> variable(const Tensor<T>& t) {
+    Var<T> v = constant(t);
+    v.node().op = "variable";
+    v.node().requires_grad = true;
+    return v;
+  }
+  // A view of slice `index` of a parameter set; its gradient accumulates into the set.
+  Var<T> parameter(ParameterSet<T>& params, int index) {
+    const ParameterSlice& s = params.slice(index);
+    Node<T>& n = append("parameter", s.shape);
+    n.value = params.value_ptr(index);
+    n.grad = params.grad_ptr(index);
+    n.owner = &params;
+    n.requires_grad = true;
+    n.external_grad = true;
+    return Var<T>(this, size_ - 1);
+  }
+
+  // ---- recording (used by ops) -------------------------------------------------------------
+  // Appends an op node over `inputs` with its own value buffer of `shape`.
+  Node<T>& record(const char* op, BackwardFn<T> backward, const Shape& shape, std::initializer_list<Var<T>> inputs) {
+    Node<T>& n = append(op, shape);
+    n.value_buf.resize(shape);
+    n.value = n.value_buf.data();
+    bind_inputs(n, backward, inputs);
+    return n;
+  }
+  // Appends an op node whose value aliases memory owned by another node (no copy).
+  Node<T>& record_view(const char* op, BackwardFn<T> backward, const Shape& shape, T* value,
+                       std::initializer_list<Var<T>> inputs) {
+    Node<T>& n = append(op, shape);
+    n.value = value;
+    bind_inputs(n, backward, inputs);
+    return n;
+  }
+  Var<T> last() { return Var<T>(this, size_ - 1); }
+
+  // ---- gradient mode ----------------------------------------------------------------------
+  bool grad_enabled() const { return grad_enabled_; }
+  void set_grad_enabled(bool on) { grad_enabled_ = on; }
+
+  // ---- backward --------------------------------------------------------------------------
+  // Computes d(loss)/d(target) for the given targets; with no targets, for every leaf that
+  // requires a gradient. Parameter gradients accumulate into their ParameterSet.
+  void backward(const Var<T>& loss, std::initializer_list<GradTarget<T>> targets = {}) {
+    check_var("backward", loss);
+    Node<T>& out = node(loss.id());
+    if (out.numel() != 1)
+      throw ShapeError(std::string("backward: the loss must have one element, got ") + out.shape.str() +
+                       " from op '" + out.op + "'");
+    const int last_id = loss.id();
+    for (int i = 0; i <= last_id; ++i) {
+      Node<T>& n = nodes_[static_cast<std::size_t>(i)];
+      n.grad_set = false;
+      if (!n.requires_grad) {
+        n.needed = false;
+      } else if (n.backward == nullptr) {
+        n.needed = is_target(i, n, targets);
+      } else {
+        bool any = false;
+        for (int j = 0; j < n.num_inputs; ++j) any = any || node(n.inputs[j]).needed;
+        n.needed = any;
+      }
+    }
+    if (!out.needed) return;  // the loss does not depend on any target
+    T* g = grad_for_write(out);
+    g[0] = T(1);
+    for (int i = last_id; i >= 0; --i) {
+      Node<T>& n = nodes_[static_cast<std::size_t>(i)];
+      if (n.backward != nullptr && n.needed && n.grad_set) n.backward(*this, n);
+    }
+  }
+
+  // ---- gradient accumulation (the add-or-set helper ops use) -------------------------------
+  // Returns the node's gradient buffer and the factor to keep its old contents by: 0 for
+  // the first contribution of a backward pass (overwrite), 1 afterwards (accumulate).
+  // Callers write grad = contribution + keep * grad.
+  T* grad_for_write(Node<T>& n, T* keep = nullptr) {
+    if (n.external_grad) {
+      if (keep) *keep = T(1);
+      n.grad_set = true;
+      return n.grad;
+    }
+    if (!n.grad_set) {
+      n.grad_buf.resize(n.shape);
+      n.grad = n.grad_buf.data();
+      if (keep) *keep = T(0);
+      else std::fill(n.grad, n.grad + n.numel(), T(0));
+      n.grad_set = true;
+    } else if (keep) {
+      *keep = T(1);
+    }
+    return n.grad;
+  }
+  // Adds `contribution` (any Eigen array expression of numel elements) into input j's gradient.
+  template <class Expr>
+  void accumulate(Node<T>& input, const Expr& contribution) {
+    T keep;
+    T* g = grad_for_write(input, &keep);
+    ArrayMap<T> ga(g, input.numel());
+    if (keep == T(0)) ga = contribution;
+    else ga += contribution;
+  }
+  Node<T>& input(const Node<T>& n, int j) { return node(n.inputs[j]); }
+
+  MatrixMap<T> grad_of(int id) {
+    Node<T>& n = node(id);
+    if (!n.grad_set && !n.external_grad) {
+      // Nothing reached this node: its gradient is zero.
+      n.grad_buf.resize(n.shape);
+      n.grad_buf.set_zero();
+      n.grad = n.grad_buf.data();
+      n.grad_set = true;
+    }
+    return n.grad_matrix();
+  }
+
+  void check_var(const char* op, const Var<T>& v) const {
+    if (!v.valid() || &v.tape() != this || v.id() >= size_)
+      throw Error(std::string(op) + ": the Var does not belong to this tape, or the tape was reset since");
+  }
+
+ private:
+  Node<T>& append(const char* op, const Shape& shape) {
+    if (static_cast<std::size_t>(size_) == nodes_.size()) nodes_.emplace_back();
+    Node<T>& n = nodes_[static_cast<std::size_t>(size_)];
+    ++size_;
+    n.op = op;
+    n.backward = nullptr;
+    n.num_inputs = 0;
+    n.shape = shape;
+    n.value = nullptr;
+    n.grad = nullptr;
+    n.owner = nullptr;
+    n.scalar = T(0);
+    n.index_a = n.index_b = 0;
+    n.requires_grad = false;
+    n.needed = false;
+    n.grad_set = false;
+    n.external_grad = false;
+    return n;
+  }
+  Node<T>& record_leaf(const char* op, const Shape& shape) {
+    Node<T>& n = append(op, shape);
+    n.value_buf.resize(shape);
+    n.value = n.value_buf.data();
+    return n;
+  }
+  void bind_inputs(Node<T>& n, BackwardFn<T> backward, std::initializer_list<Var<T>> inputs) {
+    if (inputs.size() > static_cast<std::size_t>(Node<T>::kMaxInputs))
+      throw Error(std::string(n.op) + ": too many inputs");
+    bool any_grad = false;
+    for (const Var<T>& v : inputs) {
+      check_var(n.op, v);
+      n.inputs[n.num_inputs++] = v.id();
+      any_grad = any_grad || node(v.id()).requires_grad;
+    }
+    n.requires_grad = any_grad && grad_enabled_ && backward != nullptr;
+    n.backward = n.requires_grad ? backward : nullptr;
+  }
+  static bool is_target(int id, const Node<T>& n, std::initializer_list<GradTarget<T>> targets) {
+    if (targets.size() == 0) return true;
+    for (const auto& t : targets)
+      if ((t.owner != nullptr && t.owner == n.owner) || t.node == id) return true;
+    return false;
+  }
+
+  std::vector<Node<T>> nodes_;
+  int size_ = 0;
+  bool grad_enabled_ = true;
+};
+
+// Turns gradient recording off for its lifetime (evaluation, sampling).
+template <class T>
+class NoGradGuard {
+ public:
+  explicit NoGradGuard(Tape<T>& tape) : tape_(tape), previous_(tape.grad_enabled()) { tape.set_grad_enabled(false); }
+  ~NoGradGuard() { tape_.set_grad_enabled(previous_); }
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  Tape<T>& tape_;
+  bool previous_;
+};
+
+}  // namespace vaegan

@@ -1,0 +1,99 @@
+#pragma once
+// Rng: one seeded generator (xoshiro256** seeded by splitmix64). The same seed gives the
+// same numbers on every platform: uniform and normal variates are computed here, not by
+// <random>'s distributions, whose algorithms differ between standard libraries.
+#include <array>
+#include <cmath>
+#include <cstdint>
+
+#include "vaegan/core/config.hpp"
+
+namespace vaegan {
+
+class Rng {
+ public:
+  struct State {
+    std::array<std::uint64_t, 4> s{};
+    double spare_normal = 0.0;
+    bool has_spare = false;
+    bool operator==(const State& o) const {
+      return s == o.s && spare_normal == o.spare_normal && has_spare == o.has_spare;
+    }
+  };
+
+  explicit Rng(std::uint64_t seed = 0x5eed) { reseed(seed); }
+
+  void reseed(std::uint64_t seed) {
+    std::uint64_t x = seed;
+    for (auto& word : state_.s) word = splitmix64(x);
+    state_.has_spare = false;
+    state_.spare_normal = 0.0;
+  }
+
+  std::uint64_t next_u64() {
+    auto& s = state_.s;
+    const std::uint64_t result = rotl(s[1] * 5, 7) * 9;
+    const std::uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+  }
+
+  // Uniform in [0, 1) with 53 random bits.
+  double uniform() { return static_cast<double>(next_u64() >> 11) * 0x1.0p-53; }
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+  // Uniform integer in [0, n), without modulo bias.
+  std::uint64_t uniform_int(std::uint64_t n) {
+    if (n <= 1) return 0;
+    const std::uint64_t limit = ~std::uint64_t{0} - (~std::uint64_t{0} % n);
+    std::uint64_t r;
+    do r = next_u64();
+    while (r >= limit);
+    return r % n;
+  }
+  // Standard normal by the Box-Muller transform (pairs; the second value is kept).
+  double normal() {
+    if (state_.has_spare) {
+      state_.has_spare = false;
+      return state_.spare_normal;
+    }
+    double u1;
+    do u1 = uniform();
+    while (u1 <= 0.0);
+    const double u2 = uniform();
+    const double r = std::sqrt(-2.0 * std::log(u1));
+    const double theta = 6.283185307179586476925 * u2;
+    state_.spare_normal = r * std::sin(theta);
+    state_.has_spare = true;
+    return r * std::cos(theta);
+  }
+  double normal(double mean, double stddev) { return mean + stddev * normal(); }
+
+  template <class T>
+  void fill_normal(T* out, Index n, double mean = 0.0, double stddev = 1.0) {
+    for (Index i = 0; i < n; ++i) out[i] = static_cast<T>(normal(mean, stddev));
+  }
+  template <class T>
+  void fill_uniform(T* out, Index n, double lo, double hi) {
+    for (Index i = 0; i < n; ++i) out[i] = static_cast<T>(uniform(lo, hi));
+  }
+
+  const State& state() const { return state_; }
+  void set_state(const State& s) { state_ = s; }
+
+ private:
+  static std::uint64_t rotl(std::uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+  static std::uint64_t splitmix64(std::uint64_t& x) {
+    std::uint64_t z = (x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  State state_;
+};
+
+}  // namespace vaegan

@@ -1,0 +1,128 @@
+#pragma once
+// Dense<T>: y = act(x W + b), x [batch, in], W [in, out], b [out] -> y [batch, out].
+//
+// linear() is one fused op: the GEMM writes y, then one pass over y adds the bias and
+// applies the activation (no separate bias and activation nodes, two fewer passes over
+// memory forward and backward). Backward, from the saved output y:
+//   dZ = dY * act'(y)       (skipped for identity: dZ is dY)
+//   dW += x^T dZ,  db += sum over rows of dZ,  dX = dZ W^T
+#include <string>
+
+#include "vaegan/autodiff/parameters.hpp"
+#include "vaegan/autodiff/tape.hpp"
+#include "vaegan/detail/gemm.hpp"
+#include "vaegan/nn/init.hpp"
+#include "vaegan/ops/activation.hpp"
+
+namespace vaegan {
+
+namespace detail {
+template <class T>
+struct LinearOp {
+  // inputs: x, W, b; index_a / scalar: activation kind / slope; saved: dZ
+  static void backward(Tape<T>& tape, Node<T>& n) {
+    Node<T>& x = tape.input(n, 0);
+    Node<T>& w = tape.input(n, 1);
+    Node<T>& b = tape.input(n, 2);
+    const Activation act = activation_of(n.index_a, static_cast<double>(n.scalar));
+    const Index batch = n.shape.rows(), out = n.shape.cols(), in = x.shape.cols();
+    const T* dz = n.grad;
+    if (act.kind != ActivationKind::identity) {
+      n.saved.resize(n.shape);
+      T* dzw = n.saved.data();
+      const T* y = n.value;
+      const T* dy = n.grad;
+      parallel_for(n.numel(), [&](Index s, Index e) { activation_grad(act, y, dy, dzw, s, e, T(0)); });
+      dz = dzw;
+    }
+    if (w.needed) {
+      T keep;
+      T* dw = tape.grad_for_write(w, &keep);
+      gemm<T>(true, false, in, out, batch, T(1), x.value, in, dz, out, keep, dw, out);  // [in, out]
+    }
+    if (b.needed) {
+      T keep;
+      T* db = tape.grad_for_write(b, &keep);
+      Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> dbm(db, out);
+      ConstMatrixMap<T> dzm(dz, batch, out);
+      if (keep == T(0)) dbm = dzm.colwise().sum();
+      else dbm += dzm.colwise().sum();
+    }
+    if (x.needed) {
+      T keep;
+      T* dx = tape.grad_for_write(x, &keep);
+      gemm<T>(false, true, batch, in, out, T(1), dz, out, w.value, out, keep, dx, in);  // [batch, in]
+    }
+  }
+};
+}  // namespace detail
+
+// act(x W + b) as one recorded op.
+template <class T>
+Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Activation& act = Activation::identity()) {
+  if (w.shape().rank() != 2 || x.cols() != w.rows())
+    detail::throw_shape("linear", "x [batch, in] needs W [in, out]", x.shape(), w.shape());
+  if (b.numel() != w.cols()) detail::throw_shape("linear", "bias must be [out] of W [in, out]", w.shape(), b.shape());
+  Tape<T>& tape = x.tape();
+  const Index batch = x.rows(), in = w.rows(), out = w.cols();
+  Node<T>& n = tape.record("linear", &detail::LinearOp<T>::backward, Shape::matrix(batch, out), {x, w, b});
+  n.index_a = static_cast<Index>(act.kind);
+  n.scalar = static_cast<T>(act.slope);
+  T* y = n.value;
+  detail::gemm<T>(false, false, batch, out, in, T(1), x.node().value, in, w.node().value, out, T(0), y, out);
+  // Epilogue: bias and activation in one pass, parallel over row blocks.
+  const T* bias = b.node().value;
+  const Index grain_rows = std::max<Index>(1, detail::kParallelGrain / std::max<Index>(out, 1));
+  detail::parallel_for(
+      batch,
+      [&](Index r0, Index r1) {
+        RowArrayMap<T> block(y + r0 * out, r1 - r0, out);
+        block.rowwise() += Eigen::Map<const Eigen::Array<T, 1, Eigen::Dynamic>>(bias, out);
+        detail::apply_activation(act, y, y, r0 * out, r1 * out);
+      },
+      grain_rows);
+  return tape.last();
+}
+
+template <class T>
+class Dense {
+ public:
+  // Registers "<name>.weight" [in, out] and "<name>.bias" [out] in `params` and initializes them.
+  Dense(ParameterSet<T>& params, Index in, Index out, Activation act, Rng& rng, Init init = Init::automatic,
+        const std::string& name = "dense")
+      : params_(&params), in_(in), out_(out), act_(act) {
+    if (in < 1 || out < 1)
+      throw ShapeError("Dense '" + name + "': widths must be >= 1, got " + std::to_string(in) + " -> " +
+                       std::to_string(out));
+    weight_ = params.add(name + ".weight", Shape::matrix(in, out));
+    bias_ = params.add(name + ".bias", Shape::vector(out));
+    initialize_weights(params.value_ptr(weight_), in, out, resolve_init(init, act), rng);
+  }
+
+  Var<T> forward(const Var<T>& x) const {
+    Tape<T>& tape = x.tape();
+    if (x.cols() != in_)
+      throw ShapeError("Dense: input has " + std::to_string(x.cols()) + " features, layer '" +
+                       params_->slice(weight_).name + "' expects " + std::to_string(in_) + " (input " +
+                       x.shape().str() + ")");
+    return linear(x, tape.parameter(*params_, weight_), tape.parameter(*params_, bias_), act_);
+  }
+  Var<T> operator()(const Var<T>& x) const { return forward(x); }
+
+  Index in_features() const { return in_; }
+  Index out_features() const { return out_; }
+  const Activation& activation() const { return act_; }
+  int weight_index() const { return weight_; }
+  int bias_index() const { return bias_; }
+  ParameterSet<T>& parameters() const { return *params_; }
+  // Points the layer at another ParameterSet with the same layout (used when a model is moved).
+  void rebind(ParameterSet<T>& params) { params_ = &params; }
+
+ private:
+  ParameterSet<T>* params_;
+  Index in_, out_;
+  Activation act_;
+  int weight_ = -1, bias_ = -1;
+};
+
+}  // namespace vaegan

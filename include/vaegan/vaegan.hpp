@@ -1,0 +1,34 @@
+#pragma once
+// vaegan: VAE-GAN training on the CPU with a tape-based autodiff. The only include a
+// user needs.
+#include "vaegan/core/config.hpp"
+#include "vaegan/core/error.hpp"
+#include "vaegan/core/parallel.hpp"
+#include "vaegan/core/rng.hpp"
+#include "vaegan/core/shape.hpp"
+#include "vaegan/core/tensor.hpp"
+
+#include "vaegan/autodiff/gradcheck.hpp"
+#include "vaegan/autodiff/parameters.hpp"
+#include "vaegan/autodiff/tape.hpp"
+
+#include "vaegan/ops/activation.hpp"
+#include "vaegan/ops/dropout.hpp"
+#include "vaegan/ops/elementwise.hpp"
+#include "vaegan/ops/matmul.hpp"
+#include "vaegan/ops/reduce.hpp"
+#include "vaegan/ops/reparam.hpp"
+#include "vaegan/ops/rows.hpp"
+
+#include "vaegan/losses/bce.hpp"
+#include "vaegan/losses/kl.hpp"
+#include "vaegan/losses/mse.hpp"
+#include "vaegan/losses/reduction.hpp"
+#include "vaegan/losses/softmax_xent.hpp"
+
+#include "vaegan/nn/dense.hpp"
+#include "vaegan/nn/init.hpp"
+#include "vaegan/nn/sequential.hpp"
+
+#include "vaegan/optim/adam.hpp"
+#include "vaegan/optim/sgd.hpp"
