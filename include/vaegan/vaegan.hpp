@@ -32,3 +32,16 @@
 
 #include "vaegan/optim/adam.hpp"
 #include "vaegan/optim/sgd.hpp"
+
+#include "vaegan/ops/clamp.hpp"
+
+#include "vaegan/models/config.hpp"
+#include "vaegan/models/decoder.hpp"
+#include "vaegan/models/discriminator.hpp"
+#include "vaegan/models/encoder.hpp"
+
+#include "vaegan/train/gan_trainer.hpp"
+#include "vaegan/train/step_stats.hpp"
+#include "vaegan/train/trainer_core.hpp"
+#include "vaegan/train/vae_trainer.hpp"
+#include "vaegan/train/vaegan_trainer.hpp"

@@ -92,6 +92,7 @@ class Var {
 // What a backward pass computes gradients for: every parameter of a set, or one leaf.
 template <class T>
 struct GradTarget {
+  GradTarget() = default;
   GradTarget(const ParameterSet<T>& params) : owner(&params) {}  // NOLINT: implicit by design
   GradTarget(const Var<T>& v) : node(v.id()) {}                   // NOLINT: implicit by design
   const void* owner = nullptr;
@@ -171,6 +172,10 @@ class Tape {
   // Computes d(loss)/d(target) for the given targets; with no targets, for every leaf that
   // requires a gradient. Parameter gradients accumulate into their ParameterSet.
   void backward(const Var<T>& loss, std::initializer_list<GradTarget<T>> targets = {}) {
+    backward(loss, targets.begin(), targets.size());
+  }
+  // The same with the targets given as an array (a set chosen at run time).
+  void backward(const Var<T>& loss, const GradTarget<T>* targets, std::size_t target_count) {
     check_var("backward", loss);
     Node<T>& out = node(loss.id());
     if (out.numel() != 1)
@@ -183,7 +188,7 @@ class Tape {
       if (!n.requires_grad) {
         n.needed = false;
       } else if (n.backward == nullptr) {
-        n.needed = is_target(i, n, targets);
+        n.needed = is_target(i, n, targets, target_count);
       } else {
         bool any = false;
         for (int j = 0; j < n.num_inputs; ++j) any = any || node(n.inputs[j]).needed;
@@ -286,10 +291,10 @@ class Tape {
     n.requires_grad = any_grad && grad_enabled_ && backward != nullptr;
     n.backward = n.requires_grad ? backward : nullptr;
   }
-  static bool is_target(int id, const Node<T>& n, std::initializer_list<GradTarget<T>> targets) {
-    if (targets.size() == 0) return true;
-    for (const auto& t : targets)
-      if ((t.owner != nullptr && t.owner == n.owner) || t.node == id) return true;
+  static bool is_target(int id, const Node<T>& n, const GradTarget<T>* targets, std::size_t count) {
+    if (count == 0) return true;
+    for (std::size_t k = 0; k < count; ++k)
+      if ((targets[k].owner != nullptr && targets[k].owner == n.owner) || targets[k].node == id) return true;
     return false;
   }
 
