@@ -40,6 +40,18 @@
 #include "vaegan/models/discriminator.hpp"
 #include "vaegan/models/encoder.hpp"
 
+#include "vaegan/data/dataset.hpp"
+#include "vaegan/data/idx.hpp"
+#include "vaegan/data/mnist.hpp"
+
+#include "vaegan/io/checkpoint.hpp"
+#include "vaegan/io/csv.hpp"
+#include "vaegan/io/image_grid.hpp"
+#include "vaegan/io/png.hpp"
+#include "vaegan/io/svg_plot.hpp"
+
+#include "vaegan/train/checkpointing.hpp"
+#include "vaegan/train/fit.hpp"
 #include "vaegan/train/gan_trainer.hpp"
 #include "vaegan/train/step_stats.hpp"
 #include "vaegan/train/trainer_core.hpp"

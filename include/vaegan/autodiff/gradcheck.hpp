@@ -11,6 +11,7 @@
 //   ||analytic - numeric|| / max(||analytic + numeric||, tiny)    (2-norms over the input)
 // Keep inputs away from kinks (relu at 0) where the derivative is not defined.
 #include <cmath>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -27,10 +28,12 @@ struct GradcheckResult {
   double max_abs_error = 0.0;       // worst element
   int worst_input = -1;
   std::vector<double> relative_errors;  // per input
+  // Scientific notation: the errors that matter are far below std::to_string's 6 decimals.
   std::string report() const {
-    std::string s = "gradcheck: max relative error " + std::to_string(max_relative_error) + " (input " +
-                    std::to_string(worst_input) + "), max abs error " + std::to_string(max_abs_error);
-    return s;
+    char text[160];
+    std::snprintf(text, sizeof text, "gradcheck: max relative error %.3e (input %d), max abs error %.3e",
+                  max_relative_error, worst_input, max_abs_error);
+    return text;
   }
 };
 

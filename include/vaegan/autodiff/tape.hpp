@@ -207,7 +207,8 @@ class Tape {
   // ---- gradient accumulation (the add-or-set helper ops use) -------------------------------
   // Returns the node's gradient buffer and the factor to keep its old contents by: 0 for
   // the first contribution of a backward pass (overwrite), 1 afterwards (accumulate).
-  // Callers write grad = contribution + keep * grad.
+  // Callers write grad = contribution when keep is 0 and grad += contribution otherwise;
+  // never contribution + keep * grad, since a reused buffer may hold a stale NaN.
   T* grad_for_write(Node<T>& n, T* keep = nullptr) {
     if (n.external_grad) {
       if (keep) *keep = T(1);

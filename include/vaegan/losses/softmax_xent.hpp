@@ -26,7 +26,9 @@ struct SoftmaxXentOp {
       const Index label = static_cast<Index>(labels.value[r]);
       for (Index c = 0; c < cols; ++c) {
         const T v = g * (n.saved[r * cols + c] - (c == label ? T(1) : T(0)));
-        dx[r * cols + c] = v + keep * dx[r * cols + c];
+        // Select, not v + keep * dx: a first contribution overwrites a reused buffer,
+        // whose stale contents may be inf or NaN (0 * NaN is NaN).
+        dx[r * cols + c] = keep == T(0) ? v : v + dx[r * cols + c];
       }
     }
   }

@@ -2,6 +2,7 @@
 // ModelConfig: the widths and activations of the three networks, and the presets of
 // REFERENCE-WORKLOADS.md (`seed` and `mlp`). Presets are runtime values, so a config can
 // be printed, stored in a checkpoint and compared on load.
+#include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -35,6 +36,87 @@ struct ModelConfig {
       << " discriminator=" << widths(discriminator_hidden) << ":" << discriminator_activation.name();
     return s.str();
   }
+
+  // A line-based text form ("key=value" per line) that parse() reads back exactly;
+  // checkpoints store it so a sampler can rebuild the networks without flags.
+  std::string serialize() const {
+    std::ostringstream s;
+    auto widths = [](const std::vector<Index>& v) {
+      std::string out;
+      for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "," : "") + std::to_string(v[i]);
+      return out;
+    };
+    auto act = [](const Activation& a) {
+      std::ostringstream o;
+      o.precision(17);
+      o << static_cast<int>(a.kind) << ":" << a.slope;
+      return o.str();
+    };
+    s << "preset=" << preset << "\nimage_dim=" << image_dim << "\nlatent_dim=" << latent_dim
+      << "\nencoder_hidden=" << widths(encoder_hidden) << "\nencoder_activation=" << act(encoder_activation)
+      << "\ndecoder_hidden=" << widths(decoder_hidden) << "\ndecoder_activation=" << act(decoder_activation)
+      << "\ndiscriminator_hidden=" << widths(discriminator_hidden)
+      << "\ndiscriminator_activation=" << act(discriminator_activation) << "\n";
+    return s.str();
+  }
+  static ModelConfig parse(const std::string& text) {
+    ModelConfig c;
+    std::istringstream in(text);
+    std::string line;
+    int seen = 0;
+    auto fail = [](const std::string& why) -> void {
+      throw Error("ModelConfig::parse: " + why + " (the stored model configuration is damaged)");
+    };
+    auto parse_index = [&](const std::string& v) -> Index {
+      std::size_t used = 0;
+      long long x = 0;
+      try {
+        x = std::stoll(v, &used);
+      } catch (const std::exception&) {
+        fail("'" + v + "' is not a number");
+      }
+      if (used != v.size() || x < 1 || x > (Index{1} << 24)) fail("width '" + v + "' out of range");
+      return static_cast<Index>(x);
+    };
+    auto parse_widths = [&](const std::string& v) {
+      std::vector<Index> out;
+      std::istringstream parts(v);
+      std::string part;
+      while (std::getline(parts, part, ',')) out.push_back(parse_index(part));
+      if (out.empty()) fail("empty width list");
+      return out;
+    };
+    auto parse_act = [&](const std::string& v) {
+      const auto colon = v.find(':');
+      if (colon == std::string::npos) fail("activation '" + v + "' has no ':'");
+      const int kind = std::atoi(v.substr(0, colon).c_str());
+      if (kind < 0 || kind > static_cast<int>(ActivationKind::softplus)) fail("unknown activation '" + v + "'");
+      return Activation{static_cast<ActivationKind>(kind), std::atof(v.substr(colon + 1).c_str())};
+    };
+    while (std::getline(in, line)) {
+      if (line.empty()) continue;
+      const auto eq = line.find('=');
+      if (eq == std::string::npos) fail("line '" + line + "' has no '='");
+      const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
+      ++seen;
+      if (key == "preset") c.preset = value;
+      else if (key == "image_dim") c.image_dim = parse_index(value);
+      else if (key == "latent_dim") c.latent_dim = parse_index(value);
+      else if (key == "encoder_hidden") c.encoder_hidden = parse_widths(value);
+      else if (key == "encoder_activation") c.encoder_activation = parse_act(value);
+      else if (key == "decoder_hidden") c.decoder_hidden = parse_widths(value);
+      else if (key == "decoder_activation") c.decoder_activation = parse_act(value);
+      else if (key == "discriminator_hidden") c.discriminator_hidden = parse_widths(value);
+      else if (key == "discriminator_activation") c.discriminator_activation = parse_act(value);
+      else fail("unknown key '" + key + "'");
+    }
+    if (seen != 9) fail("expected 9 keys, found " + std::to_string(seen));
+    c.validate();
+    return c;
+  }
+
+  bool operator==(const ModelConfig& o) const { return serialize() == o.serialize(); }
+  bool operator!=(const ModelConfig& o) const { return !(*this == o); }
 
   void validate() const {
     auto positive = [](const std::vector<Index>& v) {

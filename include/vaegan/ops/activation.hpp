@@ -6,7 +6,7 @@
 //   leaky_relu:  dx = dy * (y > 0 ? 1 : slope)     slope > 0 keeps the sign of x in y; 0 at x = 0 uses slope
 //   sigmoid:     dx = dy * y * (1 - y)
 //   tanh:        dx = dy * (1 - y^2)
-//   softplus:    y = log(1 + e^x), dx = dy * sigmoid(x) = dy * (1 - e^-y)
+//   softplus:    y = log(1 + e^x), dx = dy * sigmoid(x) = dy * (1 - e^-y) = -dy * expm1(-y)
 // Dense layers reuse apply_activation / activation_grad to fuse the activation with the GEMM.
 #include <cmath>
 #include <string>
@@ -89,7 +89,8 @@ void activation_grad(const Activation& act, const T* y, const T* dy, T* dx, Inde
     case ActivationKind::leaky_relu: write((ya > T(0)).select(dya, slope * dya)); break;
     case ActivationKind::sigmoid: write(dya * ya * (T(1) - ya)); break;
     case ActivationKind::tanh: write(dya * (T(1) - ya.square())); break;
-    case ActivationKind::softplus: write(dya * -((-ya).exp() - T(1))); break;
+    // -expm1(-y), not 1 - e^-y: for x << 0, y is tiny and 1 - e^-y cancels to 0 in float.
+    case ActivationKind::softplus: write(dya * -((-ya).expm1())); break;
   }
 }
 

@@ -25,8 +25,8 @@ class Adam {
  public:
   explicit Adam(ParameterSet<T>& params, AdamOptions options = {}) : params_(&params), options_(options) {
     if (!(options.lr >= 0.0) || !(options.beta1 >= 0.0 && options.beta1 < 1.0) ||
-        !(options.beta2 >= 0.0 && options.beta2 < 1.0) || !(options.eps >= 0.0))
-      throw Error("Adam: need lr >= 0, betas in [0, 1), eps >= 0");
+        !(options.beta2 >= 0.0 && options.beta2 < 1.0) || !(options.eps >= 0.0) || !(options.weight_decay >= 0.0))
+      throw Error("Adam: need lr >= 0, betas in [0, 1), eps >= 0, weight_decay >= 0");
     m_.resize(Shape{params.size()});
     v_.resize(Shape{params.size()});
     m_.set_zero();

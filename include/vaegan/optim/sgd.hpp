@@ -20,7 +20,10 @@ template <class T>
 class Sgd {
  public:
   explicit Sgd(ParameterSet<T>& params, SgdOptions options = {}) : params_(&params), options_(options) {
-    if (!(options.lr >= 0.0) || !(options.momentum >= 0.0)) throw Error("Sgd: need lr >= 0 and momentum >= 0");
+    if (!(options.lr >= 0.0) || !(options.momentum >= 0.0) || !(options.weight_decay >= 0.0))
+      throw Error("Sgd: need lr >= 0, momentum >= 0 and weight_decay >= 0");
+    // As in PyTorch: Nesterov without momentum would silently be plain SGD.
+    if (options.nesterov && options.momentum == 0.0) throw Error("Sgd: nesterov needs momentum > 0");
     momentum_buffer_.resize(Shape{params.size()});
     momentum_buffer_.set_zero();
   }

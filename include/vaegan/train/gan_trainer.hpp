@@ -29,6 +29,7 @@ class GanTrainer : public TrainerCore<T> {
  public:
   static constexpr const char* kStatNames[] = {"loss_d", "loss_g", "d_real", "d_fake"};
   static constexpr int kStatCount = 4;
+  static constexpr const char* kKind = "gan";
   enum Network : unsigned { kGenerator = 0, kDiscriminator = 1 };
 
   GanTrainer(const ModelConfig& config, const GanOptions& options = {}, std::uint64_t seed = 1)

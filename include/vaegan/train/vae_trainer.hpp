@@ -32,6 +32,7 @@ class VaeTrainer : public TrainerCore<T> {
  public:
   static constexpr const char* kStatNames[] = {"loss", "rec", "kl"};
   static constexpr int kStatCount = 3;
+  static constexpr const char* kKind = "vae";
   enum Network : unsigned { kEncoder = 0, kDecoder = 1 };
 
   VaeTrainer(const ModelConfig& config, const VaeOptions& options = {}, std::uint64_t seed = 1)

@@ -60,6 +60,7 @@ class VaeGanTrainer : public TrainerCore<T> {
   static constexpr const char* kStatNames[] = {"loss_d", "loss_e",  "loss_dec", "rec",       "kl",
                                                "d_real", "d_recon", "d_prior",  "d_updated", "dec_updated"};
   static constexpr int kStatCount = 10;
+  static constexpr const char* kKind = "vaegan";
   enum Network : unsigned { kEncoder = 0, kDecoder = 1, kDiscriminator = 2 };
 
   VaeGanTrainer(const ModelConfig& config, const VaeGanOptions& options = {}, std::uint64_t seed = 1)

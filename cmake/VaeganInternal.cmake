@@ -1,0 +1,45 @@
+# Settings for the project's own executables (tests, examples, benchmarks). None of this
+# reaches the exported vaegan::vaegan target: a user's build decides its own -march and
+# sanitizers.
+include_guard(GLOBAL)
+include(CheckCXXCompilerFlag)
+
+if(CMAKE_CXX_COMPILER_ID MATCHES "GNU|Clang")
+  set(_vaegan_gcc_like ON)
+else()
+  set(_vaegan_gcc_like OFF)
+endif()
+
+if(VAEGAN_NATIVE)
+  if(_vaegan_gcc_like)
+    check_cxx_compiler_flag(-march=native VAEGAN_HAVE_MARCH_NATIVE)
+  endif()
+  if(NOT VAEGAN_HAVE_MARCH_NATIVE)
+    message(STATUS "vaegan: the compiler does not take -march=native; building the executables without it")
+  endif()
+endif()
+
+if(VAEGAN_SANITIZE AND NOT _vaegan_gcc_like)
+  message(FATAL_ERROR "vaegan: VAEGAN_SANITIZE=${VAEGAN_SANITIZE} needs GCC or Clang")
+endif()
+
+# vaegan_internal_target(<target>): links vaegan and applies the in-tree settings.
+function(vaegan_internal_target target)
+  target_link_libraries(${target} PRIVATE vaegan::vaegan)
+  if(_vaegan_gcc_like)
+    target_compile_options(${target} PRIVATE -Wall -Wextra)
+  endif()
+  if(VAEGAN_NATIVE AND VAEGAN_HAVE_MARCH_NATIVE)
+    target_compile_options(${target} PRIVATE -march=native)
+    # GCC before 13 warns "__Y is used uninitialized" inside its own AVX-512 intrinsics
+    # (avx512fintrin.h's _mm512_undefined_ps, GCC bug 105593) wherever Eigen inlines them:
+    # thousands of lines that are not about our code.
+    if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
+      target_compile_options(${target} PRIVATE -Wno-uninitialized -Wno-maybe-uninitialized)
+    endif()
+  endif()
+  if(VAEGAN_SANITIZE)
+    target_compile_options(${target} PRIVATE -fsanitize=${VAEGAN_SANITIZE} -fno-omit-frame-pointer)
+    target_link_options(${target} PRIVATE -fsanitize=${VAEGAN_SANITIZE})
+  endif()
+endfunction()

@@ -1,0 +1,147 @@
+#pragma once
+// A small declarative command-line parser for the examples: --name value or --name=value,
+// --help lists every flag with its default. Bad input (unknown flag, missing or malformed
+// value, failed check) prints one line naming the problem and the fix and exits with 2.
+#include <cerrno>
+#include <cstdint>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+#include <string>
+#include <vector>
+
+namespace cli {
+
+// Exit codes shared by every example.
+constexpr int kExitRuntime = 1;
+constexpr int kExitUsage = 2;
+
+class Parser {
+ public:
+  Parser(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
+
+  void add(const std::string& name, std::string* target, const std::string& help) {
+    flags_.push_back({name, help, *target, "STRING", [target](const std::string& v) { *target = v; return true; }});
+  }
+  void add(const std::string& name, std::int64_t* target, const std::string& help) {
+    flags_.push_back({name, help, std::to_string(*target), "INT", [target](const std::string& v) {
+                        char* end = nullptr;
+                        errno = 0;
+                        const long long x = std::strtoll(v.c_str(), &end, 10);
+                        if (v.empty() || *end != '\0' || errno == ERANGE) return false;
+                        *target = x;
+                        return true;
+                      }});
+  }
+  void add(const std::string& name, double* target, const std::string& help) {
+    flags_.push_back({name, help, format_double(*target), "NUMBER", [target](const std::string& v) {
+                        char* end = nullptr;
+                        errno = 0;
+                        const double x = std::strtod(v.c_str(), &end);
+                        if (v.empty() || *end != '\0' || errno == ERANGE) return false;
+                        *target = x;
+                        return true;
+                      }});
+  }
+  // A switch: --name turns it on, --name=false / --no-name turns it off.
+  void add_switch(const std::string& name, bool* target, const std::string& help) {
+    flags_.push_back({name, help, *target ? "on" : "off", "", [target](const std::string& v) {
+                        if (v == "" || v == "true" || v == "1" || v == "on") *target = true;
+                        else if (v == "false" || v == "0" || v == "off") *target = false;
+                        else return false;
+                        return true;
+                      }, true});
+  }
+  // A check run after parsing; `message` is printed when it fails.
+  void require(std::function<bool()> check, std::string message) { checks_.push_back({std::move(check), std::move(message)}); }
+
+  // Parses argv; on --help prints usage and exits 0; on bad input exits 2.
+  void parse(int argc, char** argv) {
+    for (int i = 1; i < argc; ++i) {
+      std::string arg = argv[i];
+      if (arg == "--help" || arg == "-h") {
+        print_help(std::cout);
+        std::exit(0);
+      }
+      if (arg.rfind("--", 0) != 0) fail("unexpected argument '" + arg + "'");
+      std::string name = arg.substr(2), value;
+      bool has_value = false;
+      if (const auto eq = name.find('='); eq != std::string::npos) {
+        value = name.substr(eq + 1);
+        name = name.substr(0, eq);
+        has_value = true;
+      }
+      bool negated = false;
+      Flag* flag = find(name);
+      if (flag == nullptr && name.rfind("no-", 0) == 0) {
+        flag = find(name.substr(3));
+        negated = flag != nullptr && flag->is_switch;
+        if (!negated) flag = nullptr;
+      }
+      if (flag == nullptr) fail("unknown flag --" + name);
+      if (flag->is_switch) {
+        if (negated) value = "false";
+        if (!flag->set(value)) fail("--" + name + " takes true or false, got '" + value + "'");
+        continue;
+      }
+      if (!has_value) {
+        if (i + 1 >= argc) fail("--" + name + " needs a value (" + flag->metavar + ")");
+        value = argv[++i];
+      }
+      if (!flag->set(value)) fail("--" + name + " expects " + flag->metavar + ", got '" + value + "'");
+    }
+    for (const auto& c : checks_)
+      if (!c.check()) fail(c.message);
+  }
+
+  [[noreturn]] void fail(const std::string& message) const {
+    std::cerr << program_ << ": " << message << " (run " << program_ << " --help for the flags)\n";
+    std::exit(kExitUsage);
+  }
+
+  void print_help(std::ostream& out) const {
+    out << "usage: " << program_ << " [flags]\n" << summary_ << "\n\nflags:\n";
+    for (const auto& f : flags_) {
+      std::string left = "  --" + f.name + (f.metavar.empty() ? "" : " " + f.metavar);
+      if (left.size() < 30) left.resize(30, ' ');
+      else left += "  ";
+      out << left << f.help << " (default: " << (f.default_text.empty() ? "\"\"" : f.default_text) << ")\n";
+    }
+    out << "  --help                      show this help\n";
+  }
+
+ private:
+  struct Flag {
+    std::string name, help, default_text, metavar;
+    std::function<bool(const std::string&)> set;
+    bool is_switch = false;
+  };
+  struct Check {
+    std::function<bool()> check;
+    std::string message;
+  };
+  Flag* find(const std::string& name) {
+    for (auto& f : flags_)
+      if (f.name == name) return &f;
+    return nullptr;
+  }
+  static std::string format_double(double v) {
+    std::string s = std::to_string(v);
+    if (s.find('.') != std::string::npos) {
+      while (!s.empty() && s.back() == '0') s.pop_back();
+      if (!s.empty() && s.back() == '.') s.pop_back();
+    }
+    if (v != 0.0 && (std::abs(v) < 1e-3)) {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%g", v);
+      s = buf;
+    }
+    return s;
+  }
+
+  std::string program_, summary_;
+  std::vector<Flag> flags_;
+  std::vector<Check> checks_;
+};
+
+}  // namespace cli

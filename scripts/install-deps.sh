@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs everything vaegan's build, tests and benchmarks need on Debian or Ubuntu.
+# Skips `apt-get update` (and apt altogether) when every package is already installed,
+# so it is fast on a prepared machine. Uses sudo only when not run as root.
+set -euo pipefail
+
+packages=(
+  g++ cmake ninja-build meson pkg-config  # toolchain and both build systems
+  libeigen3-dev zlib1g-dev libstb-dev     # the library's dependencies
+  doctest-dev                             # tests
+  libbenchmark-dev libopenblas-dev        # benchmarks
+)
+
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+  echo "install-deps.sh: this script needs Debian or Ubuntu (apt-get). Install these by hand:" >&2
+  echo "  a C++17 compiler, CMake >= 3.16, Ninja, Meson, pkg-config, Eigen 3, zlib, stb, doctest," >&2
+  echo "  Google Benchmark, OpenBLAS" >&2
+  exit 1
+fi
+
+missing=()
+for package in "${packages[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$package")
+done
+
+if ((${#missing[@]} == 0)); then
+  echo "install-deps.sh: all ${#packages[@]} packages already installed"
+  exit 0
+fi
+
+sudo=()
+if ((EUID != 0)); then
+  if ! command -v sudo >/dev/null 2>&1; then
+    echo "install-deps.sh: not root and no sudo; run as root to install: ${missing[*]}" >&2
+    exit 1
+  fi
+  sudo=(sudo)
+fi
+
+echo "install-deps.sh: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"

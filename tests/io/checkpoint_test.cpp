@@ -1,0 +1,315 @@
+// Tests of io/checkpoint.hpp: exact round trips, and that every kind of damage (truncation,
+// bit flips, wrong version or magic) and every kind of misuse (missing section, dtype or
+// shape mismatch) is rejected with its own message, never accepted and never a crash.
+#include "vaegan/io/checkpoint.hpp"
+
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "temp_dir.hpp"
+
+using vaegan::CheckpointReader;
+using vaegan::CheckpointWriter;
+using vaegan::Index;
+using vaegan::IoError;
+using vaegan::Shape;
+using vaegan::Tensor;
+using vaegan_test::TempDir;
+
+namespace {
+
+template <class T>
+Tensor<T> random_tensor(const Shape& shape, std::uint64_t seed) {
+  vaegan::Rng rng(seed);
+  Tensor<T> t(shape);
+  rng.fill_normal(t.data(), t.numel());
+  return t;
+}
+
+template <class T>
+bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.numel())) == 0;
+}
+
+bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+
+// The message of the IoError that reading `bytes` throws ("" if it was accepted).
+std::string rejection(const std::vector<std::uint8_t>& bytes) {
+  try {
+    CheckpointReader::from_bytes(bytes, "test.ckpt");
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// A small checkpoint with one section of every type.
+CheckpointWriter sample_writer() {
+  CheckpointWriter w;
+  w.add_string("meta.preset", "mlp");
+  w.add_u64("meta.epoch", 12);
+  w.add_tensor("E.params", random_tensor<float>(Shape{3, 4}, 1));
+  w.add_tensor("D.params", random_tensor<double>(Shape{5}, 2));
+  w.add_i64("meta.offset", -7);
+  w.add_f64("meta.lr", 2e-4);
+  w.add_bytes("blob", std::vector<std::uint8_t>{1, 2, 3, 4, 5});
+  return w;
+}
+
+// Offsets where sections start, plus where the trailer starts (walking the documented layout).
+std::vector<std::size_t> section_boundaries(const std::vector<std::uint8_t>& f) {
+  const auto u32 = [&](std::size_t at) { return vaegan::detail::get_u32(f.data() + at); };
+  std::vector<std::size_t> out;
+  std::size_t pos = 32;
+  for (std::uint32_t i = 0; i < u32(12); ++i) {
+    out.push_back(pos);
+    const std::size_t name_len = u32(pos);
+    pos += 4 + name_len + 4 + 8 + vaegan::detail::get_u64(f.data() + pos + 8 + name_len) + 4;
+  }
+  out.push_back(pos);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("checkpoint: every type round-trips bit for bit") {
+  TempDir dir;
+  const std::string path = dir.file("ckpt.bin");
+  const Tensor<float> tf = random_tensor<float>(Shape{3, 4}, 11);
+  const Tensor<double> td = random_tensor<double>(Shape{2, 3, 4}, 12);
+  const Tensor<float> t4 = random_tensor<float>(Shape{2, 1, 3, 2}, 13);
+  const Tensor<double> empty(Shape{0, 5});
+  vaegan::Rng rng(99);
+  rng.normal();  // leaves a spare normal in the state
+  const std::string text("d\xc3\xa9j\xc3\xa0 vu\0with NUL", 17);
+  const double tricky[] = {-0.0, 4.9e-324, std::numeric_limits<double>::infinity(), 0.1, std::nan("0x5a5")};
+
+  CheckpointWriter w;
+  w.add_tensor("tf", tf);
+  w.add_tensor("td", td);
+  w.add_tensor("t4", t4);
+  w.add_tensor("empty", empty);
+  w.add_u64("u64", std::numeric_limits<std::uint64_t>::max());
+  w.add_i64("i64", std::numeric_limits<std::int64_t>::min());
+  for (int i = 0; i < 5; ++i) w.add_f64("f64." + std::to_string(i), tricky[i]);
+  w.add_string("text", text);
+  w.add_string("empty_text", "");
+  w.add_bytes("nothing", nullptr, 0);
+  w.add_rng_state("rng", rng.state());
+  w.add_deferred_bytes("deferred", [](std::vector<std::uint8_t>& p) { p.assign({9, 8, 7}); });
+  w.save(path);
+  CHECK(dir.entries() == std::vector<std::string>{"ckpt.bin"});
+
+  const CheckpointReader r(path);
+  CHECK(r.num_sections() == w.num_sections());
+  CHECK(r.names().front() == "tf");  // file order is insertion order
+  CHECK(same_bits(r.tensor<float>("tf", Shape{3, 4}), tf));
+  CHECK(same_bits(r.tensor<double>("td", Shape{2, 3, 4}), td));
+  CHECK(same_bits(r.tensor<float>("t4", Shape{2, 1, 3, 2}), t4));
+  CHECK(r.tensor<double>("empty", Shape{0, 5}).numel() == 0);
+  CHECK(r.tensor_shape("td") == Shape{2, 3, 4});
+  CHECK(r.type("td") == vaegan::SectionType::tensor_f64);
+  CHECK(r.u64("u64") == std::numeric_limits<std::uint64_t>::max());
+  CHECK(r.i64("i64") == std::numeric_limits<std::int64_t>::min());
+  for (int i = 0; i < 5; ++i) CHECK(same_bits(r.f64("f64." + std::to_string(i)), tricky[i]));
+  CHECK(r.str("text") == text);
+  CHECK(r.str("empty_text").empty());
+  CHECK(r.bytes("nothing").empty());
+  CHECK(r.bytes("deferred") == std::vector<std::uint8_t>{9, 8, 7});
+
+  // The restored generator continues exactly where the saved one was.
+  vaegan::Rng restored(0);
+  restored.set_state(r.rng_state("rng"));
+  CHECK(restored.state() == rng.state());
+  CHECK(restored.normal() == rng.normal());
+  CHECK(restored.next_u64() == rng.next_u64());
+
+  // In-place loading into an existing buffer (a network's flat parameters).
+  Tensor<float> into(Shape{3, 4}, 0.0f);
+  r.read_tensor("tf", into);
+  CHECK(same_bits(into, tf));
+}
+
+TEST_CASE("checkpoint: the documented layout: magic, version, size, end marker") {
+  TempDir dir;
+  sample_writer().save(dir.file("c.bin"));
+  const std::vector<std::uint8_t> f = vaegan_test::read_all(dir.file("c.bin"));
+  REQUIRE(f.size() > 44);
+  CHECK(std::memcmp(f.data(), "VAEGANCK", 8) == 0);
+  CHECK(vaegan::detail::get_u32(f.data() + 8) == 1);
+  CHECK(vaegan::detail::get_u32(f.data() + 12) == 7);
+  CHECK(vaegan::detail::get_u64(f.data() + 16) == f.size());
+  CHECK(std::memcmp(f.data() + f.size() - 12, "VGCK-END", 8) == 0);
+  CHECK(section_boundaries(f).back() == f.size() - 12);
+}
+
+TEST_CASE("checkpoint: truncation anywhere, also at section boundaries, says truncated") {
+  TempDir dir;
+  sample_writer().save(dir.file("c.bin"));
+  const std::vector<std::uint8_t> f = vaegan_test::read_all(dir.file("c.bin"));
+  std::set<std::size_t> cuts;
+  for (int k = 0; k < 10; ++k) cuts.insert(f.size() * static_cast<std::size_t>(k) / 10);
+  for (const std::size_t b : section_boundaries(f)) cuts.insert(b);
+  cuts.insert(f.size() - 4);
+  cuts.insert(f.size() - 1);
+  for (std::size_t k = 1; k < 8; ++k) cuts.insert(k);  // inside the magic
+  for (const std::size_t cut : cuts) {
+    CAPTURE(cut);
+    const std::vector<std::uint8_t> head(f.begin(), f.begin() + static_cast<std::ptrdiff_t>(cut));
+    CHECK(contains(rejection(head), "truncated"));
+    // The same through the file path (the reader checks sizes before reading).
+    vaegan_test::write_all(dir.file("cut.bin"), head);
+    CHECK_THROWS_WITH_AS(CheckpointReader(dir.file("cut.bin")), doctest::Contains("truncated"), IoError);
+  }
+}
+
+TEST_CASE("checkpoint: every single bit flip is rejected; flips in a section name it") {
+  TempDir dir;
+  sample_writer().save(dir.file("c.bin"));
+  const std::vector<std::uint8_t> f = vaegan_test::read_all(dir.file("c.bin"));
+  const std::vector<std::size_t> bounds = section_boundaries(f);
+  const std::vector<std::string> names = CheckpointReader(dir.file("c.bin")).names();
+  int accepted = 0;
+  for (std::size_t pos = 0; pos < f.size(); ++pos) {
+    for (int bit = 0; bit < 8; ++bit) {
+      std::vector<std::uint8_t> g = f;
+      g[pos] ^= static_cast<std::uint8_t>(1u << bit);
+      const std::string msg = rejection(g);
+      if (msg.empty()) {
+        ++accepted;
+        continue;
+      }
+      CHECK(contains(msg, "test.ckpt"));
+      // A flip inside section i's payload or CRC (past its length fields) is a CRC
+      // mismatch named after that section.
+      for (std::size_t i = 0; i + 1 < bounds.size(); ++i) {
+        const std::size_t name_len = vaegan::detail::get_u32(f.data() + bounds[i]);
+        if (pos >= bounds[i] + 16 + name_len && pos < bounds[i + 1]) {
+          CAPTURE(pos);
+          CHECK(contains(msg, "CRC mismatch"));
+          CHECK(contains(msg, "'" + names[i] + "'"));
+        }
+      }
+    }
+  }
+  CHECK(accepted == 0);
+  // One flip through the file path as well.
+  std::vector<std::uint8_t> g = f;
+  g[bounds[2] + 30] ^= 0x10;
+  vaegan_test::write_all(dir.file("flip.bin"), g);
+  CHECK_THROWS_WITH_AS(CheckpointReader(dir.file("flip.bin")), doctest::Contains("bit flip (CRC mismatch) in section"),
+                       IoError);
+}
+
+TEST_CASE("checkpoint: another format version, wrong magic, extra bytes and size limits") {
+  TempDir dir;
+  sample_writer().save(dir.file("c.bin"));
+  const std::vector<std::uint8_t> f = vaegan_test::read_all(dir.file("c.bin"));
+
+  std::vector<std::uint8_t> v2 = f;
+  v2[8] = 2;  // version 2, header CRC fixed up so the version alone is wrong
+  const std::uint32_t crc = vaegan::detail::crc32_of(v2.data(), 28);
+  for (int i = 0; i < 4; ++i) v2[static_cast<std::size_t>(28 + i)] = static_cast<std::uint8_t>(crc >> (8 * i));
+  const std::string msg = rejection(v2);
+  CHECK(contains(msg, "version mismatch"));
+  CHECK(contains(msg, "version 2"));
+  CHECK(contains(msg, "reads version 1"));
+
+  const std::string png = "\x89PNG\r\n\x1a\n and then some more bytes to be long enough";
+  CHECK(contains(rejection(std::vector<std::uint8_t>(png.begin(), png.end())), "not a vaegan checkpoint"));
+  CHECK(contains(rejection({'V', 'A', 'X'}), "not a vaegan checkpoint"));
+
+  std::vector<std::uint8_t> longer = f;
+  longer.push_back(0);
+  CHECK(contains(rejection(longer), "1 unexpected bytes"));
+
+  CHECK_THROWS_WITH_AS(CheckpointReader(dir.file("c.bin"), 64), doctest::Contains("load limit"), IoError);
+  CHECK_THROWS_WITH_AS(CheckpointReader(dir.file("missing.bin")), doctest::Contains("cannot open"), IoError);
+}
+
+TEST_CASE("checkpoint: missing sections, wrong types, dtype and shape mismatches") {
+  TempDir dir;
+  const std::string path = dir.file("c.bin");
+  sample_writer().save(path);
+  const CheckpointReader r(path);
+  const auto message = [](auto&& f) -> std::string {
+    try {
+      f();
+    } catch (const IoError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  std::string m = message([&] { r.u64("meta.step"); });
+  CHECK(contains(m, "missing section 'meta.step'"));
+  CHECK(contains(m, "meta.epoch"));  // lists what the file has
+  CHECK(contains(m, path));
+
+  m = message([&] { r.tensor<float>("E.params", Shape{4, 3}); });
+  CHECK(contains(m, "section 'E.params': shape mismatch: file has [3, 4], model expects [4, 3]"));
+  m = message([&] { r.tensor<double>("E.params", Shape{3, 4}); });
+  CHECK(contains(m, "dtype mismatch"));
+  CHECK(contains(m, "tensor<float>"));
+  CHECK(contains(m, "tensor<double>"));
+  m = message([&] { r.f64("meta.epoch"); });
+  CHECK(contains(m, "holds a u64, but a f64 was requested"));
+  CHECK(contains(message([&] { r.tensor_shape("meta.preset"); }), "not a tensor"));
+  CHECK(contains(message([&] { r.rng_state("blob"); }), "41"));
+}
+
+TEST_CASE("checkpoint: a failed save keeps the previous checkpoint and leaves no temporary file") {
+  TempDir dir;
+  const std::string path = dir.file("c.bin");
+  sample_writer().save(path);
+  const std::vector<std::uint8_t> before = vaegan_test::read_all(path);
+
+  CheckpointWriter w;
+  w.add_tensor("E.params", random_tensor<float>(Shape{100, 10}, 5));
+  w.add_deferred_bytes("optimizer", [](std::vector<std::uint8_t>& p) {
+    p.resize(1000, 7);  // part of the file is written by now
+    throw std::runtime_error("simulated failure while serializing");
+  });
+  w.add_u64("after", 1);
+  try {
+    w.save(path);
+    FAIL("expected IoError");
+  } catch (const IoError& e) {
+    CHECK(contains(e.what(), "'optimizer'"));
+    CHECK(contains(e.what(), "simulated failure"));
+    CHECK(contains(e.what(), "unchanged"));
+  }
+  CHECK(vaegan_test::read_all(path) == before);
+  CHECK(dir.entries() == std::vector<std::string>{"c.bin"});
+  CHECK(CheckpointReader(path).u64("meta.epoch") == 12);
+
+  // An unwritable target also leaves the old file alone and names the path.
+  const std::string bad = dir.file("no/dir/c.bin");
+  CHECK_THROWS_WITH_AS(sample_writer().save(bad), doctest::Contains(bad.c_str()), IoError);
+
+  // Saving over an existing checkpoint replaces it whole.
+  CheckpointWriter small;
+  small.add_u64("meta.epoch", 13);
+  small.save(path);
+  CHECK(CheckpointReader(path).u64("meta.epoch") == 13);
+  CHECK(dir.entries() == std::vector<std::string>{"c.bin"});
+}
+
+TEST_CASE("checkpoint: writer rejects bad and duplicate section names") {
+  CheckpointWriter w;
+  w.add_u64("a", 1);
+  CHECK_THROWS_AS(w.add_u64("a", 2), vaegan::Error);
+  CHECK_THROWS_AS(w.add_u64("", 2), vaegan::Error);
+  CHECK_THROWS_AS(w.add_u64(std::string(256, 'x'), 2), vaegan::Error);
+  CHECK_THROWS_AS(w.add_u64(std::string("a\0b", 3), 2), vaegan::Error);
+  w.add_u64(std::string(255, 'x'), 2);
+  CHECK(w.num_sections() == 2);
+}
