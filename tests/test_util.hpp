@@ -34,6 +34,7 @@
 #include "vaegan/nn/init.hpp"
 #include "vaegan/nn/sequential.hpp"
 #include "vaegan/ops/activation.hpp"
+#include "vaegan/ops/clamp.hpp"
 #include "vaegan/ops/dropout.hpp"
 #include "vaegan/ops/elementwise.hpp"
 #include "vaegan/ops/matmul.hpp"

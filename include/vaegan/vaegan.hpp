@@ -57,3 +57,9 @@
 #include "vaegan/train/trainer_core.hpp"
 #include "vaegan/train/vae_trainer.hpp"
 #include "vaegan/train/vaegan_trainer.hpp"
+
+#include "vaegan/metrics/classifier.hpp"
+#include "vaegan/metrics/coverage.hpp"
+#include "vaegan/metrics/evaluator.hpp"
+#include "vaegan/metrics/fid.hpp"
+#include "vaegan/metrics/precision_recall.hpp"

@@ -1,7 +1,12 @@
 // Tests for autodiff/: the tape's backward pass, gradient targets and accumulation,
 // buffer reuse, ParameterSet, and the gradient checker itself.
+#include <cstdlib>
 #include <string>
+#include <utility>
 #include <vector>
+#ifdef __GLIBC__
+#include <malloc.h>  // mallopt(M_PERTURB)
+#endif
 
 #include "test_util.hpp"
 
@@ -302,6 +307,75 @@ TEST_CASE("tape: reset reuses every node buffer across steps") {
              capacities[static_cast<std::size_t>(i)];
   }
   CHECK(moved == 0);
+}
+
+namespace {
+
+// Turns on glibc's malloc perturbation for its lifetime: freed memory is filled with a
+// pattern, so a read through a dangling pointer gives garbage instead of the old value.
+class FreedMemoryPoison {
+ public:
+  FreedMemoryPoison() {
+#ifdef __GLIBC__
+    mallopt(M_PERTURB, 0xa5);
+#endif
+  }
+  ~FreedMemoryPoison() {
+#ifdef __GLIBC__
+    const char* env = std::getenv("MALLOC_PERTURB_");  // restore what the environment asked for
+    mallopt(M_PERTURB, env != nullptr ? std::atoi(env) : 0);
+#endif
+  }
+  FreedMemoryPoison(const FreedMemoryPoison&) = delete;
+  FreedMemoryPoison& operator=(const FreedMemoryPoison&) = delete;
+};
+
+}  // namespace
+
+TEST_CASE("tape: ops record the right shape when their node makes the node vector grow") {
+  // Ops pass an input's shape(), which lives in the node vector, to record(); appending
+  // the output node may reallocate that vector. Placing each op after 0 to 20 other nodes
+  // puts it on every growth boundary of a fresh tape.
+  FreedMemoryPoison poison;
+  using Op = Var<double> (*)(Var<double>, Var<double>);
+  const std::vector<std::pair<const char*, Op>> ops = {
+      {"scale", [](Var<double> x, Var<double>) { return vaegan::scale(x, 2.0); }},
+      {"add", [](Var<double> x, Var<double> y) { return vaegan::add(x, y); }},
+      {"mul", [](Var<double> x, Var<double> y) { return vaegan::mul(x, y); }},
+      {"exp", [](Var<double> x, Var<double>) { return vaegan::exp(x); }},
+      {"log", [](Var<double> x, Var<double>) { return vaegan::log(x); }},
+      {"tanh", [](Var<double> x, Var<double>) { return vaegan::tanh(x); }},
+      {"detach", [](Var<double> x, Var<double>) { return vaegan::detach(x); }},
+      {"matmul", [](Var<double> x, Var<double> y) { return vaegan::matmul(x, y, false, true); }},  // [3, 3]
+      {"reparameterize",
+       [](Var<double> x, Var<double> y) {
+         Rng rng(1);
+         return vaegan::reparameterize(x, y, rng);
+       }},
+      {"dropout",
+       [](Var<double> x, Var<double>) {
+         Rng rng(1);
+         return vaegan::dropout(x, 0.5, rng, true);
+       }},
+      {"full", [](Var<double> x, Var<double>) { return x.tape().full(x.shape(), 1.0); }},
+      {"bce", [](Var<double> x, Var<double>) { return vaegan::bce_with_logits(x, 1.0); }},  // full(x.shape())
+  };
+  for (const auto& [name, op] : ops) {
+    for (int padding = 0; padding <= 20; ++padding) {
+      CAPTURE(name);
+      CAPTURE(padding);
+      Tape<double> tape;
+      Var<double> x = tape.variable(Tensor<double>(Shape{3, 2}, 1.5));
+      Var<double> y = tape.variable(Tensor<double>(Shape{3, 2}, 0.5));
+      for (int i = 0; i < padding; ++i) tape.full(Shape{1}, 0.0);
+      const Var<double> out = op(x, y);
+      const Shape expected = std::string(name) == "matmul" ? Shape{3, 3} : std::string(name) == "bce" ? Shape{1}
+                                                                                                       : Shape{3, 2};
+      REQUIRE(out.shape() == expected);
+      if (std::string(name) != "detach")  // a view has no buffer of its own
+        CHECK(out.node().value_buf.numel() == expected.numel());
+    }
+  }
 }
 
 TEST_CASE_TEMPLATE("tape: backward needs a one-element loss from this tape", T, float, double) {

@@ -6,6 +6,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <limits>
 #include <set>
@@ -38,7 +39,13 @@ bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
          std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.numel())) == 0;
 }
 
-bool same_bits(double a, double b) { return std::memcmp(&a, &b, sizeof(double)) == 0; }
+// Bit identity (NaN payloads, the sign of zero), not numeric equality.
+bool same_bits(double a, double b) {
+  std::uint64_t ua, ub;
+  std::memcpy(&ua, &a, 8);
+  std::memcpy(&ub, &b, 8);
+  return ua == ub;
+}
 
 // The message of the IoError that reading `bytes` throws ("" if it was accepted).
 std::string rejection(const std::vector<std::uint8_t>& bytes) {
@@ -79,7 +86,85 @@ std::vector<std::size_t> section_boundaries(const std::vector<std::uint8_t>& f) 
   return out;
 }
 
+struct RawSection {
+  std::string name;
+  std::uint32_t tag;
+  std::vector<std::uint8_t> payload;
+};
+
+// Builds a checkpoint file from docs/checkpoint-format.md alone (not through the writer),
+// with correct CRCs: for testing the writer against the spec, and the reader against
+// well-formed files with impossible contents.
+std::vector<std::uint8_t> build_by_spec(const std::vector<RawSection>& sections) {
+  using vaegan::detail::put_u32;
+  using vaegan::detail::put_u64;
+  std::vector<std::uint8_t> body;
+  for (const RawSection& s : sections) {
+    std::vector<std::uint8_t> rec;
+    put_u32(rec, static_cast<std::uint32_t>(s.name.size()));
+    rec.insert(rec.end(), s.name.begin(), s.name.end());
+    put_u32(rec, s.tag);
+    put_u64(rec, s.payload.size());
+    rec.insert(rec.end(), s.payload.begin(), s.payload.end());
+    put_u32(rec, static_cast<std::uint32_t>(crc32(0, rec.data(), static_cast<uInt>(rec.size()))));
+    body.insert(body.end(), rec.begin(), rec.end());
+  }
+  const std::string end = "VGCK-END";
+  body.insert(body.end(), end.begin(), end.end());
+  const auto body_crc = static_cast<std::uint32_t>(crc32(0, body.data(), static_cast<uInt>(body.size())));
+  put_u32(body, body_crc);
+  const std::string magic = "VAEGANCK";
+  std::vector<std::uint8_t> f(magic.begin(), magic.end());
+  put_u32(f, 1);
+  put_u32(f, static_cast<std::uint32_t>(sections.size()));
+  put_u64(f, 32 + body.size());
+  put_u32(f, 0);
+  put_u32(f, static_cast<std::uint32_t>(crc32(0, f.data(), 28)));
+  f.insert(f.end(), body.begin(), body.end());
+  return f;
+}
+
+std::vector<std::uint8_t> le64(std::uint64_t v) {
+  std::vector<std::uint8_t> p;
+  vaegan::detail::put_u64(p, v);
+  return p;
+}
+
 }  // namespace
+
+TEST_CASE("checkpoint: the writer's bytes are exactly those the specification describes") {
+  TempDir dir;
+  CheckpointWriter w;
+  w.add_u64("epoch", 3);
+  w.add_string("preset", "seed");
+  w.add_tensor("w", Tensor<float>(Shape{2}, {1.5f, -2.0f}));
+  w.save(dir.file("c.bin"));
+  std::vector<std::uint8_t> tensor = {1, 0, 0, 0};  // rank 1
+  const auto dim = le64(2);
+  tensor.insert(tensor.end(), dim.begin(), dim.end());
+  for (const std::uint32_t bits : {0x3fc00000u, 0xc0000000u})  // 1.5f, -2.0f
+    for (int i = 0; i < 4; ++i) tensor.push_back(static_cast<std::uint8_t>(bits >> (8 * i)));
+  const std::vector<std::uint8_t> expected =
+      build_by_spec({{"epoch", 3, le64(3)}, {"preset", 2, {'s', 'e', 'e', 'd'}}, {"w", 6, tensor}});
+  CHECK(vaegan_test::read_all(dir.file("c.bin")) == expected);
+  CHECK(crc32(0, reinterpret_cast<const Bytef*>("123456789"), 9) == 0xCBF43926u);  // the CRC the spec names
+}
+
+TEST_CASE("checkpoint: well-formed files with impossible contents are rejected without allocating") {
+  // Valid CRCs everywhere, but a tensor claiming 2^40 x 2^40 elements in a 24-byte payload.
+  std::vector<std::uint8_t> huge = {2, 0, 0, 0};
+  for (int k = 0; k < 2; ++k) {
+    const auto d = le64(std::uint64_t{1} << 40);
+    huge.insert(huge.end(), d.begin(), d.end());
+  }
+  CHECK(contains(rejection(build_by_spec({{"t", 6, huge}})), "section 't': tensor dimension"));
+  std::vector<std::uint8_t> rank9 = {9, 0, 0, 0};
+  CHECK(contains(rejection(build_by_spec({{"t", 7, rank9}})), "rank 9"));
+  CHECK(contains(rejection(build_by_spec({{"x", 3, {1, 2, 3}}})), "a scalar needs 8 bytes"));
+  CHECK(contains(rejection(build_by_spec({{"x", 42, {}}})), "type tag 42"));
+  CHECK(contains(rejection(build_by_spec({{"x", 1, {}}, {"x", 1, {}}})), "appears twice"));
+  CHECK(rejection(build_by_spec({{"x", 1, {}}})).empty());  // the builder itself is right
+}
 
 TEST_CASE("checkpoint: every type round-trips bit for bit") {
   TempDir dir;
@@ -218,7 +303,7 @@ TEST_CASE("checkpoint: another format version, wrong magic, extra bytes and size
   std::vector<std::uint8_t> v2 = f;
   v2[8] = 2;  // version 2, header CRC fixed up so the version alone is wrong
   const std::uint32_t crc = vaegan::detail::crc32_of(v2.data(), 28);
-  for (int i = 0; i < 4; ++i) v2[static_cast<std::size_t>(28 + i)] = static_cast<std::uint8_t>(crc >> (8 * i));
+  for (int i = 0; i < 4; ++i) v2[28 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (8 * i));
   const std::string msg = rejection(v2);
   CHECK(contains(msg, "version mismatch"));
   CHECK(contains(msg, "version 2"));

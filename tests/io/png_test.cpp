@@ -26,7 +26,6 @@
 #pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
 #pragma GCC diagnostic ignored "-Wunused-but-set-variable"
 #pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wduplicated-branches"
 #endif
 #include <stb_image.h>
 #if defined(__GNUC__)

@@ -1,4 +1,4 @@
-// Tests for ops/matmul.hpp, ops/elementwise.hpp, ops/activation.hpp and ops/reduce.hpp:
+// Tests for ops/matmul.hpp, ops/elementwise.hpp, ops/activation.hpp, ops/clamp.hpp and ops/reduce.hpp:
 // gradient checks in double for every op, forward values against direct formulas, and
 // shape errors that name the op and both shapes.
 #include <cmath>
@@ -305,6 +305,39 @@ TEST_CASE("activation: leaky_relu needs a positive slope and activations have na
   CHECK(Activation::leaky_relu(0.2) == Activation::leaky_relu(0.2));
   CHECK_FALSE(Activation::leaky_relu(0.2) == Activation::leaky_relu(0.1));
   CHECK(Activation::identity().kind == vaegan::ActivationKind::identity);
+}
+
+// ---- clamp -----------------------------------------------------------------------------
+
+TEST_CASE("clamp: gradients inside and outside the range") {
+  Rng rng(25);
+  const double lo = -0.5, hi = 0.8;
+  Tensor<double> x = random_uniform(Shape{5, 4}, rng, -2.0, 2.0);
+  // Keep every input at least 0.05 from a bound, where the derivative jumps.
+  for (double& v : x) {
+    if (std::abs(v - lo) < 0.05) v = lo - 0.1;
+    if (std::abs(v - hi) < 0.05) v = hi + 0.1;
+  }
+  int inside = 0;
+  for (double v : x) inside += v > lo && v < hi;
+  REQUIRE(inside > 0);  // both branches are exercised
+  REQUIRE(inside < x.numel());
+  VAEGAN_CHECK_GRADIENTS([=](TapeD&, const Vars& in) { return vaegan::clamp(in[0], lo, hi); }, {x});
+  VAEGAN_CHECK_GRADIENTS([=](TapeD&, const Vars& in) { return vaegan::exp(vaegan::clamp(in[0], lo, hi)); }, {x});
+}
+
+TEST_CASE_TEMPLATE("clamp: values are limited to [lo, hi] and a clamped value gets no gradient", T, float, double) {
+  Tape<T> tape;
+  Var<T> x = tape.variable(Tensor<T>(Shape{5}, {T(-3), T(-1), T(0.25), T(1), T(7)}));
+  Var<T> y = vaegan::clamp(x, T(-1), T(1));
+  const std::vector<T> expected = {T(-1), T(-1), T(0.25), T(1), T(1)};
+  for (Index i = 0; i < 5; ++i) CHECK(y.value()(0, i) == expected[static_cast<std::size_t>(i)]);
+  tape.backward(vaegan::sum(y));
+  // Only the strictly interior element moves with x; the bounds themselves count as clamped.
+  const std::vector<T> grads = {T(0), T(0), T(1), T(0), T(0)};
+  for (Index i = 0; i < 5; ++i) CHECK(x.grad()(0, i) == grads[static_cast<std::size_t>(i)]);
+  CHECK_THROWS_WITH_AS(vaegan::clamp(x, T(2), T(1)), doctest::Contains("clamp: need lo <= hi"), vaegan::Error);
+  CHECK(vaegan::clamp(x, T(0.5), T(0.5)).value().isConstant(T(0.5)));
 }
 
 // ---- reductions ------------------------------------------------------------------------

@@ -115,13 +115,13 @@ class Tape {
   // ---- leaves ---------------------------------------------------------------------------
   // A value that takes no gradient. The tape copies it into its own buffer.
   Var<T> constant(const Tensor<T>& t) { return constant(t.data(), t.shape()); }
-  Var<T> constant(const T* data, const Shape& shape) {
+  Var<T> constant(const T* data, Shape shape) {
     Node<T>& n = record_leaf("constant", shape);
     std::copy(data, data + shape.numel(), n.value);
     return Var<T>(this, size_ - 1);
   }
   // A constant tensor with every element equal to `value`.
-  Var<T> full(const Shape& shape, T value) {
+  Var<T> full(Shape shape, T value) {
     Node<T>& n = record_leaf("full", shape);
     std::fill(n.value, n.value + shape.numel(), value);
     return Var<T>(this, size_ - 1);
@@ -146,8 +146,11 @@ class Tape {
   }
 
   // ---- recording (used by ops) -------------------------------------------------------------
+  // Shapes are taken by value throughout: callers pass a Var's shape(), which lives inside
+  // nodes_ and would dangle when appending a node makes the vector reallocate.
+  //
   // Appends an op node over `inputs` with its own value buffer of `shape`.
-  Node<T>& record(const char* op, BackwardFn<T> backward, const Shape& shape, std::initializer_list<Var<T>> inputs) {
+  Node<T>& record(const char* op, BackwardFn<T> backward, Shape shape, std::initializer_list<Var<T>> inputs) {
     Node<T>& n = append(op, shape);
     n.value_buf.resize(shape);
     n.value = n.value_buf.data();
@@ -155,7 +158,7 @@ class Tape {
     return n;
   }
   // Appends an op node whose value aliases memory owned by another node (no copy).
-  Node<T>& record_view(const char* op, BackwardFn<T> backward, const Shape& shape, T* value,
+  Node<T>& record_view(const char* op, BackwardFn<T> backward, Shape shape, T* value,
                        std::initializer_list<Var<T>> inputs) {
     Node<T>& n = append(op, shape);
     n.value = value;
@@ -255,7 +258,8 @@ class Tape {
   }
 
  private:
-  Node<T>& append(const char* op, const Shape& shape) {
+  // By value: see record().
+  Node<T>& append(const char* op, Shape shape) {
     if (static_cast<std::size_t>(size_) == nodes_.size()) nodes_.emplace_back();
     Node<T>& n = nodes_[static_cast<std::size_t>(size_)];
     ++size_;
@@ -274,7 +278,7 @@ class Tape {
     n.external_grad = false;
     return n;
   }
-  Node<T>& record_leaf(const char* op, const Shape& shape) {
+  Node<T>& record_leaf(const char* op, Shape shape) {
     Node<T>& n = append(op, shape);
     n.value_buf.resize(shape);
     n.value = n.value_buf.data();

@@ -97,7 +97,7 @@ class CheckpointReader {
       fail("section '" + name + "' has " + std::to_string(e.length) +
            " bytes; an Rng::State is 41 (was it written by add_rng_state?)");
     Rng::State st;
-    for (int i = 0; i < 4; ++i) st.s[static_cast<std::size_t>(i)] = detail::get_u64(data(e) + 8 * i);
+    for (std::size_t i = 0; i < 4; ++i) st.s[i] = detail::get_u64(data(e) + 8 * i);
     st.spare_normal = detail::f64_from_bits(detail::get_u64(data(e) + 32));
     st.has_spare = data(e)[40] != 0;
     return st;
@@ -268,7 +268,7 @@ class CheckpointReader {
         std::uint64_t dims[4] = {0, 0, 0, 0};
         std::uint64_t numel = 1;
         for (std::uint32_t k = 0; k < rank; ++k) {
-          dims[k] = detail::get_u64(d + 4 + 8 * k);
+          dims[k] = detail::get_u64(d + 4 + 8 * std::size_t{k});
           // numel never exceeds the payload length, so this cannot overflow.
           if (dims[k] != 0 && numel > e.length / dims[k])
             fail("section '" + e.name + "': tensor dimension " + std::to_string(dims[k]) + " does not fit its payload");

@@ -89,7 +89,7 @@ class Canvas {
   static std::uint8_t to_byte(double v) {
     if (!(v > 0.0)) return 0;  // also NaN
     if (v >= 1.0) return 255;
-    return static_cast<std::uint8_t>(v * 255.0 + 0.5);
+    return static_cast<std::uint8_t>(std::lround(v * 255.0));
   }
 
  private:

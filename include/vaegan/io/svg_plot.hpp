@@ -241,8 +241,12 @@ class LinePlot {
         }
         std::size_t j = i;
         std::string points;
-        for (; j < s.x.size() && drawable(s.x[j], s.y[j]); ++j)
-          points += (j > i ? " " : "") + svg_num(px(s.x[j])) + "," + svg_num(py(s.y[j]));
+        for (; j < s.x.size() && drawable(s.x[j], s.y[j]); ++j) {
+          if (j > i) points += ' ';
+          points += svg_num(px(s.x[j]));
+          points += ',';
+          points += svg_num(py(s.y[j]));
+        }
         if (j - i == 1)
           o += "<circle " + attrs + " fill=\"" + color(k) + "\" cx=\"" + svg_num(px(s.x[i])) + "\" cy=\"" +
                svg_num(py(s.y[i])) + "\" r=\"2\"/>\n";

@@ -44,8 +44,10 @@ struct MatmulOp {
 // [m, k] x [k, n] -> [m, n] (with the transposes applied to the stored shapes first).
 template <class T>
 Var<T> matmul(const Var<T>& a, const Var<T>& b, bool trans_a = false, bool trans_b = false) {
-  const Shape& sa = a.shape();
-  const Shape& sb = b.shape();
+  // Copies, not references: a Var's shape lives in the tape's node vector, which may
+  // reallocate when record() appends the output node below.
+  const Shape sa = a.shape();
+  const Shape sb = b.shape();
   if (sa.rank() > 2 || sb.rank() > 2)
     detail::throw_shape("matmul", "operands must be matrices (rank 1 or 2)", sa, sb);
   const Index m = trans_a ? sa.cols() : sa.rows();

@@ -1,0 +1,271 @@
+// bench_dense_compare: the Dense-vs-sgemm summary table. For every Dense shape of the
+// `mlp` preset, batch size and thread count it times vaegan's layer (forward, backward,
+// forward+backward; see dense_workload.hpp) and plain cblas_sgemm calls of the same GEMMs,
+// then prints a Markdown table of GFLOP/s and the ratio vaegan / sgemm, plus the whole
+// preset (all 10 Dense layers, each shape weighted by how many layers have it).
+//
+// The two sides are timed alternately, sample by sample (ABBA order), so that load from
+// other processes on a shared machine falls on both alike; each ratio is the median of
+// the per-pair ratios, with its quartiles to show the noise.
+//
+//   bench_dense_compare [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--list]
+//
+// Not a Google Benchmark program (bench_dense is): the interleaving and the table are the
+// point here. It accepts --benchmark_list_tests like one, as a synonym of --list.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <exception>
+#include <fstream>
+#include <functional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <benchmark/benchmark.h>
+
+#include "dense_workload.hpp"
+
+namespace {
+
+using vaegan_bench::Index;
+using vaegan_bench::Pass;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  int reps = 21;            // samples per side; medians and quartiles are taken over these
+  double sample_ms = 10.0;  // each sample runs enough calls to last about this long
+  std::vector<int> threads = vaegan_bench::mlp_threads();
+  std::vector<Index> batches = vaegan_bench::mlp_batches();
+  bool list = false;
+};
+
+std::vector<long> parse_list(const std::string& flag, const std::string& text) {
+  std::vector<long> values;
+  std::stringstream in(text);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < 1)
+      throw vaegan::Error(flag + ": expected a comma-separated list of positive integers, got '" + text + "'");
+    values.push_back(v);
+  }
+  if (values.empty()) throw vaegan::Error(flag + ": the list is empty");
+  return values;
+}
+
+Options parse_options(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw vaegan::Error(arg + ": needs a value");
+      return argv[++i];
+    };
+    if (arg == "--reps") {
+      o.reps = static_cast<int>(parse_list(arg, value()).at(0));
+      if (o.reps < 3) throw vaegan::Error("--reps: need at least 3 samples for quartiles, got " + std::to_string(o.reps));
+    } else if (arg == "--sample-ms") {
+      o.sample_ms = std::atof(value().c_str());
+      if (!(o.sample_ms > 0)) throw vaegan::Error("--sample-ms: expected a positive number of milliseconds");
+    } else if (arg == "--threads") {
+      o.threads.clear();
+      for (long t : parse_list(arg, value())) o.threads.push_back(static_cast<int>(t));
+    } else if (arg == "--batches") {
+      o.batches.clear();
+      for (long b : parse_list(arg, value())) o.batches.push_back(b);
+    } else if (arg == "--list" || arg == "--benchmark_list_tests" || arg == "--benchmark_list_tests=true") {
+      o.list = true;
+    } else if (arg == "--help" || arg == "-h") {
+      std::printf(
+          "usage: %s [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--list]\n"
+          "  --reps N        timed samples per side and configuration (default 21, at least 3)\n"
+          "  --sample-ms MS  length of one sample in milliseconds (default 10)\n"
+          "  --threads LIST  thread counts for vaegan and OpenBLAS (default 1,2)\n"
+          "  --batches LIST  batch sizes (default 64,256)\n"
+          "  --list          print the configurations and exit\n",
+          argv[0]);
+      std::exit(EXIT_SUCCESS);
+    } else {
+      throw vaegan::Error("unknown argument '" + arg + "' (see --help)");
+    }
+  }
+  return o;
+}
+
+double quantile(std::vector<double> v, double q) {
+  std::sort(v.begin(), v.end());
+  const double pos = q * static_cast<double>(v.size() - 1);
+  const std::size_t lo = static_cast<std::size_t>(pos);
+  const std::size_t hi = std::min(lo + 1, v.size() - 1);
+  return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
+}
+
+// Seconds per call of f, over `calls` calls.
+double time_per_call(const std::function<void()>& f, long calls) {
+  const auto start = Clock::now();
+  for (long c = 0; c < calls; ++c) {
+    f();
+    benchmark::ClobberMemory();
+  }
+  return std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(calls);
+}
+
+// How many calls make one sample of about `ms` milliseconds (after a warm-up call).
+long calls_per_sample(const std::function<void()>& f, double ms) {
+  f();
+  long calls = 1;
+  for (;;) {
+    const double t = time_per_call(f, calls) * static_cast<double>(calls);
+    if (t * 1e3 >= ms / 4 || calls >= (1L << 24)) return std::max(1L, static_cast<long>(calls * ms / 1e3 / t));
+    calls *= 4;
+  }
+}
+
+struct Comparison {
+  double ours_seconds = 0;   // median seconds per call
+  double sgemm_seconds = 0;  // median seconds per call
+  double ratio = 0;          // median of the paired ratios ours GFLOP/s / sgemm GFLOP/s
+  double ratio_q1 = 0, ratio_q3 = 0;
+};
+
+// Times `ours` and `sgemm` alternately, `reps` samples each.
+Comparison compare(const std::function<void()>& ours, const std::function<void()>& sgemm, const Options& o) {
+  const long ours_calls = calls_per_sample(ours, o.sample_ms);
+  const long sgemm_calls = calls_per_sample(sgemm, o.sample_ms);
+  std::vector<double> t_ours, t_sgemm, ratios;
+  for (int r = 0; r < o.reps; ++r) {
+    double a, b;
+    if (r % 2 == 0) {
+      a = time_per_call(ours, ours_calls);
+      b = time_per_call(sgemm, sgemm_calls);
+    } else {
+      b = time_per_call(sgemm, sgemm_calls);
+      a = time_per_call(ours, ours_calls);
+    }
+    t_ours.push_back(a);
+    t_sgemm.push_back(b);
+    ratios.push_back(b / a);  // same flops: the rate ratio is the inverse time ratio
+  }
+  return {quantile(t_ours, 0.5), quantile(t_sgemm, 0.5), quantile(ratios, 0.5), quantile(ratios, 0.25),
+          quantile(ratios, 0.75)};
+}
+
+struct Row {
+  const vaegan_bench::MlpLayer* layer;
+  Index batch;
+  Comparison pass[3];  // forward, backward, forward+backward
+};
+
+constexpr Pass kPasses[3] = {Pass::forward, Pass::backward, Pass::forward_backward};
+
+Row measure(const vaegan_bench::MlpLayer& layer, Index batch, const Options& o) {
+  Row row{&layer, batch, {}};
+  vaegan_bench::DenseLayerRun dense(batch, layer.in, layer.out);
+  vaegan_bench::SgemmLayerRun sgemm(batch, layer.in, layer.out);
+  row.pass[0] = compare([&] { benchmark::DoNotOptimize(dense.forward().node().value); },
+                        [&] { benchmark::DoNotOptimize(sgemm.forward()); }, o);
+  dense.record();
+  row.pass[1] = compare([&] { dense.backward(); }, [&] { sgemm.backward(); }, o);
+  row.pass[2] = compare([&] { benchmark::DoNotOptimize(dense.forward_backward()); },
+                        [&] { sgemm.forward_backward(); }, o);
+  return row;
+}
+
+double gflops(double flops, double seconds) { return flops / seconds * 1e-9; }
+
+std::string cpu_model() {
+  std::ifstream in("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(in, line))
+    if (line.rfind("model name", 0) == 0) {
+      const auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown CPU";
+}
+
+void print_table(int threads, const std::vector<Row>& rows) {
+  std::printf("\n### %d thread%s\n\n", threads, threads == 1 ? "" : "s");
+  std::printf(
+      "| layers | in -> out | batch | fwd vaegan | fwd sgemm | fwd ratio | bwd vaegan | bwd sgemm | bwd ratio | "
+      "f+b vaegan | f+b sgemm | f+b ratio [q1, q3] |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+  for (const Row& r : rows) {
+    std::printf("| %s | %td -> %td | %td", r.layer->layers, r.layer->in, r.layer->out, r.batch);
+    for (int p = 0; p < 3; ++p) {
+      const double f = vaegan_bench::gemm_flops(kPasses[p], r.batch, r.layer->in, r.layer->out);
+      const Comparison& c = r.pass[p];
+      std::printf(" | %.1f | %.1f | ", gflops(f, c.ours_seconds), gflops(f, c.sgemm_seconds));
+      if (p < 2)
+        std::printf("%.2f", c.ratio);
+      else
+        std::printf("**%.2f** [%.2f, %.2f]", c.ratio, c.ratio_q1, c.ratio_q3);
+    }
+    std::printf(" |\n");
+  }
+  // The whole preset: every Dense layer once, from the per-shape medians.
+  for (Index batch : [&] {
+         std::vector<Index> b;
+         for (const Row& r : rows)
+           if (std::find(b.begin(), b.end(), r.batch) == b.end()) b.push_back(r.batch);
+         return b;
+       }()) {
+    std::printf("| **mlp preset, all %d Dense layers** | | %td", [] {
+      int n = 0;
+      for (const auto& l : vaegan_bench::mlp_layers()) n += l.count;
+      return n;
+    }(), batch);
+    for (int p = 0; p < 3; ++p) {
+      double flops = 0, ours = 0, sgemm = 0;
+      for (const Row& r : rows) {
+        if (r.batch != batch) continue;
+        flops += r.layer->count * vaegan_bench::gemm_flops(kPasses[p], batch, r.layer->in, r.layer->out);
+        ours += r.layer->count * r.pass[p].ours_seconds;
+        sgemm += r.layer->count * r.pass[p].sgemm_seconds;
+      }
+      std::printf(" | %.1f | %.1f | %s%.2f%s", gflops(flops, ours), gflops(flops, sgemm), p == 2 ? "**" : "", sgemm / ours,
+                  p == 2 ? "**" : "");
+    }
+    std::printf(" |\n");
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) try {
+  const Options o = parse_options(argc, argv);
+  if (o.list) {
+    for (int t : o.threads)
+      for (Index b : o.batches)
+        for (const auto& l : vaegan_bench::mlp_layers())
+          std::printf("dense_compare/in:%td/out:%td/batch:%td/threads:%d\n", l.in, l.out, b, t);
+    return EXIT_SUCCESS;
+  }
+
+  char date[32];
+  const std::time_t now = std::time(nullptr);
+  std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
+  std::printf("## Dense layer vs cblas_sgemm, `mlp` preset\n\n");
+  std::printf("- %s, %s; CPU: %s\n", date, vaegan_bench::openblas_config().c_str(), cpu_model().c_str());
+  std::printf("- Eigen %d.%d.%d (%s); %d samples of ~%.0f ms per side, interleaved\n", EIGEN_WORLD_VERSION,
+              EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(), o.reps, o.sample_ms);
+  std::printf("- GFLOP/s of the GEMMs (median sample); ratio = vaegan / sgemm, median of paired samples\n");
+  std::fflush(stdout);
+
+  for (int threads : o.threads) {
+    vaegan_bench::set_threads(threads);
+    std::vector<Row> rows;
+    for (Index batch : o.batches)
+      for (const auto& layer : vaegan_bench::mlp_layers()) rows.push_back(measure(layer, batch, o));
+    print_table(threads, rows);
+    std::fflush(stdout);
+  }
+  return EXIT_SUCCESS;
+} catch (const std::exception& e) {
+  std::fprintf(stderr, "bench_dense_compare: %s\n", e.what());
+  return EXIT_FAILURE;
+}
