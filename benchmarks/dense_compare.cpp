@@ -8,10 +8,17 @@
 // other processes on a shared machine falls on both alike; each ratio is the median of
 // the per-pair ratios, with its quartiles to show the noise.
 //
-//   bench_dense_compare [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--list]
+//   bench_dense_compare [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256]
+//                       [--clock wall|cpu] [--list]
+//
+// --clock cpu times with the benchmark thread's CPU-time clock instead of the wall clock:
+// on a machine shared with other busy processes it leaves out the time the thread was
+// preempted. Only for --threads 1, where all the work runs on that thread.
 //
 // Not a Google Benchmark program (bench_dense is): the interleaving and the table are the
 // point here. It accepts --benchmark_list_tests like one, as a synonym of --list.
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -32,13 +39,14 @@ namespace {
 
 using vaegan_bench::Index;
 using vaegan_bench::Pass;
-using Clock = std::chrono::steady_clock;
+enum class ClockKind { wall, cpu };
 
 struct Options {
   int reps = 21;            // samples per side; medians and quartiles are taken over these
   double sample_ms = 10.0;  // each sample runs enough calls to last about this long
   std::vector<int> threads = vaegan_bench::mlp_threads();
   std::vector<Index> batches = vaegan_bench::mlp_batches();
+  ClockKind clock = ClockKind::wall;
   bool list = false;
 };
 
@@ -77,15 +85,24 @@ Options parse_options(int argc, char** argv) {
     } else if (arg == "--batches") {
       o.batches.clear();
       for (long b : parse_list(arg, value())) o.batches.push_back(b);
+    } else if (arg == "--clock") {
+      const std::string c = value();
+      if (c == "wall")
+        o.clock = ClockKind::wall;
+      else if (c == "cpu")
+        o.clock = ClockKind::cpu;
+      else
+        throw vaegan::Error("--clock: expected 'wall' or 'cpu', got '" + c + "'");
     } else if (arg == "--list" || arg == "--benchmark_list_tests" || arg == "--benchmark_list_tests=true") {
       o.list = true;
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
-          "usage: %s [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--list]\n"
+          "usage: %s [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--clock wall|cpu] [--list]\n"
           "  --reps N        timed samples per side and configuration (default 21, at least 3)\n"
           "  --sample-ms MS  length of one sample in milliseconds (default 10)\n"
           "  --threads LIST  thread counts for vaegan and OpenBLAS (default 1,2)\n"
           "  --batches LIST  batch sizes (default 64,256)\n"
+          "  --clock KIND    wall (default) or cpu: the thread's CPU time, for --threads 1 on a busy machine\n"
           "  --list          print the configurations and exit\n",
           argv[0]);
       std::exit(EXIT_SUCCESS);
@@ -93,6 +110,8 @@ Options parse_options(int argc, char** argv) {
       throw vaegan::Error("unknown argument '" + arg + "' (see --help)");
     }
   }
+  if (o.clock == ClockKind::cpu && (o.threads.size() != 1 || o.threads[0] != 1))
+    throw vaegan::Error("--clock cpu measures one thread's CPU time: use it with --threads 1");
   return o;
 }
 
@@ -104,14 +123,25 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
+ClockKind g_clock = ClockKind::wall;
+
+double now_seconds() {
+  if (g_clock == ClockKind::cpu) {
+    timespec t{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+    return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 // Seconds per call of f, over `calls` calls.
 double time_per_call(const std::function<void()>& f, long calls) {
-  const auto start = Clock::now();
+  const double start = now_seconds();
   for (long c = 0; c < calls; ++c) {
     f();
     benchmark::ClobberMemory();
   }
-  return std::chrono::duration<double>(Clock::now() - start).count() / static_cast<double>(calls);
+  return (now_seconds() - start) / static_cast<double>(calls);
 }
 
 // How many calls make one sample of about `ms` milliseconds (after a warm-up call).
@@ -238,6 +268,7 @@ void print_table(int threads, const std::vector<Row>& rows) {
 
 int main(int argc, char** argv) try {
   const Options o = parse_options(argc, argv);
+  g_clock = o.clock;
   if (o.list) {
     for (int t : o.threads)
       for (Index b : o.batches)
@@ -251,8 +282,9 @@ int main(int argc, char** argv) try {
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
   std::printf("## Dense layer vs cblas_sgemm, `mlp` preset\n\n");
   std::printf("- %s, %s; CPU: %s\n", date, vaegan_bench::openblas_config().c_str(), cpu_model().c_str());
-  std::printf("- Eigen %d.%d.%d (%s); %d samples of ~%.0f ms per side, interleaved\n", EIGEN_WORLD_VERSION,
-              EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(), o.reps, o.sample_ms);
+  std::printf("- Eigen %d.%d.%d (%s); %d samples of ~%.0f ms per side, interleaved; %s clock\n",
+              EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(), o.reps,
+              o.sample_ms, o.clock == ClockKind::cpu ? "thread CPU-time" : "wall");
   std::printf("- GFLOP/s of the GEMMs (median sample); ratio = vaegan / sgemm, median of paired samples\n");
   std::fflush(stdout);
 

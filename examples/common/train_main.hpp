@@ -20,19 +20,15 @@
 
 #include "cli.hpp"
 #include "progress.hpp"
+#include "specs.hpp"
 
 namespace examples {
-
-using Scalar = float;
 
 struct CommonFlags {
   std::string data = "data";
   std::string preset = "mlp";
   std::int64_t epochs = 5;
   std::int64_t batch_size = 64;
-  double lr = 2e-4;
-  double beta1 = 0.5;
-  double beta2 = 0.999;
   std::int64_t seed = 1;
   std::int64_t threads = 0;
   std::string out;
@@ -43,14 +39,6 @@ struct CommonFlags {
   double time_budget = 0.0;
   std::int64_t samples = 64;
 };
-
-inline vaegan::AdamOptions adam(const CommonFlags& f, double lr) {
-  vaegan::AdamOptions o;
-  o.lr = lr < 0 ? f.lr : lr;
-  o.beta1 = f.beta1;
-  o.beta2 = f.beta2;
-  return o;
-}
 
 inline std::string epoch_file(const std::string& dir, const char* stem, std::int64_t epoch) {
   char name[64];
@@ -98,9 +86,6 @@ int run_training(int argc, char** argv) {
   p.add("preset", &f.preset, "model preset: mlp or seed (REFERENCE-WORKLOADS.md)");
   p.add("epochs", &f.epochs, "train until this many epochs are complete");
   p.add("batch-size", &f.batch_size, "images per step");
-  p.add("lr", &f.lr, "Adam learning rate of every network (per-network flags override)");
-  p.add("beta1", &f.beta1, "Adam beta1");
-  p.add("beta2", &f.beta2, "Adam beta2");
   p.add("seed", &f.seed, "seed of initialization, noise and shuffling");
   p.add("threads", &f.threads, "threads (0: all cores)");
   p.add("out", &f.out, "output directory for images, CSV, plot and checkpoint");
@@ -113,8 +98,6 @@ int run_training(int argc, char** argv) {
   Spec::add_flags(p, options);
   p.require([&] { return f.epochs >= 1; }, "--epochs must be >= 1");
   p.require([&] { return f.batch_size >= 1; }, "--batch-size must be >= 1, got " + std::to_string(f.batch_size));
-  p.require([&] { return f.lr > 0 && f.beta1 >= 0 && f.beta1 < 1 && f.beta2 >= 0 && f.beta2 < 1; },
-            "--lr must be > 0 and --beta1, --beta2 in [0, 1)");
   p.require([&] { return f.threads >= 0 && f.threads <= 1024; }, "--threads must be 0..1024");
   p.require([&] { return f.checkpoint_every >= 0; }, "--checkpoint-every must be >= 0");
   p.require([&] { return f.samples >= 1 && f.samples <= 1024; }, "--samples must be 1..1024");
@@ -157,7 +140,7 @@ int run_training(int argc, char** argv) {
     }
     prepare_output_dir(f.out);
 
-    Trainer trainer(config, Spec::make_options(f, options), static_cast<std::uint64_t>(f.seed));
+    Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(f.seed));
     vaegan::Batches<Scalar> batches =
         train.batches({static_cast<vaegan::Index>(f.batch_size), static_cast<std::uint64_t>(f.seed) * 7919 + 17});
     if (f.resume) {

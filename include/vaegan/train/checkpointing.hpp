@@ -94,6 +94,12 @@ void load_training_checkpoint(const std::string& path, Trainer& trainer, Batches
       if (stored != flat)
         throw IoError("checkpoint '" + path + "': section " + net.name + part + " has shape " + stored.str() +
                       " but the " + net.name + " has " + flat.str() + " parameters");
+      // The dtype too: read_tensor below would reject it, but only after the networks
+      // before this one were already overwritten.
+      if (r.type(net.name + part) != detail::tensor_section_type<T>())
+        throw IoError("checkpoint '" + path + "': section " + net.name + part + " has dtype mismatch: it holds a " +
+                      section_type_name(r.type(net.name + part)) + " but trainer.dtype says " + info.dtype +
+                      " (the file is inconsistent)");
     }
     (void)r.i64(net.name + ".adam.steps");
   }

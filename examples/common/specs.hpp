@@ -1,0 +1,161 @@
+#pragma once
+// The three training methods as "specs": trainer type, options, and the flags that set
+// them. mnist_vaegan / mnist_gan / mnist_vae use one spec each with no flag prefix; the
+// compare study uses all three with prefixes ("gan-lr", "vaegan-gamma", ...), so the
+// same flag means the same thing everywhere.
+#include <string>
+
+#include <vaegan/vaegan.hpp>
+
+#include "cli.hpp"
+
+namespace examples {
+
+using Scalar = float;
+
+// Adam settings every method has (REFERENCE-WORKLOADS.md defaults).
+struct AdamFlags {
+  double lr = 2e-4;
+  double beta1 = 0.5;
+  double beta2 = 0.999;
+
+  void add(cli::Parser& p, const std::string& prefix) {
+    p.add(prefix + "lr", &lr, "Adam learning rate of every network (per-network flags override)");
+    p.add(prefix + "beta1", &beta1, "Adam beta1");
+    p.add(prefix + "beta2", &beta2, "Adam beta2");
+    p.require([this] { return lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1; },
+              "--" + prefix + "lr must be > 0 and --" + prefix + "beta1, --" + prefix + "beta2 in [0, 1)");
+  }
+  // Adam options with a per-network learning rate (-1: the shared one).
+  vaegan::AdamOptions with_lr(double network_lr) const {
+    vaegan::AdamOptions o;
+    o.lr = network_lr < 0 ? lr : network_lr;
+    o.beta1 = beta1;
+    o.beta2 = beta2;
+    return o;
+  }
+};
+
+struct VaeGanSpec {
+  using Trainer = vaegan::VaeGanTrainer<Scalar>;
+  struct Options {
+    AdamFlags adam;
+    vaegan::VaeGanOptions trainer;
+    double lr_encoder = -1, lr_decoder = -1, lr_discriminator = -1;
+  };
+  static constexpr const char* kName = "vaegan";
+  static constexpr const char* kProgram = "mnist_vaegan";
+  static constexpr const char* kSummary = "Train a VAE-GAN on MNIST: encoder + decoder (= generator) + discriminator.";
+  static constexpr bool kReconstructs = true;
+
+  static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
+    auto& t = o.trainer;
+    o.adam.add(p, prefix);
+    p.add(prefix + "lr-encoder", &o.lr_encoder, "encoder learning rate (-1: --" + prefix + "lr)");
+    p.add(prefix + "lr-decoder", &o.lr_decoder, "decoder learning rate (-1: --" + prefix + "lr)");
+    p.add(prefix + "lr-discriminator", &o.lr_discriminator, "discriminator learning rate (-1: --" + prefix + "lr)");
+    p.add(prefix + "gamma", &t.gamma, "weight of reconstruction vs adversarial loss in the decoder's loss");
+    p.add(prefix + "kl-weight", &t.kl_weight, "weight of the KL term in the encoder's loss");
+    p.add(prefix + "kl-warmup", &t.kl_warmup_steps, "steps over which the KL weight ramps up from 0");
+    p.add(prefix + "pixel-weight", &t.pixel_reconstruction_weight, "weight of the pixel-space reconstruction");
+    p.add(prefix + "feature-weight", &t.feature_reconstruction_weight,
+          "weight of reconstruction in discriminator feature space (Larsen's learned similarity; 0: off)");
+    p.add_switch(prefix + "equilibrium", &t.equilibrium_gating, "Larsen's equilibrium gating of D and decoder updates");
+    p.add(prefix + "equilibrium-target", &t.equilibrium, "gating: target discriminator BCE");
+    p.add(prefix + "equilibrium-margin", &t.margin, "gating: band around the target");
+    p.add(prefix + "adversarial-warmup", &t.adversarial_warmup_steps,
+          "steps before adversarial terms and D training start");
+    p.add(prefix + "real-label", &t.real_label, "discriminator target for real images (< 1: label smoothing)");
+    p.add(prefix + "d-dropout", &t.discriminator_dropout, "dropout between the discriminator's hidden layers");
+    p.add(prefix + "logvar-max", &t.logvar_max, "clamp on the encoder's log-variance (upper)");
+    p.add(prefix + "logvar-min", &t.logvar_min, "clamp on the encoder's log-variance (lower)");
+    p.require([&t] { return t.gamma >= 0 && t.kl_weight >= 0 && t.feature_reconstruction_weight >= 0 &&
+                            t.pixel_reconstruction_weight >= 0 && t.kl_warmup_steps >= 0 &&
+                            t.adversarial_warmup_steps >= 0; },
+              "--" + prefix + "gamma, kl-weight, pixel-weight, feature-weight and the warm-ups must be >= 0");
+    p.require([&t] { return t.real_label > 0 && t.real_label <= 1; }, "--" + prefix + "real-label must be in (0, 1]");
+    p.require([&t] { return t.discriminator_dropout >= 0 && t.discriminator_dropout < 1; },
+              "--" + prefix + "d-dropout must be in [0, 1)");
+    p.require([&t] { return t.logvar_min < t.logvar_max; }, "--" + prefix + "logvar-min must be below logvar-max");
+  }
+  static void adjust_config(vaegan::ModelConfig&, const Options&) {}
+  static vaegan::VaeGanOptions make_options(const Options& o) {
+    vaegan::VaeGanOptions t = o.trainer;
+    t.encoder_adam = o.adam.with_lr(o.lr_encoder);
+    t.decoder_adam = o.adam.with_lr(o.lr_decoder);
+    t.discriminator_adam = o.adam.with_lr(o.lr_discriminator);
+    return t;
+  }
+};
+
+struct GanSpec {
+  using Trainer = vaegan::GanTrainer<Scalar>;
+  struct Options {
+    AdamFlags adam;
+    vaegan::GanOptions trainer;
+    double lr_generator = -1, lr_discriminator = -1;
+    std::string generator_activation = "relu";
+  };
+  static constexpr const char* kName = "gan";
+  static constexpr const char* kProgram = "mnist_gan";
+  static constexpr const char* kSummary = "Train a GAN on MNIST (the baseline the VAE-GAN is compared with).";
+  static constexpr bool kReconstructs = false;
+
+  static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
+    auto& t = o.trainer;
+    o.adam.add(p, prefix);
+    p.add(prefix + "lr-generator", &o.lr_generator, "generator learning rate (-1: --" + prefix + "lr)");
+    p.add(prefix + "lr-discriminator", &o.lr_discriminator, "discriminator learning rate (-1: --" + prefix + "lr)");
+    p.add(prefix + "real-label", &t.real_label, "discriminator target for real images (< 1: label smoothing)");
+    p.add(prefix + "d-dropout", &t.discriminator_dropout, "dropout between the discriminator's hidden layers");
+    p.add(prefix + "generator-activation", &o.generator_activation,
+          "hidden activation of the generator: relu or leaky_relu");
+    p.require([&t] { return t.real_label > 0 && t.real_label <= 1; }, "--" + prefix + "real-label must be in (0, 1]");
+    p.require([&t] { return t.discriminator_dropout >= 0 && t.discriminator_dropout < 1; },
+              "--" + prefix + "d-dropout must be in [0, 1)");
+    p.require([&o] { return o.generator_activation == "relu" || o.generator_activation == "leaky_relu"; },
+              "--" + prefix + "generator-activation must be relu or leaky_relu");
+  }
+  static void adjust_config(vaegan::ModelConfig& c, const Options& o) {
+    if (o.generator_activation == "leaky_relu") c.decoder_activation = vaegan::Activation::leaky_relu(0.2);
+  }
+  static vaegan::GanOptions make_options(const Options& o) {
+    vaegan::GanOptions t = o.trainer;
+    t.generator_adam = o.adam.with_lr(o.lr_generator);
+    t.discriminator_adam = o.adam.with_lr(o.lr_discriminator);
+    return t;
+  }
+};
+
+struct VaeSpec {
+  using Trainer = vaegan::VaeTrainer<Scalar>;
+  struct Options {
+    AdamFlags adam;
+    vaegan::VaeOptions trainer;
+    double lr_encoder = -1, lr_decoder = -1;
+  };
+  static constexpr const char* kName = "vae";
+  static constexpr const char* kProgram = "mnist_vae";
+  static constexpr const char* kSummary = "Train a VAE on MNIST.";
+  static constexpr bool kReconstructs = true;
+
+  static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
+    auto& t = o.trainer;
+    o.adam.add(p, prefix);
+    p.add(prefix + "lr-encoder", &o.lr_encoder, "encoder learning rate (-1: --" + prefix + "lr)");
+    p.add(prefix + "lr-decoder", &o.lr_decoder, "decoder learning rate (-1: --" + prefix + "lr)");
+    p.add(prefix + "kl-weight", &t.kl_weight, "weight of the KL term");
+    p.add(prefix + "kl-warmup", &t.kl_warmup_steps, "steps over which the KL weight ramps up from 0");
+    p.require([&t] { return t.kl_weight >= 0 && t.kl_warmup_steps >= 0; },
+              "--" + prefix + "kl-weight and kl-warmup must be >= 0");
+  }
+  static void adjust_config(vaegan::ModelConfig&, const Options&) {}
+  static vaegan::VaeOptions make_options(const Options& o) {
+    vaegan::VaeOptions t = o.trainer;
+    t.encoder_adam = o.adam.with_lr(o.lr_encoder);
+    t.decoder_adam = o.adam.with_lr(o.lr_decoder);
+    return t;
+  }
+};
+
+}  // namespace examples

@@ -1,0 +1,324 @@
+// compare: the efficiency study. Trains GAN, VAE and VAE-GAN on the same data, preset,
+// batch size and thread count, for the same training-time budget, over several seeds;
+// scores FID, precision, recall and class coverage at fixed points of training time
+// (scoring time excluded); writes
+//   OUT/<method>.csv     one row per (seed, evaluation point) of each method
+//   OUT/summary.md       per method: best FID, FID at each time point, time to reach the
+//                        GAN's best FID, end-of-budget scores (mean +- sd over seeds)
+//   OUT/fid_vs_time.svg  mean FID against training seconds, one line per method
+// --clock cpu counts process CPU seconds instead of wall seconds, so a study run beside
+// other work on a shared machine still gives every method the same compute.
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <iostream>
+#include <map>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "common/specs.hpp"
+
+namespace {
+
+using examples::Scalar;
+
+struct Study {
+  std::string data = "data", classifier = "out/classifier.vgck", out = "out/compare", methods = "gan,vae,vaegan";
+  std::string seeds = "1,2,3", preset = "mlp", clock = "wall";
+  double budget = 180, eval_every = 15;
+  std::int64_t batch_size = 64, threads = 1, eval_samples = 1000;
+};
+
+struct EvalPoint {
+  std::string method;
+  std::int64_t seed = 0;
+  int index = 0;  // evaluation point number: 0 at the start, then one per eval_every
+  double seconds = 0;
+  std::int64_t step = 0;
+  vaegan::SampleScores scores;
+  bool diverged = false;
+};
+
+double clock_seconds(bool cpu) {
+  if (cpu) {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+  }
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+template <class Spec>
+void run_method(const typename Spec::Options& options, const Study& study, std::int64_t seed,
+                const vaegan::ImageDataset<Scalar>& train, const vaegan::Evaluator<Scalar>& evaluator,
+                vaegan::CsvAppender& csv, std::vector<EvalPoint>& points) {
+  vaegan::ModelConfig config = vaegan::model_preset(study.preset);
+  Spec::adjust_config(config, options);
+  typename Spec::Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(seed));
+  vaegan::Batches<Scalar> batches = train.batches({study.batch_size, static_cast<std::uint64_t>(seed) * 7919 + 17});
+  vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(study.eval_samples, config.latent_dim)), images, x;
+  vaegan::Rng(static_cast<std::uint64_t>(seed) ^ 0xe7a1ULL).fill_normal(z.data(), z.numel());
+  const bool cpu = study.clock == "cpu";
+  double spent = 0;
+  int index = 0;
+  bool diverged = false;
+  auto evaluate = [&] {
+    EvalPoint p{Spec::kName, seed, index++, spent, trainer.step(), {}, diverged};
+    if (!diverged) {
+      trainer.generate(z, images);
+      p.scores = evaluator.score(images);
+    } else {
+      p.scores.fid = std::nan("");
+    }
+    csv.append({static_cast<double>(seed), static_cast<double>(p.index), p.seconds, static_cast<double>(p.step),
+                p.scores.fid, p.scores.precision, p.scores.recall, static_cast<double>(p.scores.classes_covered),
+                p.scores.kl_to_uniform, diverged ? 1.0 : 0.0});
+    std::printf("  %-6s seed %lld  t %6.1f s  step %6lld  FID %8.3f  P %.3f R %.3f  classes %d\n", Spec::kName,
+                static_cast<long long>(seed), p.seconds, static_cast<long long>(p.step), p.scores.fid,
+                p.scores.precision, p.scores.recall, p.scores.classes_covered);
+    std::fflush(stdout);
+    points.push_back(p);
+  };
+  evaluate();
+  double next_eval = study.eval_every;
+  while (spent < study.budget && !diverged) {
+    if (!batches.next(x)) continue;  // end of an epoch: the next call starts the next one
+    const double t0 = clock_seconds(cpu);
+    try {
+      trainer.train_step(x);
+    } catch (const vaegan::NumericError& e) {
+      std::printf("  %s seed %lld diverged: %s\n", Spec::kName, static_cast<long long>(seed), e.what());
+      diverged = true;
+    }
+    spent += clock_seconds(cpu) - t0;
+    if (spent >= next_eval - 1e-9 || diverged) {
+      evaluate();
+      next_eval += study.eval_every;
+    }
+  }
+  if (points.back().seconds < spent) evaluate();
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream in(s);
+  std::string part;
+  while (std::getline(in, part, ','))
+    if (!part.empty()) out.push_back(part);
+  return out;
+}
+
+struct MeanSd {
+  double mean = std::nan(""), sd = std::nan("");
+  int n = 0;
+};
+MeanSd mean_sd(const std::vector<double>& v) {
+  MeanSd m;
+  std::vector<double> finite;
+  for (double x : v)
+    if (std::isfinite(x)) finite.push_back(x);
+  m.n = static_cast<int>(finite.size());
+  if (finite.empty()) return m;
+  double s = 0;
+  for (double x : finite) s += x;
+  m.mean = s / m.n;
+  double ss = 0;
+  for (double x : finite) ss += (x - m.mean) * (x - m.mean);
+  m.sd = m.n > 1 ? std::sqrt(ss / (m.n - 1)) : 0.0;
+  return m;
+}
+std::string fmt(const MeanSd& m, int digits = 2) {
+  if (m.n == 0) return "n/a";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, m.mean, digits, m.sd);
+  return buf;
+}
+
+// First evaluation point at which FID <= target (-1 if never). Points are compared by
+// number, not by measured seconds: point k is nominally k * eval_every seconds in.
+int point_reaching(const std::vector<EvalPoint>& run, double target) {
+  for (const auto& p : run)
+    if (std::isfinite(p.scores.fid) && p.scores.fid <= target) return p.index;
+  return -1;
+}
+
+void write_summary(const Study& study, const std::vector<EvalPoint>& points, const std::vector<std::string>& methods,
+                   const std::vector<std::int64_t>& seeds, const std::string& command) {
+  std::map<std::string, std::map<std::int64_t, std::vector<EvalPoint>>> runs;
+  for (const auto& p : points) runs[p.method][p.seed].push_back(p);
+  std::ostringstream md;
+  md << "Study: preset `" << study.preset << "`, batch " << study.batch_size << ", " << study.threads
+     << " thread(s), budget " << study.budget << " s of training (" << study.clock << " clock) per run, scored every "
+     << study.eval_every << " s on " << study.eval_samples << " samples, seeds " << study.seeds << ".\n\n";
+  md << "Command: `" << command << "`\n\n";
+  // Per-seed targets: the GAN's best FID within the budget, and when it got there.
+  std::map<std::int64_t, double> gan_best;
+  std::map<std::int64_t, int> gan_best_point;
+  const bool has_gan = runs.count("gan") > 0;
+  if (has_gan)
+    for (const auto& [seed, run] : runs["gan"]) {
+      double best = std::numeric_limits<double>::infinity();
+      int when = -1;
+      for (const auto& p : run)
+        if (std::isfinite(p.scores.fid) && p.scores.fid < best) best = p.scores.fid, when = p.index;
+      gan_best[seed] = best;
+      gan_best_point[seed] = when;
+    }
+  md << "| method | best FID | FID at end | precision at end | recall at end | classes at end |";
+  if (has_gan) md << " time to GAN's best FID (s), per seed | ≤ half the GAN's time on every seed |";
+  md << "\n|---|---|---|---|---|---|" << (has_gan ? "---|---|" : "") << "\n";
+  for (const auto& method : methods) {
+    std::vector<double> best, end_fid, end_p, end_r, end_c;
+    std::string times;
+    bool all_half = true;
+    for (const auto seed : seeds) {
+      const auto& run = runs[method][seed];
+      if (run.empty()) continue;
+      double b = std::numeric_limits<double>::infinity();
+      for (const auto& p : run)
+        if (std::isfinite(p.scores.fid)) b = std::min(b, p.scores.fid);
+      best.push_back(std::isfinite(b) ? b : std::nan(""));
+      end_fid.push_back(run.back().scores.fid);
+      end_p.push_back(run.back().scores.precision);
+      end_r.push_back(run.back().scores.recall);
+      end_c.push_back(run.back().scores.classes_covered);
+      if (has_gan) {
+        const int k = point_reaching(run, gan_best[seed]);
+        char buf[48];
+        std::snprintf(buf, sizeof buf, "%s%.0f", times.empty() ? "" : ", ", k * study.eval_every);
+        times += k >= 0 ? buf : (times.empty() ? "never" : ", never");
+        all_half = all_half && k >= 0 && 2 * k <= gan_best_point[seed];
+      }
+    }
+    md << "| " << method << " | " << fmt(mean_sd(best)) << " | " << fmt(mean_sd(end_fid)) << " | "
+       << fmt(mean_sd(end_p), 3) << " | " << fmt(mean_sd(end_r), 3) << " | " << fmt(mean_sd(end_c), 1) << " |";
+    if (has_gan) md << " " << times << " | " << (method == "gan" ? "—" : (all_half ? "yes" : "no")) << " |";
+    md << "\n";
+  }
+  // FID at each evaluation point.
+  std::size_t max_points = 0;
+  for (const auto& [m, by_seed] : runs)
+    for (const auto& [s, run] : by_seed) max_points = std::max(max_points, run.size());
+  md << "\nFID at each evaluation point (mean ± sd over seeds):\n\n| seconds |";
+  for (const auto& m : methods) md << " " << m << " |";
+  md << "\n|---|";
+  for (std::size_t i = 0; i < methods.size(); ++i) md << "---|";
+  md << "\n";
+  vaegan::LinePlot plot;
+  plot.set_title("FID against training time (mean over seeds)")
+      .set_x_label(study.clock == "cpu" ? "training CPU seconds" : "training seconds")
+      .set_y_label("FID (log scale)")
+      .set_log_y(true);
+  std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> curves;
+  for (std::size_t i = 0; i < max_points; ++i) {
+    std::vector<double> secs;
+    std::string row;
+    for (const auto& m : methods) {
+      std::vector<double> fids;
+      for (const auto seed : seeds) {
+        const auto& run = runs[m][seed];
+        if (i < run.size()) fids.push_back(run[i].scores.fid), secs.push_back(run[i].seconds);
+      }
+      const MeanSd f = mean_sd(fids);
+      row += " " + fmt(f) + " |";
+      if (f.n > 0) {
+        double t = 0;
+        int k = 0;
+        for (const auto seed : seeds)
+          if (i < runs[m][seed].size()) t += runs[m][seed][i].seconds, ++k;
+        curves[m].first.push_back(t / std::max(k, 1));
+        curves[m].second.push_back(f.mean);
+      }
+    }
+    char head[32];
+    std::snprintf(head, sizeof head, "| %.0f |", mean_sd(secs).mean);
+    md << head << row << "\n";
+  }
+  for (const auto& m : methods) plot.add_series(m, curves[m].first, curves[m].second);
+  plot.save((std::filesystem::path(study.out) / "fid_vs_time.svg").string());
+  const std::string path = (std::filesystem::path(study.out) / "summary.md").string();
+  const std::string text = md.str();
+  vaegan::detail::write_file_atomically(path, text.data(), text.size(), "compare");
+  std::cout << "\n" << text;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Study study;
+  examples::GanSpec::Options gan;
+  examples::VaeSpec::Options vae;
+  examples::VaeGanSpec::Options vaegan_options;
+  cli::Parser p("compare", "Efficiency study: GAN vs VAE vs VAE-GAN, FID against training time, several seeds.");
+  p.add("data", &study.data, "directory with the MNIST IDX files");
+  p.add("classifier", &study.classifier, "classifier checkpoint from train_classifier");
+  p.add("out", &study.out, "output directory");
+  p.add("methods", &study.methods, "comma-separated subset of gan,vae,vaegan");
+  p.add("seeds", &study.seeds, "comma-separated seeds");
+  p.add("preset", &study.preset, "model preset: mlp or seed");
+  p.add("budget", &study.budget, "training seconds per run");
+  p.add("eval-every", &study.eval_every, "score every this many training seconds");
+  p.add("eval-samples", &study.eval_samples, "generated images per score");
+  p.add("batch-size", &study.batch_size, "images per step");
+  p.add("threads", &study.threads, "threads");
+  p.add("clock", &study.clock, "wall (seconds) or cpu (process CPU seconds, robust on a shared machine)");
+  examples::GanSpec::add_flags(p, gan, "gan-");
+  examples::VaeSpec::add_flags(p, vae, "vae-");
+  examples::VaeGanSpec::add_flags(p, vaegan_options, "vaegan-");
+  p.require([&] { return study.budget > 0 && study.eval_every > 0 && study.eval_every <= study.budget; },
+            "need --budget > 0 and 0 < --eval-every <= --budget");
+  p.require([&] { return study.batch_size >= 1 && study.threads >= 1 && study.eval_samples >= 20; },
+            "need --batch-size >= 1, --threads >= 1, --eval-samples >= 20");
+  p.require([&] { return study.clock == "wall" || study.clock == "cpu"; }, "--clock must be wall or cpu");
+  p.parse(argc, argv);
+  std::vector<std::string> methods = split(study.methods);
+  std::vector<std::int64_t> seeds;
+  for (const auto& s : split(study.seeds)) {
+    char* end = nullptr;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (*end != '\0') p.fail("--seeds: '" + s + "' is not an integer");
+    seeds.push_back(v);
+  }
+  if (methods.empty() || seeds.empty()) p.fail("--methods and --seeds must not be empty");
+  for (const auto& m : methods)
+    if (m != "gan" && m != "vae" && m != "vaegan") p.fail("--methods: unknown method '" + m + "'");
+  std::string command = "compare";
+  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
+  try {
+    vaegan::set_num_threads(static_cast<int>(study.threads));
+    (void)vaegan::model_preset(study.preset);
+    const auto train = vaegan::load_mnist<Scalar>(study.data, "train");
+    const auto test = vaegan::load_mnist<Scalar>(study.data, "test");
+    if (study.batch_size > train.size()) p.fail("--batch-size is larger than the training set");
+    const auto classifier = vaegan::Classifier<Scalar>::load(study.classifier);
+    const vaegan::Evaluator<Scalar> evaluator(classifier, test.images());
+    std::filesystem::create_directories(study.out);
+    std::vector<std::string> columns{"seed", "point", "seconds", "step", "fid", "precision", "recall",
+                                     "classes_covered", "kl_to_uniform", "diverged"};
+    std::vector<EvalPoint> points;
+    for (const auto& method : methods) {
+      const std::string csv_path = (std::filesystem::path(study.out) / (method + ".csv")).string();
+      std::filesystem::remove(csv_path);
+      vaegan::CsvAppender csv(csv_path, columns);
+      for (const auto seed : seeds) {
+        std::printf("%s, seed %lld:\n", method.c_str(), static_cast<long long>(seed));
+        if (method == "gan") run_method<examples::GanSpec>(gan, study, seed, train, evaluator, csv, points);
+        if (method == "vae") run_method<examples::VaeSpec>(vae, study, seed, train, evaluator, csv, points);
+        if (method == "vaegan")
+          run_method<examples::VaeGanSpec>(vaegan_options, study, seed, train, evaluator, csv, points);
+      }
+    }
+    write_summary(study, points, methods, seeds, command);
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "compare: error: " << e.what() << "\n";
+    return cli::kExitRuntime;
+  }
+}

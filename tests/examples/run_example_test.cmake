@@ -1,0 +1,325 @@
+# Runs one training example end to end on a tiny generated dataset and checks what it
+# writes and how it fails. A CMake script (cmake -P) rather than a shell script, so it
+# needs nothing but CMake itself. Variables (all required):
+#   MODE          train: train 2 epochs, resume to 3, sample from the checkpoint
+#                 bad_input: usage errors (exit 2) and runtime errors (exit 1)
+#   PROGRAM       the example under test (mnist_vaegan, mnist_gan or mnist_vae)
+#   KIND          its checkpoint kind: vaegan, gan or vae
+#   OTHER_PROGRAM an example of another kind (train mode: must refuse PROGRAM's checkpoint)
+#   OTHER_KIND    that program's kind
+#   SAMPLER       mnist_sample
+#   MAKE_DATA     make_tiny_mnist
+#   WORK_DIR      a scratch directory, emptied first
+cmake_minimum_required(VERSION 3.16)
+
+foreach(_var MODE PROGRAM KIND OTHER_PROGRAM OTHER_KIND SAMPLER MAKE_DATA WORK_DIR)
+  if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
+    message(FATAL_ERROR "run_example_test.cmake: -D${_var}=... is required")
+  endif()
+endforeach()
+get_filename_component(_program_name "${PROGRAM}" NAME_WE)
+
+# The tiny dataset: 256 training images (8 batches of 32 an epoch) and 64 test images.
+set(TRAIN_COUNT 256)
+set(TEST_COUNT 64)
+set(BATCH 32)
+math(EXPR STEPS_PER_EPOCH "${TRAIN_COUNT} / ${BATCH}")
+set(IMAGE_BYTES 784)
+
+# ---- helpers -----------------------------------------------------------------------------
+
+# run(<prefix> <command> <args>...): runs it and sets <prefix>_rc, <prefix>_out, <prefix>_err.
+function(run prefix)
+  execute_process(COMMAND ${ARGN}
+    RESULT_VARIABLE _rc OUTPUT_VARIABLE _out ERROR_VARIABLE _err TIMEOUT 120)
+  set(${prefix}_rc "${_rc}" PARENT_SCOPE)
+  set(${prefix}_out "${_out}" PARENT_SCOPE)
+  set(${prefix}_err "${_err}" PARENT_SCOPE)
+  string(REPLACE ";" " " _cmd "${ARGN}")
+  set(${prefix}_cmd "${_cmd}" PARENT_SCOPE)
+endfunction()
+
+function(fail prefix what)
+  message(FATAL_ERROR "${what}\n  command: ${${prefix}_cmd}\n  exit: ${${prefix}_rc}\n"
+                      "  stdout:\n${${prefix}_out}\n  stderr:\n${${prefix}_err}")
+endfunction()
+
+function(expect_exit prefix code)
+  if(NOT "${${prefix}_rc}" STREQUAL "${code}")
+    fail(${prefix} "expected exit code ${code}")
+  endif()
+endfunction()
+
+# The stream must contain `text` (a plain substring, not a regex).
+function(expect_in prefix stream text)
+  string(FIND "${${prefix}_${stream}}" "${text}" _at)
+  if(_at EQUAL -1)
+    fail(${prefix} "expected std${stream} to contain \"${text}\"")
+  endif()
+endfunction()
+
+# Usage errors print exactly one line on stderr.
+function(expect_one_line_on_stderr prefix)
+  string(REGEX MATCHALL "\n" _newlines "${${prefix}_err}")
+  list(LENGTH _newlines _count)
+  if(NOT _count EQUAL 1)
+    fail(${prefix} "expected exactly one line on stderr, got ${_count}")
+  endif()
+endfunction()
+
+function(expect_png path)
+  if(NOT EXISTS "${path}")
+    message(FATAL_ERROR "missing output file ${path}")
+  endif()
+  file(READ "${path}" _head LIMIT 8 HEX)
+  if(NOT _head STREQUAL "89504e470d0a1a0a")
+    message(FATAL_ERROR "${path} is not a PNG (starts with ${_head})")
+  endif()
+endfunction()
+
+function(expect_exists path)
+  if(NOT EXISTS "${path}")
+    message(FATAL_ERROR "missing output file ${path}")
+  endif()
+endfunction()
+
+function(expect_missing path)
+  if(EXISTS "${path}")
+    message(FATAL_ERROR "${path} should not exist")
+  endif()
+endfunction()
+
+# An IDX image file of `count` 28x28 images: the exact size and header.
+function(expect_idx_images path count)
+  expect_exists("${path}")
+  file(SIZE "${path}" _size)
+  math(EXPR _expected "16 + ${count} * ${IMAGE_BYTES}")
+  if(NOT _size EQUAL _expected)
+    message(FATAL_ERROR "${path} has ${_size} bytes, expected ${_expected} (16-byte header + ${count} x 784)")
+  endif()
+  file(READ "${path}" _head LIMIT 16 HEX)
+  # magic 0x00000803, count, 28 rows, 28 columns (big-endian u32s)
+  math(EXPR _count_hex "${count}" OUTPUT_FORMAT HEXADECIMAL)
+  string(SUBSTRING "${_count_hex}" 2 -1 _count_hex)
+  string(LENGTH "${_count_hex}" _len)
+  while(_len LESS 8)
+    string(PREPEND _count_hex "0")
+    math(EXPR _len "${_len} + 1")
+  endwhile()
+  string(TOLOWER "00000803${_count_hex}0000001c0000001c" _want)
+  if(NOT _head STREQUAL _want)
+    message(FATAL_ERROR "${path}: IDX header ${_head}, expected ${_want}")
+  endif()
+endfunction()
+
+# The CSV's lines (header first) in <var>.
+function(read_lines path var)
+  expect_exists("${path}")
+  file(STRINGS "${path}" _lines)
+  set(${var} "${_lines}" PARENT_SCOPE)
+endfunction()
+
+# Checks row `index` (1-based) of losses.csv: epoch `epoch`, step `step`, and every loss a number.
+function(expect_csv_row lines index epoch step)
+  list(GET lines ${index} _row)
+  string(REPLACE "," ";" _fields "${_row}")
+  list(GET _fields 0 _epoch)
+  list(GET _fields 1 _step)
+  if(NOT _epoch EQUAL epoch OR NOT _step EQUAL step)
+    message(FATAL_ERROR "losses.csv row ${index} is '${_row}', expected epoch ${epoch} at step ${step}")
+  endif()
+  foreach(_field IN LISTS _fields)
+    if(NOT _field MATCHES "^-?[0-9]+(\\.[0-9]*)?([eE][-+]?[0-9]+)?$")
+      message(FATAL_ERROR "losses.csv row ${index} has a non-numeric field '${_field}': '${_row}'")
+    endif()
+  endforeach()
+endfunction()
+
+# ---- the dataset ---------------------------------------------------------------------------
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+set(DATA "${WORK_DIR}/data")
+run(data "${MAKE_DATA}" "${DATA}" ${TRAIN_COUNT} ${TEST_COUNT} 7)
+expect_exit(data 0)
+expect_idx_images("${DATA}/train-images-idx3-ubyte" ${TRAIN_COUNT})
+expect_idx_images("${DATA}/t10k-images-idx3-ubyte" ${TEST_COUNT})
+
+set(COMMON --data "${DATA}" --preset seed --batch-size ${BATCH} --threads 1 --samples 16)
+
+if(MODE STREQUAL "train")
+  set(OUT "${WORK_DIR}/out")
+  if(KIND STREQUAL "gan")
+    set(reconstructs OFF)
+  else()
+    set(reconstructs ON)
+  endif()
+
+  # -- two epochs from scratch
+  run(train "${PROGRAM}" ${COMMON} --epochs 2 --out "${OUT}")
+  expect_exit(train 0)
+  foreach(epoch 001 002)
+    expect_png("${OUT}/samples_epoch_${epoch}.png")
+    if(reconstructs)
+      expect_png("${OUT}/recon_epoch_${epoch}.png")
+    else()
+      expect_missing("${OUT}/recon_epoch_${epoch}.png")
+    endif()
+  endforeach()
+  expect_png("${OUT}/samples.png")
+  expect_exists("${OUT}/losses.svg")
+  file(READ "${OUT}/losses.svg" svg LIMIT 200)
+  if(NOT svg MATCHES "<svg")
+    message(FATAL_ERROR "${OUT}/losses.svg does not look like SVG: ${svg}")
+  endif()
+  expect_exists("${OUT}/checkpoint.vgck")
+  read_lines("${OUT}/losses.csv" lines)
+  list(LENGTH lines count)
+  if(NOT count EQUAL 3)
+    message(FATAL_ERROR "losses.csv has ${count} lines after 2 epochs, expected a header and 2 rows:\n${lines}")
+  endif()
+  list(GET lines 0 header)
+  if(NOT header MATCHES "^epoch,step,train_seconds,")
+    message(FATAL_ERROR "losses.csv header is '${header}'")
+  endif()
+  math(EXPR step2 "2 * ${STEPS_PER_EPOCH}")
+  expect_csv_row("${lines}" 1 1 ${STEPS_PER_EPOCH})
+  expect_csv_row("${lines}" 2 2 ${step2})
+  set(first_rows "${lines}")
+
+  # -- resume to epoch 3: one more CSV row, the first two untouched
+  run(resume "${PROGRAM}" ${COMMON} --epochs 3 --out "${OUT}" --resume)
+  expect_exit(resume 0)
+  expect_in(resume out "resumed from")
+  expect_png("${OUT}/samples_epoch_003.png")
+  read_lines("${OUT}/losses.csv" lines)
+  list(LENGTH lines count)
+  if(NOT count EQUAL 4)
+    message(FATAL_ERROR "losses.csv has ${count} lines after resuming to epoch 3, expected 4:\n${lines}")
+  endif()
+  list(SUBLIST lines 0 3 kept)
+  if(NOT kept STREQUAL first_rows)
+    message(FATAL_ERROR "resuming rewrote the earlier rows of losses.csv:\nbefore: ${first_rows}\nafter: ${kept}")
+  endif()
+  math(EXPR step3 "3 * ${STEPS_PER_EPOCH}")
+  expect_csv_row("${lines}" 3 3 ${step3})
+
+  # -- sample from the checkpoint: 10 images as IDX, a PNG grid, reconstructions
+  set(SAMPLES "${WORK_DIR}/samples")
+  file(MAKE_DIRECTORY "${SAMPLES}")
+  set(sample_args --checkpoint "${OUT}/checkpoint.vgck" --count 10 --out "${SAMPLES}/generated.idx"
+                  --png "${SAMPLES}/generated.png" --threads 1)
+  if(reconstructs)
+    list(APPEND sample_args --reconstruct "${DATA}/t10k-images-idx3-ubyte"
+                            --reconstruct-out "${SAMPLES}/reconstructed.idx")
+  endif()
+  run(sample "${SAMPLER}" ${sample_args})
+  expect_exit(sample 0)
+  expect_in(sample out "${KIND} checkpoint at step ${step3}")
+  expect_idx_images("${SAMPLES}/generated.idx" 10)
+  expect_png("${SAMPLES}/generated.png")
+  if(reconstructs)
+    expect_idx_images("${SAMPLES}/reconstructed.idx" ${TEST_COUNT})
+  else()
+    # A GAN has no encoder: asking for reconstructions is an error, not a crash.
+    run(gan_recon "${SAMPLER}" --checkpoint "${OUT}/checkpoint.vgck" --threads 1
+        --reconstruct "${DATA}/t10k-images-idx3-ubyte" --reconstruct-out "${SAMPLES}/reconstructed.idx")
+    expect_exit(gan_recon 1)
+    expect_in(gan_recon err "needs a VAE or VAE-GAN checkpoint")
+  endif()
+
+  # -- another program refuses this checkpoint, naming both kinds, and writes nothing
+  set(OTHER_OUT "${WORK_DIR}/other-out")
+  run(other "${OTHER_PROGRAM}" ${COMMON} --epochs 4 --out "${OTHER_OUT}" --resume
+      --checkpoint "${OUT}/checkpoint.vgck")
+  expect_exit(other 1)
+  expect_in(other err "holds a ${KIND} trainer")
+  expect_in(other err "trains a ${OTHER_KIND}")
+  file(GLOB written "${OTHER_OUT}/*")
+  if(written)
+    message(FATAL_ERROR "a refused --resume left files behind: ${written}")
+  endif()
+
+elseif(MODE STREQUAL "bad_input")
+  set(OUT "${WORK_DIR}/out")
+
+  # -- usage errors: exit 2, one line naming the problem, nothing written
+  run(flag "${PROGRAM}" ${COMMON} --out "${OUT}" --no-such-flag 3)
+  expect_exit(flag 2)
+  expect_one_line_on_stderr(flag)
+  expect_in(flag err "--no-such-flag")
+
+  run(batch0 "${PROGRAM}" ${COMMON} --out "${OUT}" --batch-size 0)
+  expect_exit(batch0 2)
+  expect_one_line_on_stderr(batch0)
+  expect_in(batch0 err "--batch-size")
+
+  run(nonumber "${PROGRAM}" ${COMMON} --out "${OUT}" --epochs two)
+  expect_exit(nonumber 2)
+  expect_one_line_on_stderr(nonumber)
+  expect_in(nonumber err "--epochs")
+
+  math(EXPR too_big "${TRAIN_COUNT} + 1")
+  run(bigbatch "${PROGRAM}" ${COMMON} --out "${OUT}" --batch-size ${too_big})
+  expect_exit(bigbatch 2)
+  expect_one_line_on_stderr(bigbatch)
+  expect_in(bigbatch err "larger than the training set (${TRAIN_COUNT} images)")
+
+  run(preset "${PROGRAM}" ${COMMON} --out "${OUT}" --preset huge)
+  expect_exit(preset 2)
+  expect_in(preset err "unknown model preset 'huge'")
+  expect_missing("${OUT}")
+
+  # -- runtime errors: exit 1 with a message naming the cause and the fix
+  set(MISSING "${WORK_DIR}/no-mnist-here")
+  run(nodata "${PROGRAM}" ${COMMON} --data "${MISSING}" --out "${OUT}")
+  expect_exit(nodata 1)
+  expect_in(nodata err "${MISSING}")
+  expect_in(nodata err "scripts/get_mnist.sh")
+  expect_missing("${OUT}")  # nothing is created before the data is found
+
+  set(BLOCKER "${WORK_DIR}/a-regular-file")
+  file(WRITE "${BLOCKER}" "not a directory\n")
+  run(under_file "${PROGRAM}" ${COMMON} --out "${BLOCKER}/out")
+  expect_exit(under_file 1)
+  expect_in(under_file err "${BLOCKER}/out")
+  expect_in(under_file err "--out")
+
+  run(is_file "${PROGRAM}" ${COMMON} --out "${BLOCKER}")
+  expect_exit(is_file 1)
+  expect_in(is_file err "${BLOCKER}")
+  file(READ "${BLOCKER}" still)
+  if(NOT still STREQUAL "not a directory\n")
+    message(FATAL_ERROR "a failed run changed ${BLOCKER}")
+  endif()
+
+  run(noresume "${PROGRAM}" ${COMMON} --out "${OUT}" --resume)
+  expect_exit(noresume 1)
+  expect_in(noresume err "no checkpoint at")
+  file(GLOB written "${OUT}/*")
+  if(written)
+    message(FATAL_ERROR "a failed --resume left files behind: ${written}")
+  endif()
+
+  # -- the sampler: a missing and a damaged checkpoint
+  run(sample_missing "${SAMPLER}" --checkpoint "${WORK_DIR}/none.vgck" --out "${WORK_DIR}/s.idx")
+  expect_exit(sample_missing 1)
+  expect_in(sample_missing err "${WORK_DIR}/none.vgck")
+  expect_missing("${WORK_DIR}/s.idx")
+
+  file(WRITE "${WORK_DIR}/garbage.vgck" "this is not a checkpoint, just text that is long enough to read")
+  run(sample_garbage "${SAMPLER}" --checkpoint "${WORK_DIR}/garbage.vgck" --out "${WORK_DIR}/s.idx")
+  expect_exit(sample_garbage 1)
+  expect_in(sample_garbage err "not a vaegan checkpoint")
+  expect_missing("${WORK_DIR}/s.idx")
+
+  run(sample_nothing "${SAMPLER}" --checkpoint "${WORK_DIR}/garbage.vgck")
+  expect_exit(sample_nothing 2)
+  expect_one_line_on_stderr(sample_nothing)
+  expect_in(sample_nothing err "nothing to do")
+
+else()
+  message(FATAL_ERROR "run_example_test.cmake: unknown MODE '${MODE}' (train or bad_input)")
+endif()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+message(STATUS "${_program_name} ${MODE}: all checks passed")
