@@ -92,55 +92,61 @@ class VaeGanTrainer : public TrainerCore<T> {
     Var<T> logvar = clamp(q.logvar, static_cast<T>(options_.logvar_min), static_cast<T>(options_.logvar_max));
     Var<T> z = reparameterize(q.mu, logvar, this->rng_);
     Var<T> recon_logits = decoder_.forward(z);
-    Var<T> prior_logits = decoder_.forward(this->normal_noise(batch, config_.latent_dim));
-
     Var<T> pixel_rec = bce_with_logits(recon_logits, x, Reduction::batch_mean);
     Var<T> kl = kl_normal(q.mu, logvar);
-
-    // One discriminator pass over real, reconstructed and prior-sampled images.
-    LogitAndFeatures<T> d = discriminator_.forward_with_features(
-        concat_rows(x, sigmoid(recon_logits), sigmoid(prior_logits)), this->rng_, true);
-    auto logits = split_rows(d.logit, std::array<Index, 3>{batch, batch, batch});
-    const Var<T>& d_real = logits[0];
-    const Var<T>& d_recon = logits[1];
-    const Var<T>& d_prior = logits[2];
-
     Var<T> rec = weighted(pixel_rec, options_.pixel_reconstruction_weight);
-    if (options_.feature_reconstruction_weight > 0.0) {
-      auto features = split_rows(d.features, std::array<Index, 3>{batch, batch, batch});
-      Var<T> feature_rec = mse(features[1], features[0], Reduction::batch_mean);  // sum over features
-      rec = add(rec, weighted(feature_rec, 0.5 * options_.feature_reconstruction_weight));
-    }
 
-    const T real_label = static_cast<T>(options_.real_label);
-    Var<T> loss_d_real = bce_with_logits(d_real, real_label);
-    Var<T> loss_d_recon = bce_with_logits(d_recon, T(0));
-    Var<T> loss_d_prior = bce_with_logits(d_prior, T(0));
-    Var<T> loss_d = add(add(loss_d_real, loss_d_recon), loss_d_prior);
+    // During the adversarial warm-up without feature-space reconstruction the step is a
+    // VAE step: no prior samples, no discriminator pass, at a VAE step's cost.
+    const bool use_discriminator = adversarial || options_.feature_reconstruction_weight > 0.0;
+    Var<T> loss_d = tape.full(Shape::scalar(), T(0));
+    Var<T> loss_dec;
+    bool train_d = false, train_dec = true;
+    double d_real_mean = std::nan(""), d_recon_mean = std::nan(""), d_prior_mean = std::nan("");
+    if (use_discriminator) {
+      Var<T> prior_logits = decoder_.forward(this->normal_noise(batch, config_.latent_dim));
+      // One discriminator pass over real, reconstructed and prior-sampled images.
+      LogitAndFeatures<T> d = discriminator_.forward_with_features(
+          concat_rows(x, sigmoid(recon_logits), sigmoid(prior_logits)), this->rng_, true);
+      auto logits = split_rows(d.logit, std::array<Index, 3>{batch, batch, batch});
+      if (options_.feature_reconstruction_weight > 0.0) {
+        auto features = split_rows(d.features, std::array<Index, 3>{batch, batch, batch});
+        Var<T> feature_rec = mse(features[1], features[0], Reduction::batch_mean);  // sum over features
+        rec = add(rec, weighted(feature_rec, 0.5 * options_.feature_reconstruction_weight));
+      }
+      Var<T> loss_d_real = bce_with_logits(logits[0], static_cast<T>(options_.real_label));
+      Var<T> loss_d_recon = bce_with_logits(logits[1], T(0));
+      Var<T> loss_d_prior = bce_with_logits(logits[2], T(0));
+      loss_d = add(add(loss_d_real, loss_d_recon), loss_d_prior);
+      loss_dec = weighted(rec, options_.gamma);
+      if (adversarial)
+        loss_dec = add(loss_dec, add(bce_with_logits(logits[1], T(1)), bce_with_logits(logits[2], T(1))));
+      train_d = adversarial;
+      if (adversarial && options_.equilibrium_gating) {
+        const double real_err = loss_d_real.item();
+        const double fake_err = 0.5 * (loss_d_recon.item() + loss_d_prior.item());
+        const double lo = options_.equilibrium - options_.margin, hi = options_.equilibrium + options_.margin;
+        if (real_err < lo || fake_err < lo) train_d = false;
+        if (real_err > hi || fake_err > hi) train_dec = false;
+        if (!train_d && !train_dec) train_d = train_dec = true;
+      }
+      d_real_mean = mean_sigmoid(logits[0]);
+      d_recon_mean = mean_sigmoid(logits[1]);
+      d_prior_mean = mean_sigmoid(logits[2]);
+    } else {
+      loss_dec = weighted(rec, options_.gamma);
+    }
     Var<T> loss_e = add(weighted(kl, current_kl_weight()), rec);
-    Var<T> loss_dec = weighted(rec, options_.gamma);
-    if (adversarial)
-      loss_dec = add(loss_dec, add(bce_with_logits(d_recon, T(1)), bce_with_logits(d_prior, T(1))));
-
-    bool train_d = adversarial, train_dec = true;
-    if (adversarial && options_.equilibrium_gating) {
-      const double real_err = loss_d_real.item();
-      const double fake_err = 0.5 * (loss_d_recon.item() + loss_d_prior.item());
-      const double lo = options_.equilibrium - options_.margin, hi = options_.equilibrium + options_.margin;
-      if (real_err < lo || fake_err < lo) train_d = false;
-      if (real_err > hi || fake_err > hi) train_dec = false;
-      if (!train_d && !train_dec) train_d = train_dec = true;
-    }
 
     StepStats stats(kStatNames, kStatCount);
-    stats.set(0, loss_d.item());
+    stats.set(0, use_discriminator ? static_cast<double>(loss_d.item()) : std::nan(""));
     stats.set(1, loss_e.item());
     stats.set(2, loss_dec.item());
     stats.set(3, pixel_rec.item());
     stats.set(4, kl.item());
-    stats.set(5, mean_sigmoid(d_real));
-    stats.set(6, mean_sigmoid(d_recon));
-    stats.set(7, mean_sigmoid(d_prior));
+    stats.set(5, d_real_mean);
+    stats.set(6, d_recon_mean);
+    stats.set(7, d_prior_mean);
     stats.set(8, train_d ? 1.0 : 0.0);
     stats.set(9, train_dec ? 1.0 : 0.0);
 
