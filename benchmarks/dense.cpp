@@ -90,7 +90,7 @@ void BM_DenseForwardBackward(benchmark::State& state) {
 
 void BM_SgemmForward(benchmark::State& state) {
   const Config c = setup(state);
-  vaegan_bench::SgemmLayerRun run(c.batch, c.in, c.out);
+  vaegan_bench::GemmLayerRun run(vaegan_bench::GemmBackend::openblas, c.batch, c.in, c.out);
   run.forward();
   for (auto _ : state) {
     benchmark::DoNotOptimize(run.forward());
@@ -101,7 +101,7 @@ void BM_SgemmForward(benchmark::State& state) {
 
 void BM_SgemmBackward(benchmark::State& state) {
   const Config c = setup(state);
-  vaegan_bench::SgemmLayerRun run(c.batch, c.in, c.out);
+  vaegan_bench::GemmLayerRun run(vaegan_bench::GemmBackend::openblas, c.batch, c.in, c.out);
   run.backward();
   for (auto _ : state) {
     run.backward();
@@ -113,7 +113,7 @@ void BM_SgemmBackward(benchmark::State& state) {
 
 void BM_SgemmForwardBackward(benchmark::State& state) {
   const Config c = setup(state);
-  vaegan_bench::SgemmLayerRun run(c.batch, c.in, c.out);
+  vaegan_bench::GemmLayerRun run(vaegan_bench::GemmBackend::openblas, c.batch, c.in, c.out);
   run.forward_backward();
   for (auto _ : state) {
     run.forward_backward();

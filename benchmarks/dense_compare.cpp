@@ -2,11 +2,13 @@
 // `mlp` preset, batch size and thread count it times vaegan's layer (forward, backward,
 // forward+backward; see dense_workload.hpp) and plain cblas_sgemm calls of the same GEMMs,
 // then prints a Markdown table of GFLOP/s and the ratio vaegan / sgemm, plus the whole
-// preset (all 10 Dense layers, each shape weighted by how many layers have it).
+// preset (all 10 Dense layers, each shape weighted by how many layers have it). A last
+// column times vaegan's bare detail::gemm on the forward+backward GEMMs against the same
+// sgemm calls: the part of the gap that is the GEMM kernel, not the layer around it.
 //
-// The two sides are timed alternately, sample by sample (ABBA order), so that load from
-// other processes on a shared machine falls on both alike; each ratio is the median of
-// the per-pair ratios, with its quartiles to show the noise.
+// The two sides are timed alternately (ABBA order; see compare()), so that load from other
+// processes on a shared machine falls on both alike; each ratio is the median of the
+// per-pair ratios, with its quartiles to show the noise.
 //
 //   bench_dense_compare [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256]
 //                       [--clock wall|cpu] [--list]
@@ -29,6 +31,7 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <benchmark/benchmark.h>
@@ -123,10 +126,8 @@ double quantile(std::vector<double> v, double q) {
   return v[lo] + (pos - static_cast<double>(lo)) * (v[hi] - v[lo]);
 }
 
-ClockKind g_clock = ClockKind::wall;
-
-double now_seconds() {
-  if (g_clock == ClockKind::cpu) {
+double now_seconds(ClockKind clock) {
+  if (clock == ClockKind::cpu) {
     timespec t{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
@@ -135,21 +136,21 @@ double now_seconds() {
 }
 
 // Seconds per call of f, over `calls` calls.
-double time_per_call(const std::function<void()>& f, long calls) {
-  const double start = now_seconds();
+double time_per_call(const std::function<void()>& f, long calls, ClockKind clock) {
+  const double start = now_seconds(clock);
   for (long c = 0; c < calls; ++c) {
     f();
     benchmark::ClobberMemory();
   }
-  return (now_seconds() - start) / static_cast<double>(calls);
+  return (now_seconds(clock) - start) / static_cast<double>(calls);
 }
 
 // How many calls make one sample of about `ms` milliseconds (after a warm-up call).
-long calls_per_sample(const std::function<void()>& f, double ms) {
+long calls_per_sample(const std::function<void()>& f, double ms, ClockKind clock) {
   f();
   long calls = 1;
   for (;;) {
-    const double t = time_per_call(f, calls) * static_cast<double>(calls);
+    const double t = time_per_call(f, calls, clock) * static_cast<double>(calls);
     if (t * 1e3 >= ms / 4 || calls >= (1L << 24)) return std::max(1L, static_cast<long>(calls * ms / 1e3 / t));
     calls *= 4;
   }
@@ -162,24 +163,45 @@ struct Comparison {
   double ratio_q1 = 0, ratio_q3 = 0;
 };
 
-// Times `ours` and `sgemm` alternately, `reps` samples each.
-Comparison compare(const std::function<void()>& ours, const std::function<void()>& sgemm, const Options& o) {
-  const long ours_calls = calls_per_sample(ours, o.sample_ms);
-  const long sgemm_calls = calls_per_sample(sgemm, o.sample_ms);
-  std::vector<double> t_ours, t_sgemm, ratios;
-  for (int r = 0; r < o.reps; ++r) {
-    double a, b;
-    if (r % 2 == 0) {
-      a = time_per_call(ours, ours_calls);
-      b = time_per_call(sgemm, sgemm_calls);
-    } else {
-      b = time_per_call(sgemm, sgemm_calls);
-      a = time_per_call(ours, ours_calls);
+// How long the other side's idle worker threads may keep a core busy after its last call.
+// Measured on the machine of docs/benchmarks.md: OpenBLAS's workers spin for about 100 ms
+// (its default thread timeout), libgomp's for about 10 ms.
+constexpr std::chrono::milliseconds kPoolSettle{150};
+
+// Times `ours` and `sgemm`, `reps` samples each, alternating in blocks in the order
+// A B B A A B ... so that slow drifts in the machine's load fall on both sides alike. On
+// one thread a block is one sample. With more threads the two libraries' thread pools
+// would take cores from each other (see kPoolSettle), so each side runs a third of its
+// samples at a time, after a pause and one untimed call that wakes its workers.
+Comparison compare(const std::function<void()>& ours, const std::function<void()>& sgemm, int threads,
+                   const Options& o) {
+  const bool pools = threads > 1;
+  const long ours_calls = calls_per_sample(ours, o.sample_ms, o.clock);
+  const long sgemm_calls = calls_per_sample(sgemm, o.sample_ms, o.clock);
+  const int block = pools ? (o.reps + 2) / 3 : 1;
+  std::vector<double> t_ours(static_cast<std::size_t>(o.reps)), t_sgemm(t_ours.size());
+  auto run_block = [&](bool side_ours, int first, int count) {
+    const std::function<void()>& f = side_ours ? ours : sgemm;
+    if (pools) {
+      std::this_thread::sleep_for(kPoolSettle);
+      f();
     }
-    t_ours.push_back(a);
-    t_sgemm.push_back(b);
-    ratios.push_back(b / a);  // same flops: the rate ratio is the inverse time ratio
+    for (int i = first; i < first + count; ++i) {
+      const std::size_t at = static_cast<std::size_t>(i);
+      if (side_ours)
+        t_ours[at] = time_per_call(ours, ours_calls, o.clock);
+      else
+        t_sgemm[at] = time_per_call(sgemm, sgemm_calls, o.clock);
+    }
+  };
+  for (int first = 0, b = 0; first < o.reps; first += block, ++b) {
+    const int count = std::min(block, o.reps - first);
+    run_block(b % 2 == 0, first, count);
+    run_block(b % 2 != 0, first, count);
   }
+  // Same flops on both sides: the rate ratio is the inverse time ratio.
+  std::vector<double> ratios;
+  for (std::size_t i = 0; i < t_ours.size(); ++i) ratios.push_back(t_sgemm[i] / t_ours[i]);
   return {quantile(t_ours, 0.5), quantile(t_sgemm, 0.5), quantile(ratios, 0.5), quantile(ratios, 0.25),
           quantile(ratios, 0.75)};
 }
@@ -188,20 +210,23 @@ struct Row {
   const vaegan_bench::MlpLayer* layer;
   Index batch;
   Comparison pass[3];  // forward, backward, forward+backward
+  Comparison gemm_only;  // forward+backward GEMMs: detail::gemm vs sgemm
 };
 
 constexpr Pass kPasses[3] = {Pass::forward, Pass::backward, Pass::forward_backward};
 
-Row measure(const vaegan_bench::MlpLayer& layer, Index batch, const Options& o) {
-  Row row{&layer, batch, {}};
+Row measure(const vaegan_bench::MlpLayer& layer, Index batch, int threads, const Options& o) {
+  Row row{&layer, batch, {}, {}};
   vaegan_bench::DenseLayerRun dense(batch, layer.in, layer.out);
-  vaegan_bench::SgemmLayerRun sgemm(batch, layer.in, layer.out);
+  vaegan_bench::GemmLayerRun sgemm(vaegan_bench::GemmBackend::openblas, batch, layer.in, layer.out);
+  vaegan_bench::GemmLayerRun gemm(vaegan_bench::GemmBackend::vaegan, batch, layer.in, layer.out);
   row.pass[0] = compare([&] { benchmark::DoNotOptimize(dense.forward().node().value); },
-                        [&] { benchmark::DoNotOptimize(sgemm.forward()); }, o);
+                        [&] { benchmark::DoNotOptimize(sgemm.forward()); }, threads, o);
   dense.record();
-  row.pass[1] = compare([&] { dense.backward(); }, [&] { sgemm.backward(); }, o);
+  row.pass[1] = compare([&] { dense.backward(); }, [&] { sgemm.backward(); }, threads, o);
   row.pass[2] = compare([&] { benchmark::DoNotOptimize(dense.forward_backward()); },
-                        [&] { sgemm.forward_backward(); }, o);
+                        [&] { sgemm.forward_backward(); }, threads, o);
+  row.gemm_only = compare([&] { gemm.forward_backward(); }, [&] { sgemm.forward_backward(); }, threads, o);
   return row;
 }
 
@@ -222,8 +247,8 @@ void print_table(int threads, const std::vector<Row>& rows) {
   std::printf("\n### %d thread%s\n\n", threads, threads == 1 ? "" : "s");
   std::printf(
       "| layers | in -> out | batch | fwd vaegan | fwd sgemm | fwd ratio | bwd vaegan | bwd sgemm | bwd ratio | "
-      "f+b vaegan | f+b sgemm | f+b ratio [q1, q3] |\n");
-  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n");
+      "f+b vaegan | f+b sgemm | f+b ratio [q1, q3] | f+b GEMMs only |\n");
+  std::printf("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|\n");
   for (const Row& r : rows) {
     std::printf("| %s | %td -> %td | %td", r.layer->layers, r.layer->in, r.layer->out, r.batch);
     for (int p = 0; p < 3; ++p) {
@@ -235,7 +260,7 @@ void print_table(int threads, const std::vector<Row>& rows) {
       else
         std::printf("**%.2f** [%.2f, %.2f]", c.ratio, c.ratio_q1, c.ratio_q3);
     }
-    std::printf(" |\n");
+    std::printf(" | %.2f |\n", r.gemm_only.ratio);
   }
   // The whole preset: every Dense layer once, from the per-shape medians.
   for (Index batch : [&] {
@@ -260,7 +285,13 @@ void print_table(int threads, const std::vector<Row>& rows) {
       std::printf(" | %.1f | %.1f | %s%.2f%s", gflops(flops, ours), gflops(flops, sgemm), p == 2 ? "**" : "", sgemm / ours,
                   p == 2 ? "**" : "");
     }
-    std::printf(" |\n");
+    double gemm = 0, sgemm = 0;
+    for (const Row& r : rows) {
+      if (r.batch != batch) continue;
+      gemm += r.layer->count * r.gemm_only.ours_seconds;
+      sgemm += r.layer->count * r.gemm_only.sgemm_seconds;
+    }
+    std::printf(" | %.2f |\n", sgemm / gemm);
   }
 }
 
@@ -268,7 +299,6 @@ void print_table(int threads, const std::vector<Row>& rows) {
 
 int main(int argc, char** argv) try {
   const Options o = parse_options(argc, argv);
-  g_clock = o.clock;
   if (o.list) {
     for (int t : o.threads)
       for (Index b : o.batches)
@@ -282,7 +312,7 @@ int main(int argc, char** argv) try {
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
   std::printf("## Dense layer vs cblas_sgemm, `mlp` preset\n\n");
   std::printf("- %s, %s; CPU: %s\n", date, vaegan_bench::openblas_config().c_str(), cpu_model().c_str());
-  std::printf("- Eigen %d.%d.%d (%s); %d samples of ~%.0f ms per side, interleaved; %s clock\n",
+  std::printf("- Eigen %d.%d.%d (%s); %d samples of ~%.0f ms per side, alternating; %s clock\n",
               EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(), o.reps,
               o.sample_ms, o.clock == ClockKind::cpu ? "thread CPU-time" : "wall");
   std::printf("- GFLOP/s of the GEMMs (median sample); ratio = vaegan / sgemm, median of paired samples\n");
@@ -292,7 +322,7 @@ int main(int argc, char** argv) try {
     vaegan_bench::set_threads(threads);
     std::vector<Row> rows;
     for (Index batch : o.batches)
-      for (const auto& layer : vaegan_bench::mlp_layers()) rows.push_back(measure(layer, batch, o));
+      for (const auto& layer : vaegan_bench::mlp_layers()) rows.push_back(measure(layer, batch, threads, o));
     print_table(threads, rows);
     std::fflush(stdout);
   }

@@ -1,7 +1,8 @@
 #pragma once
 // The work both Dense benchmarks time (dense.cpp with Google Benchmark, dense_compare.cpp
 // for the summary table): one Dense layer of the `mlp` preset run through vaegan's tape,
-// and the plain cblas_sgemm calls of exactly the same GEMMs, so a ratio compares equal work.
+// and bare calls of exactly the same GEMMs (OpenBLAS cblas_sgemm, or vaegan's detail::gemm),
+// so a ratio compares equal work.
 //
 // Per layer, x [B, in], W [in, out], y [B, out], all row-major:
 //   forward    y = x W                  (then vaegan adds the bias and applies ReLU)
@@ -132,11 +133,15 @@ class DenseLayerRun {
   vaegan::Var<float> loss_;
 };
 
-// OpenBLAS's side: the same GEMMs as plain row-major cblas_sgemm calls, nothing else.
-class SgemmLayerRun {
+// The same GEMMs as bare calls, nothing else: through OpenBLAS's cblas_sgemm (the
+// reference) or through vaegan's own detail::gemm (to tell how much of a gap is the GEMM
+// kernel and how much the layer's epilogue and the tape).
+enum class GemmBackend { openblas, vaegan };
+
+class GemmLayerRun {
  public:
-  SgemmLayerRun(Index batch, Index in, Index out, std::uint64_t seed = 1)
-      : batch_(static_cast<int>(batch)), in_(static_cast<int>(in)), out_(static_cast<int>(out)) {
+  GemmLayerRun(GemmBackend backend, Index batch, Index in, Index out, std::uint64_t seed = 1)
+      : backend_(backend), batch_(batch), in_(in), out_(out) {
     vaegan::Rng rng(seed);
     x_.resize(static_cast<std::size_t>(batch * in));
     w_.resize(static_cast<std::size_t>(in * out));
@@ -151,16 +156,13 @@ class SgemmLayerRun {
 
   // y[B, out] = x[B, in] W[in, out]
   const float* forward() {
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, batch_, out_, in_, 1.0f, x_.data(), in_, w_.data(), out_,
-                0.0f, y_.data(), out_);
+    multiply(false, false, batch_, out_, in_, x_.data(), in_, w_.data(), out_, 0.0f, y_.data(), out_);
     return y_.data();
   }
   // dW[in, out] += x^T dZ;  dX[B, in] += dZ W^T
   void backward() {
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, in_, out_, batch_, 1.0f, x_.data(), in_, dz_.data(), out_,
-                1.0f, dw_.data(), out_);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, batch_, in_, out_, 1.0f, dz_.data(), out_, w_.data(), out_,
-                1.0f, dx_.data(), in_);
+    multiply(true, false, in_, out_, batch_, x_.data(), in_, dz_.data(), out_, 1.0f, dw_.data(), out_);
+    multiply(false, true, batch_, in_, out_, dz_.data(), out_, w_.data(), out_, 1.0f, dx_.data(), in_);
   }
   void forward_backward() {
     forward();
@@ -170,7 +172,20 @@ class SgemmLayerRun {
   const float* input_grad() const { return dx_.data(); }
 
  private:
-  int batch_, in_, out_;
+  // C[m, n] = op(A) op(B) + beta C, row-major, as detail::gemm spells it.
+  void multiply(bool trans_a, bool trans_b, Index m, Index n, Index k, const float* a, Index lda, const float* b,
+                Index ldb, float beta, float* c, Index ldc) {
+    if (backend_ == GemmBackend::vaegan) {
+      vaegan::detail::gemm<float>(trans_a, trans_b, m, n, k, 1.0f, a, lda, b, ldb, beta, c, ldc);
+      return;
+    }
+    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+                static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), 1.0f, a, static_cast<int>(lda), b,
+                static_cast<int>(ldb), beta, c, static_cast<int>(ldc));
+  }
+
+  GemmBackend backend_;
+  Index batch_, in_, out_;
   std::vector<float> x_, w_, y_, dz_, dw_, dx_;
 };
 

@@ -39,7 +39,9 @@ function(vaegan_internal_target target)
     endif()
   endif()
   if(VAEGAN_SANITIZE)
-    target_compile_options(${target} PRIVATE -fsanitize=${VAEGAN_SANITIZE} -fno-omit-frame-pointer)
+    # No recovery: a sanitizer report ends the program, so the test that hit it fails.
+    target_compile_options(${target} PRIVATE -fsanitize=${VAEGAN_SANITIZE} -fno-sanitize-recover=all
+                                             -fno-omit-frame-pointer)
     target_link_options(${target} PRIVATE -fsanitize=${VAEGAN_SANITIZE})
   endif()
 endfunction()

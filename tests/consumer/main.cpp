@@ -4,8 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
-#include <vaegan/vaegan.hpp>
 #include <zlib.h>
+#include <vaegan/vaegan.hpp>
 
 #if !__has_include(<stb_image_write.h>)
 #error "the vaegan package must put stb_image_write.h on the include path"

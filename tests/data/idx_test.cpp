@@ -326,7 +326,7 @@ TEST_CASE("idx: the writer validates its input and never leaves partial files") 
   const std::string nowhere = dir.file("no-such-dir/target.gz");
   msg = io_error_of([&] { write_idx_labels(nowhere, sample_labels(3)); });
   CHECK_MESSAGE_HAS(msg, nowhere);
-  CHECK_MESSAGE_HAS(msg, "nothing was written");
+  CHECK_MESSAGE_HAS(msg, "check that the directory exists");
   CHECK(dir.entries() == std::vector<std::string>{"target"});
 
   // Overwriting replaces the file whole.

@@ -1,8 +1,10 @@
-// Tests of train/checkpointing.hpp with fit(): a checkpoint restores a trainer and its
-// batch loop bit for bit, a resumed run equals an uninterrupted one, and a checkpoint that
-// does not fit is rejected with a clear message before anything changes.
+// Tests of train/checkpointing.hpp and train/fit.hpp: a checkpoint restores a trainer and
+// its batch loop bit for bit, a resumed run equals an uninterrupted one, fit() stops at
+// its limits without leaving an epoch half-closed, and a checkpoint that does not fit is
+// rejected with a clear message before anything changes.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -182,6 +184,34 @@ TEST_CASE("load_training_checkpoint: fit() over whole epochs resumes exactly, ep
   check_same_state(snapshot<T>(straight), snapshot<T>(resumed));
   REQUIRE(resumed_means.size() == 4);
   CHECK(resumed_means == straight_means);
+}
+
+TEST_CASE("fit: a step limit that lands on an epoch's last batch closes that epoch first") {
+  using T = float;
+  const ModelConfig config = tiny_config();
+  const ImageDataset<T> data = binary_dataset<T>(48, config.image_dim, 29);  // 3 batches of 16
+  for (std::int64_t max_steps : {3, 4}) {
+    CAPTURE(max_steps);
+    VaeTrainer<T> trainer(config, {}, 3);
+    Batches<T> batches = data.batches({16, 6});
+    std::vector<std::int64_t> closed;
+    FitCallbacks callbacks;
+    callbacks.on_epoch = [&](const EpochEvent& e) {
+      closed.push_back(e.epoch);
+      CHECK(std::isfinite(e.mean_stats.get("loss")));  // the epoch's steps, not an empty epoch
+      return true;
+    };
+    FitOptions options;
+    options.epochs = 5;
+    options.max_steps = max_steps;
+    CHECK(fit(trainer, batches, options, callbacks) == FitEnd::max_steps);
+    CHECK(trainer.step() == max_steps);
+    // Both stop after epoch 1 is closed: at its end (3) and one batch into epoch 2 (4).
+    CHECK(closed == std::vector<std::int64_t>{1});
+    CHECK(trainer.epoch() == 1);
+    CHECK(batches.epoch() == 1);
+    CHECK(batches.cursor() == (max_steps - 3) * 16);
+  }
 }
 
 // ---- checkpoints that do not fit ----------------------------------------------------------

@@ -179,11 +179,11 @@ ReferenceLosses<T> reference_vaegan_losses(VaeGanTrainer<T>& trainer, const Tens
   Var<T> logvar = clamp(q.logvar, static_cast<T>(o.logvar_min), static_cast<T>(o.logvar_max));
   Var<T> z = reparameterize(q.mu, logvar, rng);
   Var<T> recon_logits = trainer.decoder().forward(z);
+  Var<T> pixel_rec = bce_with_logits(recon_logits, x, Reduction::batch_mean);
+  Var<T> kl = kl_normal(q.mu, logvar);
   Var<T> z_prior = tape.full(Shape::matrix(batch, trainer.config().latent_dim), T(0));
   rng.fill_normal(z_prior.node().value, z_prior.numel());
   Var<T> prior_logits = trainer.decoder().forward(z_prior);
-  Var<T> pixel_rec = bce_with_logits(recon_logits, x, Reduction::batch_mean);
-  Var<T> kl = kl_normal(q.mu, logvar);
   LogitAndFeatures<T> d = trainer.discriminator().forward_with_features(
       concat_rows(x, sigmoid(recon_logits), sigmoid(prior_logits)), rng, true);
   auto logits = split_rows(d.logit, std::array<Index, 3>{batch, batch, batch});

@@ -37,9 +37,10 @@ class Tensor {
   explicit Tensor(const Shape& shape) { resize(shape); set_zero(); }
   Tensor(const Shape& shape, T fill) { resize(shape); std::fill(data_, data_ + size_, fill); }
   Tensor(const Shape& shape, std::initializer_list<T> values) {
-    resize(shape);
-    if (static_cast<Index>(values.size()) != size_)
+    // Checked before allocating: a constructor that throws runs no destructor.
+    if (static_cast<Index>(values.size()) != shape.numel())
       throw ShapeError("Tensor: " + std::to_string(values.size()) + " values for shape " + shape.str());
+    resize(shape);
     std::copy(values.begin(), values.end(), data_);
   }
   Tensor(const Tensor& o) { *this = o; }

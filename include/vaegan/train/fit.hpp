@@ -56,6 +56,11 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
   Tensor<T> x;
   double train_seconds = 0.0;
   const Index per_epoch = batches.batches_per_epoch();
+  // True once the epoch has handed out its last batch: the next next() call ends it.
+  auto epoch_exhausted = [&batches] {
+    const Index left = batches.state().dataset_size - batches.cursor();
+    return left == 0 || (batches.options().drop_last && left < batches.options().batch_size);
+  };
   while (trainer.epoch() < options.epochs) {
     double epoch_seconds = 0.0;
     StepStats sums(Trainer::kStatNames, Trainer::kStatCount);  // sums, then means
@@ -63,9 +68,14 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
     std::int64_t steps_in_epoch = 0;
     Index batch_index = per_epoch > 0 ? batches.cursor() / batches.options().batch_size : 0;
     while (true) {
-      if (options.max_steps >= 0 && trainer.step() >= options.max_steps) return FitEnd::max_steps;
-      if (options.time_budget_seconds > 0.0 && train_seconds >= options.time_budget_seconds)
-        return FitEnd::time_budget;
+      // A limit stops training before a batch, never between an epoch's last batch and the
+      // epoch's end: an epoch whose batches are all done is closed and reported first, so
+      // a run stopped there has its epoch's callback (samples, CSV row) like any other.
+      if (!epoch_exhausted()) {
+        if (options.max_steps >= 0 && trainer.step() >= options.max_steps) return FitEnd::max_steps;
+        if (options.time_budget_seconds > 0.0 && train_seconds >= options.time_budget_seconds)
+          return FitEnd::time_budget;
+      }
       const auto t0 = Clock::now();
       if (!batches.next(x)) break;
       const StepStats stats = trainer.train_step(x);
