@@ -12,12 +12,19 @@
 // of the benchmark thread does not see. Each benchmark runs 5 repetitions and reports
 // their mean, median and spread unless --benchmark_repetitions / --benchmark_report_aggregates_only
 // say otherwise. bench_dense_compare prints the side-by-side table with ratios.
+//
+// One flag of its own besides Google Benchmark's: --pin gives every thread its own CPU
+// (Linux; see thread_pinning.hpp), for a machine that other processes keep busy.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
+#include <cstdio>
+#include <exception>
 #include <string>
 #include <vector>
 
 #include "dense_workload.hpp"
+#include "thread_pinning.hpp"
 
 namespace {
 
@@ -138,12 +145,28 @@ int main(int argc, char** argv) {
   static char repetitions[] = "--benchmark_repetitions=5";
   static char aggregates_only[] = "--benchmark_report_aggregates_only=true";
   std::vector<char*> args{argv[0], repetitions, aggregates_only};
-  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  bool pin = false;
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--pin")
+      pin = true;
+    else
+      args.push_back(argv[i]);
+  }
   int count = static_cast<int>(args.size());
   args.push_back(nullptr);
 
   benchmark::Initialize(&count, args.data());
   if (benchmark::ReportUnrecognizedArguments(count, args.data())) return 1;
+  if (pin) {
+    const std::vector<int>& threads = vaegan_bench::mlp_threads();
+    try {
+      benchmark::AddCustomContext(
+          "pinning", vaegan_bench::pin_benchmark_threads(*std::max_element(threads.begin(), threads.end())));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "bench_dense: %s\n", e.what());
+      return 1;
+    }
+  }
   benchmark::AddCustomContext("openblas", vaegan_bench::openblas_config());
   benchmark::AddCustomContext("eigen", std::to_string(EIGEN_WORLD_VERSION) + "." + std::to_string(EIGEN_MAJOR_VERSION) +
                                            "." + std::to_string(EIGEN_MINOR_VERSION) + " (" +

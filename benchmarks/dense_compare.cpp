@@ -11,11 +11,13 @@
 // per-pair ratios, with its quartiles to show the noise.
 //
 //   bench_dense_compare [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256]
-//                       [--clock wall|cpu] [--list]
+//                       [--clock wall|cpu] [--pin] [--list]
 //
 // --clock cpu times with the benchmark thread's CPU-time clock instead of the wall clock:
 // on a machine shared with other busy processes it leaves out the time the thread was
 // preempted. Only for --threads 1, where all the work runs on that thread.
+// --pin gives every thread its own CPU (see thread_pinning.hpp): on a busy machine it
+// keeps the scheduler from stacking a worker thread onto the CPU of its waiting caller.
 //
 // Not a Google Benchmark program (bench_dense is): the interleaving and the table are the
 // point here. It accepts --benchmark_list_tests like one, as a synonym of --list.
@@ -37,6 +39,7 @@
 #include <benchmark/benchmark.h>
 
 #include "dense_workload.hpp"
+#include "thread_pinning.hpp"
 
 namespace {
 
@@ -50,6 +53,7 @@ struct Options {
   std::vector<int> threads = vaegan_bench::mlp_threads();
   std::vector<Index> batches = vaegan_bench::mlp_batches();
   ClockKind clock = ClockKind::wall;
+  bool pin = false;
   bool list = false;
 };
 
@@ -77,8 +81,11 @@ Options parse_options(int argc, char** argv) {
       return argv[++i];
     };
     if (arg == "--reps") {
-      o.reps = static_cast<int>(parse_list(arg, value()).at(0));
-      if (o.reps < 3) throw vaegan::Error("--reps: need at least 3 samples for quartiles, got " + std::to_string(o.reps));
+      const std::vector<long> reps = parse_list(arg, value());
+      if (reps.size() != 1) throw vaegan::Error("--reps: expected one number");
+      o.reps = static_cast<int>(reps[0]);
+      if (o.reps < 3)
+        throw vaegan::Error("--reps: need at least 3 samples for quartiles, got " + std::to_string(o.reps));
     } else if (arg == "--sample-ms") {
       o.sample_ms = std::atof(value().c_str());
       if (!(o.sample_ms > 0)) throw vaegan::Error("--sample-ms: expected a positive number of milliseconds");
@@ -96,16 +103,20 @@ Options parse_options(int argc, char** argv) {
         o.clock = ClockKind::cpu;
       else
         throw vaegan::Error("--clock: expected 'wall' or 'cpu', got '" + c + "'");
+    } else if (arg == "--pin") {
+      o.pin = true;
     } else if (arg == "--list" || arg == "--benchmark_list_tests" || arg == "--benchmark_list_tests=true") {
       o.list = true;
     } else if (arg == "--help" || arg == "-h") {
       std::printf(
-          "usage: %s [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--clock wall|cpu] [--list]\n"
+          "usage: %s [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--clock wall|cpu] [--pin]\n"
+          "          [--list]\n"
           "  --reps N        timed samples per side and configuration (default 21, at least 3)\n"
           "  --sample-ms MS  length of one sample in milliseconds (default 10)\n"
           "  --threads LIST  thread counts for vaegan and OpenBLAS (default 1,2)\n"
           "  --batches LIST  batch sizes (default 64,256)\n"
           "  --clock KIND    wall (default) or cpu: the thread's CPU time, for --threads 1 on a busy machine\n"
+          "  --pin           one CPU per thread (Linux), for a machine other processes keep busy\n"
           "  --list          print the configurations and exit\n",
           argv[0]);
       std::exit(EXIT_SUCCESS);
@@ -128,9 +139,13 @@ double quantile(std::vector<double> v, double q) {
 
 double now_seconds(ClockKind clock) {
   if (clock == ClockKind::cpu) {
+#ifdef CLOCK_THREAD_CPUTIME_ID
     timespec t{};
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
     return static_cast<double>(t.tv_sec) + 1e-9 * static_cast<double>(t.tv_nsec);
+#else
+    throw vaegan::Error("--clock cpu: this platform has no per-thread CPU-time clock");
+#endif
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
@@ -209,7 +224,7 @@ Comparison compare(const std::function<void()>& ours, const std::function<void()
 struct Row {
   const vaegan_bench::MlpLayer* layer;
   Index batch;
-  Comparison pass[3];  // forward, backward, forward+backward
+  Comparison pass[3];    // forward, backward, forward+backward
   Comparison gemm_only;  // forward+backward GEMMs: detail::gemm vs sgemm
 };
 
@@ -224,8 +239,8 @@ Row measure(const vaegan_bench::MlpLayer& layer, Index batch, int threads, const
                         [&] { benchmark::DoNotOptimize(sgemm.forward()); }, threads, o);
   dense.record();
   row.pass[1] = compare([&] { dense.backward(); }, [&] { sgemm.backward(); }, threads, o);
-  row.pass[2] = compare([&] { benchmark::DoNotOptimize(dense.forward_backward()); },
-                        [&] { sgemm.forward_backward(); }, threads, o);
+  row.pass[2] = compare([&] { benchmark::DoNotOptimize(dense.forward_backward()); }, [&] { sgemm.forward_backward(); },
+                        threads, o);
   row.gemm_only = compare([&] { gemm.forward_backward(); }, [&] { sgemm.forward_backward(); }, threads, o);
   return row;
 }
@@ -263,35 +278,30 @@ void print_table(int threads, const std::vector<Row>& rows) {
     std::printf(" | %.2f |\n", r.gemm_only.ratio);
   }
   // The whole preset: every Dense layer once, from the per-shape medians.
-  for (Index batch : [&] {
-         std::vector<Index> b;
-         for (const Row& r : rows)
-           if (std::find(b.begin(), b.end(), r.batch) == b.end()) b.push_back(r.batch);
-         return b;
-       }()) {
-    std::printf("| **mlp preset, all %d Dense layers** | | %td", [] {
-      int n = 0;
-      for (const auto& l : vaegan_bench::mlp_layers()) n += l.count;
-      return n;
-    }(), batch);
+  std::vector<Index> batches;
+  for (const Row& r : rows)
+    if (std::find(batches.begin(), batches.end(), r.batch) == batches.end()) batches.push_back(r.batch);
+  for (Index batch : batches) {
+    std::printf("| **mlp preset, all %d Dense layers** | | %td", vaegan_bench::mlp_dense_layer_count(), batch);
     for (int p = 0; p < 3; ++p) {
-      double flops = 0, ours = 0, sgemm = 0;
+      double flops = 0, ours_time = 0, sgemm_time = 0;
       for (const Row& r : rows) {
         if (r.batch != batch) continue;
         flops += r.layer->count * vaegan_bench::gemm_flops(kPasses[p], batch, r.layer->in, r.layer->out);
-        ours += r.layer->count * r.pass[p].ours_seconds;
-        sgemm += r.layer->count * r.pass[p].sgemm_seconds;
+        ours_time += r.layer->count * r.pass[p].ours_seconds;
+        sgemm_time += r.layer->count * r.pass[p].sgemm_seconds;
       }
-      std::printf(" | %.1f | %.1f | %s%.2f%s", gflops(flops, ours), gflops(flops, sgemm), p == 2 ? "**" : "", sgemm / ours,
-                  p == 2 ? "**" : "");
+      const char* bold = p == 2 ? "**" : "";
+      std::printf(" | %.1f | %.1f | %s%.2f%s", gflops(flops, ours_time), gflops(flops, sgemm_time), bold,
+                  sgemm_time / ours_time, bold);
     }
-    double gemm = 0, sgemm = 0;
+    double gemm_time = 0, sgemm_time = 0;
     for (const Row& r : rows) {
       if (r.batch != batch) continue;
-      gemm += r.layer->count * r.gemm_only.ours_seconds;
-      sgemm += r.layer->count * r.gemm_only.sgemm_seconds;
+      gemm_time += r.layer->count * r.gemm_only.ours_seconds;
+      sgemm_time += r.layer->count * r.gemm_only.sgemm_seconds;
     }
-    std::printf(" | %.2f |\n", sgemm / gemm);
+    std::printf(" | %.2f |\n", sgemm_time / gemm_time);
   }
 }
 
@@ -307,14 +317,18 @@ int main(int argc, char** argv) try {
     return EXIT_SUCCESS;
   }
 
+  std::string pinning = "threads not pinned";
+  if (o.pin) pinning = vaegan_bench::pin_benchmark_threads(*std::max_element(o.threads.begin(), o.threads.end()));
+
   char date[32];
   const std::time_t now = std::time(nullptr);
   std::strftime(date, sizeof date, "%Y-%m-%d %H:%M", std::localtime(&now));
   std::printf("## Dense layer vs cblas_sgemm, `mlp` preset\n\n");
   std::printf("- %s, %s; CPU: %s\n", date, vaegan_bench::openblas_config().c_str(), cpu_model().c_str());
-  std::printf("- Eigen %d.%d.%d (%s); %d samples of ~%.0f ms per side, alternating; %s clock\n",
-              EIGEN_WORLD_VERSION, EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(), o.reps,
-              o.sample_ms, o.clock == ClockKind::cpu ? "thread CPU-time" : "wall");
+  std::printf("- Eigen %d.%d.%d (%s); %d samples of ~%.0f ms per side, alternating; %s clock\n", EIGEN_WORLD_VERSION,
+              EIGEN_MAJOR_VERSION, EIGEN_MINOR_VERSION, Eigen::SimdInstructionSetsInUse(), o.reps, o.sample_ms,
+              o.clock == ClockKind::cpu ? "thread CPU-time" : "wall");
+  std::printf("- %s\n", pinning.c_str());
   std::printf("- GFLOP/s of the GEMMs (median sample); ratio = vaegan / sgemm, median of paired samples\n");
   std::fflush(stdout);
 

@@ -41,7 +41,7 @@ struct MlpLayer {
   int count;
 };
 
-// Every distinct Dense shape of the preset; the counts add up to its 10 Dense layers.
+// Every distinct Dense shape of the preset; the counts add up to its Dense layers (10).
 inline const std::vector<MlpLayer>& mlp_layers() {
   static const std::vector<MlpLayer> layers = {
       {"enc.0, disc.0", 784, 512, 2}, {"enc.1, disc.1", 512, 256, 2}, {"enc.mu, enc.logvar", 256, 32, 2},
@@ -49,6 +49,12 @@ inline const std::vector<MlpLayer>& mlp_layers() {
       {"disc.out", 256, 1, 1},
   };
   return layers;
+}
+
+inline int mlp_dense_layer_count() {
+  int n = 0;
+  for (const MlpLayer& layer : mlp_layers()) n += layer.count;
+  return n;
 }
 
 // The batch sizes and thread counts the reference workloads measure.
@@ -61,17 +67,8 @@ inline const std::vector<int>& mlp_threads() {
   return threads;
 }
 
-// The three timed passes and the GEMMs each one runs.
+// The three timed passes; gemm_flops() counts the FLOPs of the GEMMs each one runs.
 enum class Pass { forward, backward, forward_backward };
-
-inline const char* pass_name(Pass p) {
-  switch (p) {
-    case Pass::forward: return "forward";
-    case Pass::backward: return "backward";
-    case Pass::forward_backward: return "forward+backward";
-  }
-  return "?";
-}
 
 inline double gemm_flops(Pass p, Index batch, Index in, Index out) {
   const double one = 2.0 * static_cast<double>(batch) * static_cast<double>(in) * static_cast<double>(out);
@@ -120,7 +117,6 @@ class DenseLayerRun {
   // (it re-marks the nodes and recomputes every gradient; dW keeps accumulating).
   void backward() { tape_.backward(loss_); }
 
-  const float* weight_grad() { return params_.grad_ptr(layer_.weight_index()); }
   // The input's gradient buffer, [B, in].
   const float* input_grad() { return inputs_.grad_ptr(0); }
 
@@ -168,7 +164,6 @@ class GemmLayerRun {
     forward();
     backward();
   }
-  const float* weight_grad() const { return dw_.data(); }
   const float* input_grad() const { return dx_.data(); }
 
  private:

@@ -48,6 +48,9 @@ struct VaeGanSpec {
   static constexpr const char* kSummary = "Train a VAE-GAN on MNIST: encoder + decoder (= generator) + discriminator.";
   static constexpr bool kReconstructs = true;
 
+  // The reference step of REFERENCE-WORKLOADS.md.
+  static Options defaults() { return {}; }
+
   static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
     auto& t = o.trainer;
     o.adam.add(p, prefix);
@@ -101,6 +104,8 @@ struct GanSpec {
   static constexpr const char* kSummary = "Train a GAN on MNIST (the baseline the VAE-GAN is compared with).";
   static constexpr bool kReconstructs = false;
 
+  static Options defaults() { return {}; }
+
   static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
     auto& t = o.trainer;
     o.adam.add(p, prefix);
@@ -138,6 +143,8 @@ struct VaeSpec {
   static constexpr const char* kProgram = "mnist_vae";
   static constexpr const char* kSummary = "Train a VAE on MNIST.";
   static constexpr bool kReconstructs = true;
+
+  static Options defaults() { return {}; }
 
   static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
     auto& t = o.trainer;

@@ -79,7 +79,7 @@ template <class Spec>
 int run_training(int argc, char** argv) {
   using Trainer = typename Spec::Trainer;
   CommonFlags f;
-  typename Spec::Options options;
+  typename Spec::Options options = Spec::defaults();
   f.out = std::string("out/") + Spec::kProgram;
   cli::Parser p(Spec::kProgram, Spec::kSummary);
   p.add("data", &f.data, "directory with the MNIST IDX files (scripts/get_mnist.sh fetches them)");

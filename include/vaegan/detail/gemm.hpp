@@ -8,12 +8,16 @@
 //     steady-state training step makes no heap allocation.
 //  2. Threading is ours: the output is split into row or column panels, one per
 //     thread, each a serial Eigen GEMM. Eigen's own threading is never nested inside.
+// Float products on AVX-512 builds use our own kernel instead (detail/gemm_avx512.hpp,
+// which says why); double, other CPUs and very narrow products keep Eigen's.
 #include <algorithm>
+#include <type_traits>
 
 #include <Eigen/Core>
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/detail/gemm_avx512.hpp"
 
 namespace vaegan::detail {
 
@@ -92,10 +96,57 @@ void gemm_accumulate_serial(bool trans_a, bool trans_b, Index m, Index n, Index 
     gemm_accumulate_serial<T, ColMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
 
+// Which serial kernel a product uses. Chosen once per product, not per thread panel, so
+// the result is the same for every thread count.
+enum class GemmKernel { eigen, avx512 };
+
+template <class T>
+GemmKernel gemm_kernel_for([[maybe_unused]] Index m, [[maybe_unused]] Index n) {
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>)
+    if (avx512::suits(m, n)) return GemmKernel::avx512;
+#endif
+  return GemmKernel::eigen;
+}
+
+// Serial C[m, n] = alpha * op(A) * op(B) + beta * C with the chosen kernel.
+template <class T>
+void gemm_serial([[maybe_unused]] GemmKernel kernel, bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a,
+                 Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    if (kernel == GemmKernel::avx512) {
+      auto& buffers = gemm_pack_buffers<float>();
+      float* a_pack = buffers.need_a(avx512::a_pack_size(k));
+      float* b_pack = buffers.need_b(avx512::b_pack_size(n, k));
+      avx512::gemm(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, a_pack, b_pack);
+      return;
+    }
+  }
+#endif
+  // Eigen's kernel accumulates into C: apply beta first (0 overwrites, so NaN in C cannot leak).
+  if (beta != T(1)) {
+    for (Index r = 0; r < m; ++r) {
+      T* row = c + r * ldc;
+      if (beta == T(0))
+        std::fill(row, row + n, T(0));
+      else
+        for (Index j = 0; j < n; ++j) row[j] *= beta;
+    }
+  }
+  if (k > 0) gemm_accumulate_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+}
+
 // Work (multiply-adds) below which a GEMM runs on one thread.
 constexpr Index kGemmParallelWork = Index{1} << 18;
-// Panel widths are multiples of this, so every thread's panel suits the SIMD micro-kernel.
-constexpr Index kGemmPanelAlign = 32;
+// Panel extents are multiples of this, so every thread's panel suits the SIMD micro-kernel:
+// whole 12-row strips / 32-column panels for the AVX-512 kernel, 32 for Eigen's.
+inline Index gemm_panel_align([[maybe_unused]] GemmKernel kernel, [[maybe_unused]] bool split_rows) {
+#ifdef __AVX512F__
+  if (kernel == GemmKernel::avx512) return split_rows ? avx512::kTileRows : avx512::kTileCols;
+#endif
+  return 32;
+}
 
 // C[m, n] = alpha * op(A) * op(B) + beta * C. op(A) is [m, k] (A stored [k, m] when trans_a),
 // op(B) is [k, n] (B stored [n, k] when trans_b). All buffers row-major with leading dims.
@@ -103,27 +154,18 @@ template <class T>
 void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
           Index ldb, T beta, T* c, Index ldc) {
   if (m == 0 || n == 0) return;
-  auto scale_rows = [&](Index r0, Index r1, Index c0, Index c1) {
-    if (beta == T(1)) return;
-    for (Index r = r0; r < r1; ++r) {
-      T* row = c + r * ldc;
-      if (beta == T(0))
-        std::fill(row + c0, row + c1, T(0));
-      else
-        for (Index j = c0; j < c1; ++j) row[j] *= beta;
-    }
-  };
+  const GemmKernel kernel = gemm_kernel_for<T>(m, n);
   const int threads = num_threads();
   const bool split_rows = m >= n;
   const Index extent = split_rows ? m : n;
-  const Index max_panels = (extent + kGemmPanelAlign - 1) / kGemmPanelAlign;
+  const Index align = gemm_panel_align(kernel, split_rows);
+  const Index max_panels = (extent + align - 1) / align;
   const int panels = static_cast<int>(std::min<Index>(threads, max_panels));
   if (panels <= 1 || m * n * k < kGemmParallelWork) {
-    scale_rows(0, m, 0, n);
-    if (k > 0) gemm_accumulate_serial(trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    gemm_serial(kernel, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  const Index per_panel = ((extent + panels - 1) / panels + kGemmPanelAlign - 1) / kGemmPanelAlign * kGemmPanelAlign;
+  const Index per_panel = ((extent + panels - 1) / panels + align - 1) / align * align;
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(panels) schedule(static, 1)
 #endif
@@ -134,13 +176,11 @@ void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const 
     if (split_rows) {
       // Rows [lo, hi) of C need rows [lo, hi) of op(A).
       const T* a_panel = trans_a ? a + lo : a + lo * lda;
-      scale_rows(lo, hi, 0, n);
-      if (k > 0) gemm_accumulate_serial(trans_a, trans_b, hi - lo, n, k, alpha, a_panel, lda, b, ldb, c + lo * ldc, ldc);
+      gemm_serial(kernel, trans_a, trans_b, hi - lo, n, k, alpha, a_panel, lda, b, ldb, beta, c + lo * ldc, ldc);
     } else {
       // Columns [lo, hi) of C need columns [lo, hi) of op(B).
       const T* b_panel = trans_b ? b + lo * ldb : b + lo;
-      scale_rows(0, m, lo, hi);
-      if (k > 0) gemm_accumulate_serial(trans_a, trans_b, m, hi - lo, k, alpha, a, lda, b_panel, ldb, c + lo, ldc);
+      gemm_serial(kernel, trans_a, trans_b, m, hi - lo, k, alpha, a, lda, b_panel, ldb, beta, c + lo, ldc);
     }
   }
 }

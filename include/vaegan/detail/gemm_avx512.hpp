@@ -1,0 +1,203 @@
+#pragma once
+// Serial single-precision GEMM for AVX-512 machines: packed panels and a 12 x 32 register
+// tile. detail/gemm.hpp uses it for float products when built with AVX-512F
+// (-march=native on such a CPU), unless the product is too narrow for the tile.
+//
+// Why not Eigen's kernel for these: Eigen 3.4's gebp kernel (a 48 x 4 tile), as GCC 12
+// compiles it, folds the lhs loads into every FMA, so each step along k issues 12
+// full-width loads and 4 broadcasts for 12 FMAs. The load ports, not the FMA units, set
+// the pace: 0.80 of OpenBLAS's sgemm on Zen 4 for the `mlp` preset's forward+backward
+// GEMMs. The tile here loads two 16-float rows of op(B) once per step and broadcasts 12
+// values of op(A): 14 loads for 24 FMAs, with 24 accumulators in the 32 zmm registers
+// (0.99 of OpenBLAS on the same GEMMs; bench_dense_compare, docs/benchmarks.md). Packing
+// goes through 16 x 16 register transposes wherever the source is strided.
+//
+// Loop nest, for C[m, n] row-major:
+//   for each block of kDepthBlock along k:
+//     pack op(B)[kc, n] as [n / 32][kc][32] panels, zero-padded   (read from L2 below)
+//     for each strip of 12 rows of op(A): pack it as [kc][12]     (stays in L1)
+//       for each 32-column panel: the tile of C gets alpha * strip * panel, plus beta * C
+//       from the first k block (C is not read when beta is 0, so NaN in C cannot leak).
+// Every element of C sums its products in the same order whatever the tile, the panel or
+// the thread it falls in, so results do not depend on the thread count.
+#ifdef __AVX512F__
+#include <immintrin.h>
+
+#include <algorithm>
+
+#include "vaegan/core/config.hpp"
+
+namespace vaegan::detail::avx512 {
+
+constexpr Index kTileRows = 12;     // rows of C per tile: broadcasts of op(A)
+constexpr Index kTileCols = 32;     // columns of C per tile: two 16-float vectors of op(B)
+constexpr Index kDepthBlock = 256;  // k per packed block (128 to 512 measured the same)
+
+// Products too narrow to fill half a tile waste most of it; gemm.hpp sends them to Eigen.
+inline bool suits(Index m, Index n) { return m >= kTileRows / 2 && n >= kTileCols / 2; }
+
+// Floats of packing space gemm() needs for op(A) and op(B).
+inline Index a_pack_size(Index k) { return kTileRows * std::min(k, kDepthBlock); }
+inline Index b_pack_size(Index n, Index k) {
+  return (n + kTileCols - 1) / kTileCols * kTileCols * std::min(k, kDepthBlock);
+}
+
+// Mask of the first `count` lanes of a 16-float vector (count may be <= 0 or >= 16).
+inline __mmask16 lanes(Index count) {
+  if (count <= 0) return 0;
+  if (count >= 16) return 0xFFFF;
+  return static_cast<__mmask16>((1u << count) - 1u);
+}
+
+// In-register transpose: afterwards r[q] holds element q of every input row (r[q][j] = r_in[j][q]).
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  // Interleave row pairs, then pairs of pairs, within each 128-bit lane: u[4g + p] lane L
+  // holds element 4L + p of rows 4g .. 4g+3.
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int g = 0; g < 4; ++g) {
+    const __m512d a = _mm512_castps_pd(t[4 * g]), b = _mm512_castps_pd(t[4 * g + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * g + 2]), d = _mm512_castps_pd(t[4 * g + 3]);
+    u[4 * g + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    u[4 * g + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    u[4 * g + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    u[4 * g + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  // Then gather the 128-bit lanes: two rounds of lane shuffles between row groups.
+  for (int i = 0; i < 2; ++i)
+    for (int p = 0; p < 4; ++p) {
+      t[8 * i + p] = _mm512_shuffle_f32x4(u[8 * i + p], u[8 * i + 4 + p], 0x88);
+      t[8 * i + 4 + p] = _mm512_shuffle_f32x4(u[8 * i + p], u[8 * i + 4 + p], 0xdd);
+    }
+  for (int q = 0; q < 8; ++q) {
+    r[q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0x88);
+    r[8 + q] = _mm512_shuffle_f32x4(t[q], t[8 + q], 0xdd);
+  }
+}
+
+// op(B)[kc, nc] -> panels [ceil(nc / 32)][kc][32], columns past nc zero.
+inline void pack_b(bool trans_b, const float* b, Index ldb, Index kc, Index nc, float* out) {
+  for (Index j0 = 0; j0 < nc; j0 += kTileCols) {
+    const Index width = std::min(kTileCols, nc - j0);
+    float* panel = out + (j0 / kTileCols) * kc * kTileCols;
+    if (!trans_b) {
+      // Row k of op(B) is contiguous: two masked vector copies per k.
+      const __mmask16 m0 = lanes(width), m1 = lanes(width - 16);
+      for (Index k = 0; k < kc; ++k) {
+        const float* src = b + k * ldb + j0;
+        _mm512_store_ps(panel + k * kTileCols, _mm512_maskz_loadu_ps(m0, src));
+        _mm512_store_ps(panel + k * kTileCols + 16, _mm512_maskz_loadu_ps(m1, src + 16));
+      }
+    } else {
+      // B stored [n, k]: column j of op(B) is row j of B. Copy 16 x 16 blocks through a
+      // register transpose; element-wise copying strides 128 bytes per store and cost
+      // about a tenth of a Dense backward pass.
+      for (Index jb = 0; jb < kTileCols; jb += 16) {
+        for (Index kb = 0; kb < kc; kb += 16) {
+          const Index depth = std::min<Index>(16, kc - kb);
+          const __mmask16 mask = lanes(depth);
+          __m512 r[16];
+          for (Index j = 0; j < 16; ++j)
+            r[j] = jb + j < width ? _mm512_maskz_loadu_ps(mask, b + (j0 + jb + j) * ldb + kb) : _mm512_setzero_ps();
+          transpose16(r);
+          for (Index q = 0; q < depth; ++q) _mm512_store_ps(panel + (kb + q) * kTileCols + jb, r[q]);
+        }
+      }
+    }
+  }
+}
+
+// Rows [0, rows) of op(A) over kc -> one strip [kc][12], rows past `rows` zero.
+inline void pack_a(bool trans_a, const float* a, Index lda, Index rows, Index kc, float* out) {
+  if (trans_a) {
+    // A stored [k, m]: the strip's 12 values for one k are contiguous.
+    for (Index k = 0; k < kc; ++k) {
+      const float* src = a + k * lda;
+      float* dst = out + k * kTileRows;
+      Index i = 0;
+      for (; i < rows; ++i) dst[i] = src[i];
+      for (; i < kTileRows; ++i) dst[i] = 0.0f;
+    }
+  } else {
+    // Row i of op(A) is contiguous along k: 16 x 16 blocks through the register transpose
+    // (rows 12 to 15 zero, not stored). Matters when n is one or two panels wide, where
+    // packing A is a large part of the work.
+    const __mmask16 strip = lanes(kTileRows);
+    for (Index kb = 0; kb < kc; kb += 16) {
+      const Index depth = std::min<Index>(16, kc - kb);
+      const __mmask16 mask = lanes(depth);
+      __m512 r[16];
+      for (Index i = 0; i < 16; ++i)
+        r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, a + i * lda + kb) : _mm512_setzero_ps();
+      transpose16(r);
+      for (Index q = 0; q < depth; ++q) _mm512_mask_storeu_ps(out + (kb + q) * kTileRows, strip, r[q]);
+    }
+  }
+}
+
+// C[rows, cols] (rows <= 12, cols <= 32) = alpha * strip * panel + (first ? beta * C : C).
+inline void tile(Index kc, const float* strip, const float* panel, float* c, Index ldc, Index rows, Index cols,
+                 float alpha, float beta, bool first) {
+  __m512 acc[kTileRows][2];
+#pragma GCC unroll 12
+  for (int r = 0; r < kTileRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (Index k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(panel + k * kTileCols);
+    const __m512 b1 = _mm512_load_ps(panel + k * kTileCols + 16);
+#pragma GCC unroll 12
+    for (int r = 0; r < kTileRows; ++r) {
+      const __m512 av = _mm512_set1_ps(strip[k * kTileRows + r]);
+      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+  const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+  const __m512 va = _mm512_set1_ps(alpha);
+  const bool read_c = !(first && beta == 0.0f);
+  const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
+  for (Index r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    __m512 v0 = _mm512_mul_ps(va, acc[r][0]);
+    __m512 v1 = _mm512_mul_ps(va, acc[r][1]);
+    if (read_c) {
+      v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+      v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
+// C[m, n] = alpha * op(A) * op(B) + beta * C, serial; same conventions as detail::gemm.
+// a_pack / b_pack: a_pack_size(k) and b_pack_size(n, k) floats, 64-byte aligned.
+inline void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, float alpha, const float* a, Index lda,
+                 const float* b, Index ldb, float beta, float* c, Index ldc, float* a_pack, float* b_pack) {
+  if (m == 0 || n == 0) return;
+  if (k == 0) {
+    for (Index i = 0; i < m; ++i) {
+      float* row = c + i * ldc;
+      if (beta == 0.0f)
+        std::fill(row, row + n, 0.0f);
+      else if (beta != 1.0f)
+        for (Index j = 0; j < n; ++j) row[j] *= beta;
+    }
+    return;
+  }
+  for (Index k0 = 0; k0 < k; k0 += kDepthBlock) {
+    const Index kc = std::min(kDepthBlock, k - k0);
+    pack_b(trans_b, trans_b ? b + k0 : b + k0 * ldb, ldb, kc, n, b_pack);
+    for (Index i0 = 0; i0 < m; i0 += kTileRows) {
+      const Index rows = std::min(kTileRows, m - i0);
+      pack_a(trans_a, trans_a ? a + k0 * lda + i0 : a + i0 * lda + k0, lda, rows, kc, a_pack);
+      for (Index j0 = 0; j0 < n; j0 += kTileCols)
+        tile(kc, a_pack, b_pack + (j0 / kTileCols) * kc * kTileCols, c + i0 * ldc + j0, ldc, rows,
+             std::min(kTileCols, n - j0), alpha, beta, k0 == 0);
+    }
+  }
+}
+
+}  // namespace vaegan::detail::avx512
+#endif  // __AVX512F__
