@@ -17,6 +17,11 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <atomic>
+#include <exception>
 #include <iostream>
 #include <map>
 #include <sstream>
@@ -33,7 +38,7 @@ struct Study {
   std::string data = "data", classifier = "out/classifier.vgck", out = "out/compare", methods = "gan,vae,vaegan";
   std::string seeds = "1,2,3", preset = "mlp", clock = "wall";
   double budget = 180, eval_every = 15;
-  std::int64_t batch_size = 64, threads = 1, eval_samples = 1000;
+  std::int64_t batch_size = 64, threads = 1, eval_samples = 1000, jobs = 1;
 };
 
 struct EvalPoint {
@@ -46,10 +51,12 @@ struct EvalPoint {
   bool diverged = false;
 };
 
+// cpu: CPU time of the calling thread. A run uses one thread (enforced when --jobs > 1),
+// so this is exactly its compute, whatever else runs on the machine.
 double clock_seconds(bool cpu) {
   if (cpu) {
     timespec ts{};
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
   }
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -58,7 +65,7 @@ double clock_seconds(bool cpu) {
 template <class Spec>
 void run_method(const typename Spec::Options& options, const Study& study, std::int64_t seed,
                 const vaegan::ImageDataset<Scalar>& train, const vaegan::Evaluator<Scalar>& evaluator,
-                vaegan::CsvAppender& csv, std::vector<EvalPoint>& points) {
+                vaegan::CsvAppender& csv, std::vector<EvalPoint>& points, std::mutex& mutex) {
   vaegan::ModelConfig config = vaegan::model_preset(study.preset);
   Spec::adjust_config(config, options);
   typename Spec::Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(seed));
@@ -68,23 +75,27 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
   const bool cpu = study.clock == "cpu";
   double spent = 0;
   int index = 0;
+  double last_eval = -1;
   bool diverged = false;
   auto evaluate = [&] {
     EvalPoint p{Spec::kName, seed, index++, spent, trainer.step(), {}, diverged};
+    last_eval = spent;
+    // Scoring time is not training time: the clock only runs around train_step.
     if (!diverged) {
       trainer.generate(z, images);
       p.scores = evaluator.score(images);
     } else {
       p.scores.fid = std::nan("");
     }
+    const std::lock_guard<std::mutex> lock(mutex);
     csv.append({static_cast<double>(seed), static_cast<double>(p.index), p.seconds, static_cast<double>(p.step),
                 p.scores.fid, p.scores.precision, p.scores.recall, static_cast<double>(p.scores.classes_covered),
                 p.scores.kl_to_uniform, diverged ? 1.0 : 0.0});
+    points.push_back(p);
     std::printf("  %-6s seed %lld  t %6.1f s  step %6lld  FID %8.3f  P %.3f R %.3f  classes %d\n", Spec::kName,
                 static_cast<long long>(seed), p.seconds, static_cast<long long>(p.step), p.scores.fid,
                 p.scores.precision, p.scores.recall, p.scores.classes_covered);
     std::fflush(stdout);
-    points.push_back(p);
   };
   evaluate();
   double next_eval = study.eval_every;
@@ -103,7 +114,7 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
       next_eval += study.eval_every;
     }
   }
-  if (points.back().seconds < spent) evaluate();
+  if (spent > last_eval) evaluate();
 }
 
 std::vector<std::string> split(const std::string& s) {
@@ -268,7 +279,8 @@ int main(int argc, char** argv) {
   p.add("eval-samples", &study.eval_samples, "generated images per score");
   p.add("batch-size", &study.batch_size, "images per step");
   p.add("threads", &study.threads, "threads");
-  p.add("clock", &study.clock, "wall (seconds) or cpu (process CPU seconds, robust on a shared machine)");
+  p.add("clock", &study.clock, "wall (seconds) or cpu (CPU seconds of the training thread; needs --threads 1)");
+  p.add("jobs", &study.jobs, "runs trained at the same time (each on one thread; needs --threads 1 --clock cpu)");
   examples::GanSpec::add_flags(p, gan, "gan-");
   examples::VaeSpec::add_flags(p, vae, "vae-");
   examples::VaeGanSpec::add_flags(p, vaegan_options, "vaegan-");
@@ -277,6 +289,9 @@ int main(int argc, char** argv) {
   p.require([&] { return study.batch_size >= 1 && study.threads >= 1 && study.eval_samples >= 20; },
             "need --batch-size >= 1, --threads >= 1, --eval-samples >= 20");
   p.require([&] { return study.clock == "wall" || study.clock == "cpu"; }, "--clock must be wall or cpu");
+  p.require([&] { return study.clock == "wall" || study.threads == 1; }, "--clock cpu needs --threads 1");
+  p.require([&] { return study.jobs == 1 || (study.jobs >= 1 && study.jobs <= 64 && study.clock == "cpu"); },
+            "--jobs above 1 needs --clock cpu (and --threads 1): wall time is shared between concurrent runs");
   p.parse(argc, argv);
   std::vector<std::string> methods = split(study.methods);
   std::vector<std::int64_t> seeds;
@@ -303,18 +318,44 @@ int main(int argc, char** argv) {
     std::vector<std::string> columns{"seed", "point", "seconds", "step", "fid", "precision", "recall",
                                      "classes_covered", "kl_to_uniform", "diverged"};
     std::vector<EvalPoint> points;
+    std::mutex mutex;
+    std::map<std::string, std::unique_ptr<vaegan::CsvAppender>> csvs;
+    struct Run {
+      std::string method;
+      std::int64_t seed;
+    };
+    std::vector<Run> runs;
     for (const auto& method : methods) {
       const std::string csv_path = (std::filesystem::path(study.out) / (method + ".csv")).string();
       std::filesystem::remove(csv_path);
-      vaegan::CsvAppender csv(csv_path, columns);
-      for (const auto seed : seeds) {
-        std::printf("%s, seed %lld:\n", method.c_str(), static_cast<long long>(seed));
-        if (method == "gan") run_method<examples::GanSpec>(gan, study, seed, train, evaluator, csv, points);
-        if (method == "vae") run_method<examples::VaeSpec>(vae, study, seed, train, evaluator, csv, points);
-        if (method == "vaegan")
-          run_method<examples::VaeGanSpec>(vaegan_options, study, seed, train, evaluator, csv, points);
-      }
+      csvs[method] = std::make_unique<vaegan::CsvAppender>(csv_path, columns);
+      for (const auto seed : seeds) runs.push_back({method, seed});
     }
+    std::atomic<std::size_t> next{0};
+    std::exception_ptr failure;
+    auto worker = [&] {
+      for (std::size_t i; (i = next++) < runs.size();) {
+        const Run& r = runs[i];
+        try {
+          vaegan::CsvAppender& csv = *csvs[r.method];
+          if (r.method == "gan") run_method<examples::GanSpec>(gan, study, r.seed, train, evaluator, csv, points, mutex);
+          if (r.method == "vae") run_method<examples::VaeSpec>(vae, study, r.seed, train, evaluator, csv, points, mutex);
+          if (r.method == "vaegan")
+            run_method<examples::VaeGanSpec>(vaegan_options, study, r.seed, train, evaluator, csv, points, mutex);
+        } catch (...) {
+          const std::lock_guard<std::mutex> lock(mutex);
+          if (!failure) failure = std::current_exception();
+        }
+      }
+    };
+    std::vector<std::thread> pool;
+    for (std::int64_t j = 1; j < study.jobs; ++j) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    if (failure) std::rethrow_exception(failure);
+    std::stable_sort(points.begin(), points.end(), [&](const EvalPoint& a, const EvalPoint& b) {
+      return std::make_pair(a.method, a.seed) < std::make_pair(b.method, b.seed);
+    });
     write_summary(study, points, methods, seeds, command);
     return 0;
   } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 // reports its accuracy on the test split and saves it for vaegan_eval and compare.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <string>
 
@@ -30,6 +31,14 @@ int main(int argc, char** argv) {
     const auto train = vaegan::load_mnist<float>(data, "train");
     const auto test = vaegan::load_mnist<float>(data, "test");
     if (batch > train.size()) p.fail("--batch-size is larger than the training set");
+    // Make --out's directory before training: the default out/ does not exist in a fresh
+    // checkout, and finding that out at save time would throw the whole training away.
+    const std::filesystem::path out_dir = std::filesystem::path(out).parent_path();
+    std::error_code ec;
+    if (!out_dir.empty()) std::filesystem::create_directories(out_dir, ec);
+    if (ec)
+      throw vaegan::IoError("cannot create the directory '" + out_dir.string() + "' for --out: " + ec.message() +
+                            "; pass a writable --out");
     vaegan::Classifier<float> model({}, static_cast<std::uint64_t>(seed));
     vaegan::ClassifierTraining options;
     options.epochs = epochs;

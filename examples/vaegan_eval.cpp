@@ -2,6 +2,7 @@
 // against a real IDX set: FID in the classifier's feature space, improved precision and
 // recall, and mode coverage. With --floor, also prints the FID between two disjoint real
 // halves of the same size (the best a generator can hope for at that sample size).
+#include <cmath>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -21,6 +22,32 @@ vaegan::Tensor<float> rows(const vaegan::Tensor<float>& t, vaegan::Index begin, 
   std::copy(t.data() + begin * t.cols(), t.data() + end * t.cols(), out.data());
   return out;
 }
+// A JSON string literal: paths may hold quotes, backslashes (Windows) or control bytes.
+std::string json_string(const std::string& s) {
+  std::string out = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += ch;
+    } else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      out += buf;
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+// A JSON number, or null for a score that was not computed (JSON has no NaN or infinity).
+std::string json_number(double v, bool present = true) {
+  if (!present || !std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return buf;
+}
+std::string json_integer(long long v, bool present = true) { return present ? std::to_string(v) : "null"; }
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -63,10 +90,15 @@ int main(int argc, char** argv) {
       s = evaluator.score(generated);
     }
     if (format == "json") {
-      std::printf("{\"generated\": \"%s\", \"count\": %lld, \"fid\": %.6g, \"precision\": %.6g, \"recall\": %.6g, "
-                  "\"classes_covered\": %d, \"kl_to_uniform\": %.6g, \"fid_floor\": %.6g}\n",
-                  generated_path.c_str(), static_cast<long long>(s.count), s.fid, s.precision, s.recall,
-                  s.classes_covered, s.kl_to_uniform, floor_fid);
+      // Scores that were not asked for are null, never a number that reads as a result.
+      const bool scored = !generated_path.empty();
+      std::printf("{\"generated\": %s, \"count\": %s, \"fid\": %s, \"precision\": %s, \"recall\": %s, "
+                  "\"classes_covered\": %s, \"kl_to_uniform\": %s, \"fid_floor\": %s}\n",
+                  scored ? json_string(generated_path).c_str() : "null",
+                  json_integer(s.count, scored).c_str(), json_number(s.fid, scored).c_str(),
+                  json_number(s.precision, scored).c_str(), json_number(s.recall, scored).c_str(),
+                  json_integer(s.classes_covered, scored).c_str(), json_number(s.kl_to_uniform, scored).c_str(),
+                  json_number(floor_fid, floor).c_str());
     } else {
       if (!generated_path.empty())
         std::printf("%s: %lld images\n  FID %.3f\n  precision %.3f  recall %.3f\n  classes covered %d/%d  KL(hist||uniform) %.4f\n",

@@ -2,7 +2,7 @@
 # The efficiency study of the README: does a VAE inside a GAN make GAN training faster?
 #   scripts/efficiency_study.sh tune    the tuning grid: 4 configurations per method, seed 1
 #   scripts/efficiency_study.sh final   the best configuration of each method, seeds 1,2,3
-# Every run: preset mlp, batch 64, 1 thread, 120 s of training (process CPU seconds, so
+# Every run: preset mlp, batch 64, 1 thread, 120 s of training (CPU seconds of its thread, so
 # runs beside other work on a shared machine still get the same compute), FID etc. on
 # 1000 samples every 20 s against the held-out split. Needs a build (build/examples),
 # MNIST in data/ (scripts/get_mnist.sh) and the classifier (train_classifier).
@@ -53,7 +53,7 @@ case "${1:-}" in
     # The best configuration of each method by best FID in the tuning grid (see README).
     GAN=${GAN:-gan-3} VAE=${VAE:-vae-2} VAEGAN=${VAEGAN:-vaegan-4}
     # shellcheck disable=SC2046
-    "$BIN/compare" "${COMMON[@]}" --methods gan,vae,vaegan --seeds 1,2,3 --out "$OUT/final" \
+    "$BIN/compare" "${COMMON[@]}" --methods gan,vae,vaegan --seeds 1,2,3 --jobs "${JOBS:-3}" --out "$OUT/final" \
       $(flags_of "$GAN") $(flags_of "$VAE") $(flags_of "$VAEGAN")
     ;;
   *)

@@ -7,6 +7,7 @@
 // symmetric PSD matrix M = A S_b A, so tr((S_a S_b)^(1/2)) = sum of sqrt(eigenvalues of M).
 // No non-symmetric square root (scipy's sqrtm) and no complex parts to discard.
 #include <Eigen/Dense>
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -24,7 +25,7 @@ struct GaussianStats {
 // Mean and unbiased covariance of the rows of `features` [n, d], accumulated in double.
 template <class T>
 GaussianStats gaussian_stats(const Tensor<T>& features) {
-  const Index n = features.rows(), d = features.cols();
+  const Index n = features.rows();
   if (n < 2) throw Error("gaussian_stats: need at least 2 feature rows, got " + std::to_string(n));
   const Eigen::MatrixXd x = features.matrix().template cast<double>();
   GaussianStats s;
@@ -32,7 +33,6 @@ GaussianStats gaussian_stats(const Tensor<T>& features) {
   s.mean = x.colwise().mean().transpose();
   const Eigen::MatrixXd centered = x.rowwise() - s.mean.transpose();
   s.covariance = (centered.transpose() * centered) / static_cast<double>(n - 1);
-  (void)d;
   return s;
 }
 
