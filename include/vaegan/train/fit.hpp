@@ -5,6 +5,7 @@
 //
 // Training time is measured around train_step only: what callbacks do (sampling, writing
 // images, scoring, saving) is not counted against a time budget.
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -34,7 +35,7 @@ struct StepEvent {
 struct EpochEvent {
   std::int64_t epoch;             // epochs completed, counting this one
   std::int64_t step;
-  const StepStats& mean_stats;    // mean of each statistic over the epoch's steps
+  const StepStats& mean_stats;    // mean of each statistic over the epoch's steps that reported it
   double epoch_seconds;           // training time of this epoch
   double train_seconds;           // training time of this fit() call so far
 };
@@ -63,9 +64,11 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
   };
   while (trainer.epoch() < options.epochs) {
     double epoch_seconds = 0.0;
-    StepStats sums(Trainer::kStatNames, Trainer::kStatCount);  // sums, then means
+    // Sums, then means, of each statistic over the steps that reported it (a statistic is
+    // NaN on steps that skip its computation, e.g. the discriminator during a warm-up).
+    StepStats sums(Trainer::kStatNames, Trainer::kStatCount);
+    std::array<std::int64_t, StepStats::kCapacity> counts{};
     for (int i = 0; i < sums.size(); ++i) sums.set(i, 0.0);
-    std::int64_t steps_in_epoch = 0;
     Index batch_index = per_epoch > 0 ? batches.cursor() / batches.options().batch_size : 0;
     while (true) {
       // A limit stops training before a batch, never between an epoch's last batch and the
@@ -82,16 +85,21 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
       train_seconds += dt;
       epoch_seconds += dt;
-      for (int i = 0; i < stats.size(); ++i) sums.set(i, sums.value(i) + stats.value(i));
-      ++steps_in_epoch;
+      for (int i = 0; i < stats.size(); ++i)
+        if (!std::isnan(stats.value(i))) {
+          sums.set(i, sums.value(i) + stats.value(i));
+          ++counts[static_cast<std::size_t>(i)];
+        }
       ++batch_index;
       if (callbacks.on_step)
         callbacks.on_step(StepEvent{trainer.step(), trainer.epoch(), batch_index, per_epoch, stats, train_seconds});
     }
     trainer.set_epoch(trainer.epoch() + 1);
-    // An epoch resumed at its very end has no steps: its means stay NaN.
-    for (int i = 0; i < sums.size(); ++i)
-      sums.set(i, steps_in_epoch > 0 ? sums.value(i) / static_cast<double>(steps_in_epoch) : std::nan(""));
+    // A statistic no step reported (or an epoch resumed at its very end) stays NaN.
+    for (int i = 0; i < sums.size(); ++i) {
+      const auto n = counts[static_cast<std::size_t>(i)];
+      sums.set(i, n > 0 ? sums.value(i) / static_cast<double>(n) : std::nan(""));
+    }
     if (callbacks.on_epoch &&
         !callbacks.on_epoch(EpochEvent{trainer.epoch(), trainer.step(), sums, epoch_seconds, train_seconds}))
       return FitEnd::stopped_by_callback;
