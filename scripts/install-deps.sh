@@ -9,12 +9,13 @@ packages=(
   libeigen3-dev zlib1g-dev libstb-dev     # the library's dependencies
   doctest-dev                             # tests
   libbenchmark-dev libopenblas-dev        # benchmarks
+  curl ca-certificates                    # scripts/get_mnist.sh downloads MNIST where it can
 )
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps.sh: this script needs Debian or Ubuntu (apt-get). Install these by hand:" >&2
   echo "  a C++17 compiler, CMake >= 3.16, Ninja, Meson, pkg-config, Eigen 3, zlib, stb, doctest," >&2
-  echo "  Google Benchmark, OpenBLAS" >&2
+  echo "  Google Benchmark, OpenBLAS, curl" >&2
   exit 1
 fi
 
