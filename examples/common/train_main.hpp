@@ -138,14 +138,14 @@ int run_training(int argc, char** argv) {
         train.gather(first.data(), 16, shown_real);
       }
     }
+    if (f.resume && !std::filesystem::exists(checkpoint_path))
+      throw vaegan::IoError("--resume: no checkpoint at '" + checkpoint_path + "'; train without --resume first");
     prepare_output_dir(f.out);
 
     Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(f.seed));
     vaegan::Batches<Scalar> batches =
         train.batches({static_cast<vaegan::Index>(f.batch_size), static_cast<std::uint64_t>(f.seed) * 7919 + 17});
     if (f.resume) {
-      if (!std::filesystem::exists(checkpoint_path))
-        throw vaegan::IoError("--resume: no checkpoint at '" + checkpoint_path + "'; train without --resume first");
       vaegan::load_training_checkpoint(checkpoint_path, trainer, &batches);
       std::cout << Spec::kProgram << ": resumed from '" << checkpoint_path << "' at step " << trainer.step()
                 << ", epoch " << trainer.epoch() << "\n";
