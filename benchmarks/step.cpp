@@ -1,0 +1,187 @@
+// bench_step: whole training steps of ../shared/REFERENCE-WORKLOADS.md through vaegan's
+// trainers (GanTrainer, VaeTrainer, VaeGanTrainer with their default options, which are
+// the reference steps), one JSON line per configuration:
+//
+//   {"impl":"vaegan","preset":"mlp","step":"vaegan","batch":256,"threads":2,"steps":100,
+//    "median_ms":..,"min_ms":..,"max_ms":..,"flops_per_step":..,"gflops":..}
+//
+//   bench_step [--preset seed|mlp] [--step gan|vae|vaegan] [--batch N] [--threads N]
+//              [--steps N] [--warmup N] [--pin] [--all]
+//
+// Each step is timed alone with the wall clock (forward, backward, Adam), after --warmup
+// untimed steps; median, min and max are over the --steps timed ones. --all runs every
+// configuration of the reference file (2 presets x 3 steps x batch 64, 256 x 1, 2
+// threads); the flags given with it narrow that set. The real batch is a fixed uniform
+// [0, 1) tensor, as in benchmarks/reference/step_torch.py.
+//
+// flops_per_step is the analytic matmul work the workload needs at minimum (see
+// step_flops.hpp), the same formula the PyTorch reference prints, so GFLOP/s compare
+// like for like. Accepts --benchmark_list_tests (prints the configurations) so the CTest
+// smoke test can list it like the Google Benchmark programs.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include <vaegan/vaegan.hpp>
+
+#include "step_flops.hpp"
+#include "thread_pinning.hpp"
+
+namespace {
+
+struct Config {
+  std::string preset;
+  std::string step;
+  vaegan::Index batch = 0;
+  int threads = 1;
+};
+
+struct Options {
+  std::vector<std::string> presets{"seed", "mlp"};
+  std::vector<std::string> steps{"gan", "vae", "vaegan"};
+  std::vector<vaegan::Index> batches{64, 256};
+  std::vector<int> threads{1, 2};
+  int timed_steps = 100;
+  int warmup_steps = 10;
+  bool pin = false;
+  bool list = false;
+};
+
+[[noreturn]] void usage_error(const std::string& what) {
+  std::fprintf(stderr, "bench_step: %s (see the comment at the top of benchmarks/step.cpp for the flags)\n",
+               what.c_str());
+  std::exit(2);
+}
+
+long parse_positive(const std::string& flag, const char* text) {
+  char* end = nullptr;
+  const long v = std::strtol(text, &end, 10);
+  if (end == text || *end != '\0' || v <= 0) usage_error(flag + " needs a positive integer, got '" + text + "'");
+  return v;
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  bool narrowed = false, all = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string flag = argv[i];
+    auto value = [&]() -> const char* {
+      if (i + 1 >= argc) usage_error(flag + " needs a value");
+      return argv[++i];
+    };
+    if (flag == "--all") {
+      all = true;
+    } else if (flag == "--pin") {
+      o.pin = true;
+    } else if (flag == "--benchmark_list_tests" || flag == "--benchmark_list_tests=true" || flag == "--list") {
+      o.list = true;
+    } else if (flag == "--preset") {
+      const std::string v = value();
+      if (v != "seed" && v != "mlp") usage_error("--preset must be seed or mlp, got '" + v + "'");
+      o.presets = {v};
+      narrowed = true;
+    } else if (flag == "--step") {
+      const std::string v = value();
+      if (v != "gan" && v != "vae" && v != "vaegan") usage_error("--step must be gan, vae or vaegan, got '" + v + "'");
+      o.steps = {v};
+      narrowed = true;
+    } else if (flag == "--batch") {
+      o.batches = {parse_positive(flag, value())};
+      narrowed = true;
+    } else if (flag == "--threads") {
+      o.threads = {static_cast<int>(parse_positive(flag, value()))};
+      narrowed = true;
+    } else if (flag == "--steps") {
+      o.timed_steps = static_cast<int>(parse_positive(flag, value()));
+    } else if (flag == "--warmup") {
+      const long v = std::strtol(value(), nullptr, 10);
+      if (v < 0) usage_error("--warmup must be >= 0");
+      o.warmup_steps = static_cast<int>(v);
+    } else {
+      usage_error("unknown flag '" + flag + "'");
+    }
+  }
+  // Without --all, a run needs every dimension named or it would silently run 24 configs.
+  if (!all && !o.list && !narrowed) usage_error("name a configuration (--preset, --step, ...) or pass --all");
+  return o;
+}
+
+// Times one configuration; returns the per-step milliseconds.
+template <class Trainer>
+std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& batch, const Options& o) {
+  for (int i = 0; i < o.warmup_steps; ++i) trainer.train_step(batch);
+  std::vector<double> ms;
+  ms.reserve(static_cast<std::size_t>(o.timed_steps));
+  for (int i = 0; i < o.timed_steps; ++i) {
+    const auto t0 = std::chrono::steady_clock::now();
+    trainer.train_step(batch);
+    const auto t1 = std::chrono::steady_clock::now();
+    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+  }
+  return ms;
+}
+
+std::vector<double> run(const Config& c, const Options& o) {
+  const vaegan::ModelConfig model = vaegan::model_preset(c.preset);
+  vaegan::Tensor<float> batch(vaegan::Shape{c.batch, model.image_dim});
+  vaegan::Rng data_rng(1);
+  data_rng.fill_uniform(batch.data(), batch.numel(), 0.0, 1.0);
+  if (c.step == "gan") {
+    vaegan::GanTrainer<float> trainer(model);
+    return time_steps(trainer, batch, o);
+  }
+  if (c.step == "vae") {
+    vaegan::VaeTrainer<float> trainer(model);
+    return time_steps(trainer, batch, o);
+  }
+  vaegan::VaeGanTrainer<float> trainer(model);
+  return time_steps(trainer, batch, o);
+}
+
+void report(const Config& c, const Options& o, std::vector<double> ms) {
+  std::sort(ms.begin(), ms.end());
+  const std::size_t n = ms.size();
+  const double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  const double flops = vaegan_bench::step_flops(vaegan::model_preset(c.preset), c.step, c.batch);
+  std::printf(
+      "{\"impl\":\"vaegan\",\"preset\":\"%s\",\"step\":\"%s\",\"batch\":%ld,\"threads\":%d,\"steps\":%d,"
+      "\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"flops_per_step\":%.0f,\"gflops\":%.2f}\n",
+      c.preset.c_str(), c.step.c_str(), static_cast<long>(c.batch), c.threads, o.timed_steps, median, ms.front(),
+      ms.back(), flops, flops / (median * 1e-3) / 1e9);
+  std::fflush(stdout);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  std::vector<Config> configs;
+  for (const auto& preset : o.presets)
+    for (const auto& step : o.steps)
+      for (vaegan::Index batch : o.batches)
+        for (int threads : o.threads) configs.push_back({preset, step, batch, threads});
+  if (o.list) {
+    for (const Config& c : configs)
+      std::printf("%s/%s/batch:%ld/threads:%d\n", c.preset.c_str(), c.step.c_str(), static_cast<long>(c.batch),
+                  c.threads);
+    return 0;
+  }
+  try {
+    for (const Config& c : configs) {
+      vaegan::set_num_threads(c.threads);
+      if (o.pin) {
+        const std::string why = vaegan_bench::pin_benchmark_threads(c.threads);
+        if (!why.empty()) std::fprintf(stderr, "bench_step: --pin: %s\n", why.c_str());
+      }
+      report(c, o, run(c, o));
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_step: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}
