@@ -251,3 +251,63 @@ TEST_CASE("dropout: p must lie in [0, 1)") {
   CHECK_THROWS_AS(vaegan::dropout(x, std::numeric_limits<double>::quiet_NaN(), rng, true), vaegan::Error);
   CHECK_THROWS_AS(vaegan::dropout(x, 1.5, rng, false), vaegan::Error);  // checked in evaluation too
 }
+
+// ---- gradients that reach only some rows -------------------------------------------------
+// slice_rows tells the tape which rows of a gradient can be non-zero; linear and
+// concat_rows then skip the others. These are the discriminator-pass shapes: a loss on the
+// fake rows only of layers over [real; fake], plus a second loss over all rows.
+
+TEST_CASE("rows: linear layers over stacked rows, a loss on some rows only") {
+  Rng rng(11);
+  const Tensor<double> real = random_normal(Shape{3, 4}, rng);
+  const Tensor<double> fake = random_normal(Shape{2, 4}, rng);
+  const Tensor<double> w1 = random_normal(Shape{4, 5}, rng, 0.0, 0.5);
+  const Tensor<double> b1 = random_normal(Shape{5}, rng);
+  const Tensor<double> w2 = random_normal(Shape{5, 3}, rng, 0.0, 0.5);
+  const Tensor<double> b2 = random_normal(Shape{3}, rng);
+  const auto layers = [](const Vars& in) {
+    Var<double> h = vaegan::linear(vaegan::concat_rows(in[0], in[1]), in[2], in[3],
+                                   vaegan::Activation::leaky_relu(0.2));
+    return vaegan::linear(h, in[4], in[5]);
+  };
+  // The fake rows only (the generator's loss): every input, weights included.
+  VAEGAN_CHECK_GRADIENTS([&](TapeD&, const Vars& in) { return vaegan::slice_rows(layers(in), 3, 5); },
+                         {real, fake, w1, b1, w2, b2});
+  // A middle block, then two disjoint blocks used by two losses that add up.
+  VAEGAN_CHECK_GRADIENTS([&](TapeD&, const Vars& in) { return vaegan::slice_rows(layers(in), 1, 4); },
+                         {real, fake, w1, b1, w2, b2});
+  VAEGAN_CHECK_GRADIENTS(
+      [&](TapeD&, const Vars& in) {
+        Var<double> out = layers(in);
+        return vaegan::add(vaegan::sum(vaegan::slice_rows(out, 0, 1)),
+                           vaegan::sum(vaegan::exp(vaegan::slice_rows(out, 4, 5))));
+      },
+      {real, fake, w1, b1, w2, b2});
+}
+
+TEST_CASE("rows: a loss on the fake rows leaves the real part without a gradient, and a reused buffer clean") {
+  Rng rng(12);
+  Tape<double> tape;
+  vaegan::ParameterSet<double> params("d");
+  vaegan::Dense<double> layer(params, 4, 3, vaegan::Activation::relu(), rng, vaegan::Init::automatic, "layer");
+  const Tensor<double> real = random_normal(Shape{3, 4}, rng);
+  const Tensor<double> fake = random_normal(Shape{2, 4}, rng);
+  // Step 1: a loss over all rows fills every row of the buffers. Step 2 on the same tape:
+  // a loss on the fake rows only must not see step 1's values in the real rows.
+  for (int step = 0; step < 2; ++step) {
+    tape.reset();
+    Var<double> x_real = tape.variable(real);
+    Var<double> x_fake = tape.variable(fake);
+    Var<double> out = layer(vaegan::concat_rows(x_real, x_fake));
+    Var<double> loss = step == 0 ? vaegan::sum(out) : vaegan::sum(vaegan::slice_rows(out, 3, 5));
+    tape.backward(loss);
+    if (step == 1) {
+      for (Index i = 0; i < real.numel(); ++i) CHECK(x_real.grad().data()[i] == 0.0);
+      // The fake rows' gradient equals that of the layer applied to the fake rows alone.
+      Tape<double> alone;
+      Var<double> f = alone.variable(fake);
+      alone.backward(vaegan::sum(layer(f)));
+      CHECK(vaegan::test::max_abs_diff(vaegan::test::grad_of(x_fake), vaegan::test::grad_of(f)) < 1e-12);
+    }
+  }
+}

@@ -8,8 +8,15 @@
 //
 // Memory: reset() forgets the nodes but keeps every node's buffers, so a training step
 // that records the same ops with the same shapes again makes no heap allocation.
+//
+// Debugging numerics: set_check_numerics(true) checks every recorded value (in record
+// order, before a backward pass) and every gradient an op's backward writes, and throws
+// NumericError naming the first op that produced a NaN or infinity.
+#include <algorithm>
+#include <cmath>
 #include <initializer_list>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "vaegan/autodiff/parameters.hpp"
@@ -50,6 +57,11 @@ struct Node {
   bool needed = false;         // on a path from a target to the current loss
   bool grad_set = false;       // grad holds a value in the current backward pass
   bool external_grad = false;  // grad belongs to a ParameterSet: always accumulate
+  // Rows [grad_rows_begin, grad_rows_end) of grad may be non-zero; the rest are zero (the
+  // buffer is always fully valid). Row-aware ops (slice_rows, linear, concat_rows) read
+  // this to skip work on rows whose gradient is known to be zero: the generator's loss
+  // reaches only the fake rows of a discriminator pass over [real; fake].
+  Index grad_rows_begin = 0, grad_rows_end = 0;
 
   Index numel() const { return shape.numel(); }
   MatrixMap<T> value_matrix() const { return MatrixMap<T>(value, shape.rows(), shape.cols()); }
@@ -107,7 +119,10 @@ class Tape {
   Tape& operator=(const Tape&) = delete;
 
   // Forgets all nodes, keeps their memory for the next step.
-  void reset() { size_ = 0; }
+  void reset() {
+    size_ = 0;
+    checked_ = 0;
+  }
   int size() const { return size_; }
   Node<T>& node(int id) { return nodes_[static_cast<std::size_t>(id)]; }
   const Node<T>& node(int id) const { return nodes_[static_cast<std::size_t>(id)]; }
@@ -140,6 +155,7 @@ class Tape {
     n.value = params.value_ptr(index);
     n.grad = params.grad_ptr(index);
     n.owner = &params;
+    n.index_a = index;  // the slice, for messages
     n.requires_grad = true;
     n.external_grad = true;
     return Var<T>(this, size_ - 1);
@@ -167,6 +183,32 @@ class Tape {
   }
   Var<T> last() { return Var<T>(this, size_ - 1); }
 
+  // ---- numerics debug mode -----------------------------------------------------------------
+  // Off by default: it reads every value and gradient once more (a few percent of a step).
+  bool check_numerics() const { return check_numerics_; }
+  void set_check_numerics(bool on) { check_numerics_ = on; }
+  // Checks the values recorded since the last check, in record order; throws NumericError
+  // naming the first node whose value is not finite. backward() calls it in debug mode.
+  void check_recorded_values() {
+    for (; checked_ < size_; ++checked_) {
+      const Node<T>& n = nodes_[static_cast<std::size_t>(checked_)];
+      if (n.value != nullptr && !all_finite(n.value, n.numel()))
+        throw NumericError("first non-finite value on the tape: " + describe(checked_) + " holds NaN or infinity" +
+                           (n.num_inputs > 0 ? " computed from finite inputs " + describe_inputs(n) : "") +
+                           "; lower the learning rates, or check the input data");
+    }
+  }
+  // A description of node `id` for messages: its op (or parameter name), index and shape.
+  std::string describe(int id) const {
+    const Node<T>& n = node(id);
+    std::string s = std::string("op '") + n.op + "'";
+    if (n.owner != nullptr) {
+      const auto* params = static_cast<const ParameterSet<T>*>(n.owner);
+      s = "parameter '" + params->name() + "." + params->slice(static_cast<int>(n.index_a)).name + "'";
+    }
+    return s + " (node " + std::to_string(id) + ", " + n.shape.str() + ")";
+  }
+
   // ---- gradient mode ----------------------------------------------------------------------
   bool grad_enabled() const { return grad_enabled_; }
   void set_grad_enabled(bool on) { grad_enabled_ = on; }
@@ -180,6 +222,7 @@ class Tape {
   // The same with the targets given as an array (a set chosen at run time).
   void backward(const Var<T>& loss, const GradTarget<T>* targets, std::size_t target_count) {
     check_var("backward", loss);
+    if (check_numerics_) check_recorded_values();
     Node<T>& out = node(loss.id());
     if (out.numel() != 1)
       throw ShapeError(std::string("backward: the loss must have one element, got ") + out.shape.str() +
@@ -203,7 +246,10 @@ class Tape {
     g[0] = T(1);
     for (int i = last_id; i >= 0; --i) {
       Node<T>& n = nodes_[static_cast<std::size_t>(i)];
-      if (n.backward != nullptr && n.needed && n.grad_set) n.backward(*this, n);
+      if (n.backward != nullptr && n.needed && n.grad_set) {
+        n.backward(*this, n);
+        if (check_numerics_) check_input_grads(i);
+      }
     }
   }
 
@@ -213,6 +259,13 @@ class Tape {
   // Callers write grad = contribution when keep is 0 and grad += contribution otherwise;
   // never contribution + keep * grad, since a reused buffer may hold a stale NaN.
   T* grad_for_write(Node<T>& n, T* keep = nullptr) {
+    return grad_for_write_rows(n, 0, n.shape.rows(), keep);
+  }
+  // The same for a contribution that touches only rows [begin, end) of the gradient (of a
+  // matrix-like node: rows() x the rest). On a first contribution with `keep`, the caller
+  // writes rows [begin, end) and this zero-fills the others; the node's non-zero row range
+  // becomes the hull of all contributions so far.
+  T* grad_for_write_rows(Node<T>& n, Index begin, Index end, T* keep = nullptr) {
     if (n.external_grad) {
       if (keep) *keep = T(1);
       n.grad_set = true;
@@ -221,13 +274,28 @@ class Tape {
     if (!n.grad_set) {
       n.grad_buf.resize(n.shape);
       n.grad = n.grad_buf.data();
-      if (keep) *keep = T(0);
-      else std::fill(n.grad, n.grad + n.numel(), T(0));
+      const Index rows = n.shape.rows(), row_size = rows > 0 ? n.numel() / rows : 0;
+      if (keep) {
+        *keep = T(0);
+        std::fill(n.grad, n.grad + begin * row_size, T(0));
+        std::fill(n.grad + end * row_size, n.grad + n.numel(), T(0));
+      } else {
+        std::fill(n.grad, n.grad + n.numel(), T(0));
+      }
       n.grad_set = true;
-    } else if (keep) {
-      *keep = T(1);
+      n.grad_rows_begin = begin;
+      n.grad_rows_end = end;
+    } else {
+      if (keep) *keep = T(1);
+      n.grad_rows_begin = std::min(n.grad_rows_begin, begin);
+      n.grad_rows_end = std::max(n.grad_rows_end, end);
     }
     return n.grad;
+  }
+  // The rows of n's gradient that may be non-zero (all of them for a parameter's).
+  std::pair<Index, Index> grad_rows(const Node<T>& n) const {
+    if (n.external_grad || !n.grad_set) return {0, n.shape.rows()};
+    return {n.grad_rows_begin, n.grad_rows_end};
   }
   // Adds `contribution` (any Eigen array expression of numel elements) into input j's gradient.
   template <class Expr>
@@ -296,6 +364,28 @@ class Tape {
     n.requires_grad = any_grad && grad_enabled_ && backward != nullptr;
     n.backward = n.requires_grad ? backward : nullptr;
   }
+  static bool all_finite(const T* p, Index n) {
+    ConstArrayMap<T> a(p, n);
+    return std::isfinite(static_cast<double>((a - a).sum()));  // g - g is NaN for NaN or inf
+  }
+  std::string describe_inputs(const Node<T>& n) const {
+    std::string s;
+    for (int j = 0; j < n.num_inputs; ++j) s += (j ? ", " : "") + describe(n.inputs[j]);
+    return s;
+  }
+  // Debug mode, after node i's backward: the gradients it wrote must be finite (its own
+  // output gradient was, or the op that wrote it would have been named).
+  void check_input_grads(int i) {
+    const Node<T>& n = node(i);
+    for (int j = 0; j < n.num_inputs; ++j) {
+      const Node<T>& x = node(n.inputs[j]);
+      if (!x.needed || !x.grad_set || x.grad == nullptr) continue;
+      if (!all_finite(x.grad, x.numel()))
+        throw NumericError("first non-finite gradient: the backward of " + describe(i) +
+                           " wrote NaN or infinity into the gradient of its input " + describe(n.inputs[j]) +
+                           " from a finite output gradient; lower the learning rates");
+    }
+  }
   static bool is_target(int id, const Node<T>& n, const GradTarget<T>* targets, std::size_t count) {
     if (count == 0) return true;
     for (std::size_t k = 0; k < count; ++k)
@@ -305,7 +395,9 @@ class Tape {
 
   std::vector<Node<T>> nodes_;
   int size_ = 0;
+  int checked_ = 0;  // debug mode: nodes [0, checked_) hold finite values
   bool grad_enabled_ = true;
+  bool check_numerics_ = false;
 };
 
 // Turns gradient recording off for its lifetime (evaluation, sampling).

@@ -20,38 +20,46 @@ namespace detail {
 template <class T>
 struct LinearOp {
   // inputs: x, W, b; index_a / scalar: activation kind / slope; saved: dZ
+  // Only the rows of dY that can be non-zero (tape.grad_rows) take part: when a loss
+  // reaches just the fake rows of a pass over [real; fake], the real rows cost nothing.
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
     Node<T>& b = tape.input(n, 2);
     const Activation act = activation_of(n.index_a, static_cast<double>(n.scalar));
-    const Index batch = n.shape.rows(), out = n.shape.cols(), in = x.shape.cols();
-    const T* dz = n.grad;
+    const Index out = n.shape.cols(), in = x.shape.cols();
+    const auto [row0, row1] = tape.grad_rows(n);
+    const Index rows = row1 - row0;
+    const T* dz = n.grad + row0 * out;
     if (act.kind != ActivationKind::identity) {
+      // dZ = dY * act'(Y), from the saved output
       n.saved.resize(n.shape);
-      T* dzw = n.saved.data();
-      const T* y = n.value;
-      const T* dy = n.grad;
-      parallel_for(n.numel(), [&](Index s, Index e) { activation_grad(act, y, dy, dzw, s, e, T(0)); });
+      T* dzw = n.saved.data() + row0 * out;
+      const T* y = n.value + row0 * out;
+      const T* dy = n.grad + row0 * out;
+      parallel_for(rows * out, [&](Index s, Index e) { activation_grad(act, y, dy, dzw, s, e, T(0)); });
       dz = dzw;
     }
     if (w.needed) {
+      // dW = X^T dZ
       T keep;
       T* dw = tape.grad_for_write(w, &keep);
-      gemm<T>(true, false, in, out, batch, T(1), x.value, in, dz, out, keep, dw, out);  // [in, out]
+      gemm<T>(true, false, in, out, rows, T(1), x.value + row0 * in, in, dz, out, keep, dw, out);  // [in, out]
     }
     if (b.needed) {
+      // db = column sums of dZ
       T keep;
       T* db = tape.grad_for_write(b, &keep);
       Eigen::Map<Eigen::Matrix<T, 1, Eigen::Dynamic>> dbm(db, out);
-      ConstMatrixMap<T> dzm(dz, batch, out);
+      ConstMatrixMap<T> dzm(dz, rows, out);
       if (keep == T(0)) dbm = dzm.colwise().sum();
       else dbm += dzm.colwise().sum();
     }
     if (x.needed) {
+      // dX = dZ W^T, rows [row0, row1) only
       T keep;
-      T* dx = tape.grad_for_write(x, &keep);
-      gemm<T>(false, true, batch, in, out, T(1), dz, out, w.value, out, keep, dx, in);  // [batch, in]
+      T* dx = tape.grad_for_write_rows(x, row0, row1, &keep);
+      gemm<T>(false, true, rows, in, out, T(1), dz, out, w.value, out, keep, dx + row0 * in, in);  // [rows, in]
     }
   }
 };

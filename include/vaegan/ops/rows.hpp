@@ -4,6 +4,8 @@
 // split_rows take row ranges back out as views (no copy); detach stops gradients.
 //   concat: dX_i = the rows of dY that came from X_i
 //   slice:  dX[begin:end] += dY, the other rows of dX get nothing
+// The tape tracks which rows of a gradient can be non-zero (Node::grad_rows_begin/end):
+// slice_rows narrows it, linear and concat_rows use it to skip work on zero rows.
 #include <array>
 #include <string>
 
@@ -15,12 +17,16 @@ namespace detail {
 template <class T>
 struct ConcatRowsOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
-    Index offset = 0;
+    // A part whose rows all lie outside dY's non-zero rows gets no gradient at all.
+    const auto [live_begin, live_end] = tape.grad_rows(n);
+    Index offset = 0, row = 0;
     for (int j = 0; j < n.num_inputs; ++j) {
       Node<T>& x = tape.input(n, j);
-      const Index count = x.numel();
-      if (x.needed) tape.accumulate(x, ConstArrayMap<T>(n.grad + offset, count));
+      const Index count = x.numel(), rows = x.shape.rows();
+      if (x.needed && row < live_end && row + rows > live_begin)
+        tape.accumulate(x, ConstArrayMap<T>(n.grad + offset, count));
       offset += count;
+      row += rows;
     }
   }
 };
@@ -30,9 +36,13 @@ struct SliceRowsOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     if (!x.needed) return;
-    T* dx = tape.grad_for_write(x);  // zero-filled on first contribution
-    const Index cols = x.shape.cols();
-    ArrayMap<T>(dx + n.index_a * cols, n.numel()) += n.grad_array();
+    // Only rows [begin, end) of dX are touched: tell the tape, so ops before it can skip
+    // the rows that stay zero.
+    T keep;
+    T* dx = tape.grad_for_write_rows(x, n.index_a, n.index_b, &keep);
+    ArrayMap<T> block(dx + n.index_a * (x.numel() / x.shape.rows()), n.numel());
+    if (keep == T(0)) block = n.grad_array();
+    else block += n.grad_array();
   }
 };
 }  // namespace detail

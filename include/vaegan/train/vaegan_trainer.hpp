@@ -91,23 +91,30 @@ class VaeGanTrainer : public TrainerCore<T> {
     Gaussian<T> q = encoder_.forward(x);
     Var<T> logvar = clamp(q.logvar, static_cast<T>(options_.logvar_min), static_cast<T>(options_.logvar_max));
     Var<T> z = reparameterize(q.mu, logvar, this->rng_);
-    Var<T> recon_logits = decoder_.forward(z);
+    // During the adversarial warm-up without feature-space reconstruction the step is a
+    // VAE step: no prior samples, no discriminator pass, at a VAE step's cost.
+    const bool use_discriminator = adversarial || options_.feature_reconstruction_weight > 0.0;
+    // With the discriminator, one decoder pass over [z; z_p] (twice the rows per GEMM);
+    // L_E's gradient reaches only the z rows, and the tape skips the z_p rows for it.
+    Var<T> recon_logits, fake_images;
+    if (use_discriminator) {
+      Var<T> decoded = decoder_.forward(concat_rows(z, this->normal_noise(batch, config_.latent_dim)));
+      recon_logits = slice_rows(decoded, 0, batch);
+      fake_images = sigmoid(decoded);  // [x_r; x_p]
+    } else {
+      recon_logits = decoder_.forward(z);
+    }
     Var<T> pixel_rec = bce_with_logits(recon_logits, x, Reduction::batch_mean);
     Var<T> kl = kl_normal(q.mu, logvar);
     Var<T> rec = weighted(pixel_rec, options_.pixel_reconstruction_weight);
 
-    // During the adversarial warm-up without feature-space reconstruction the step is a
-    // VAE step: no prior samples, no discriminator pass, at a VAE step's cost.
-    const bool use_discriminator = adversarial || options_.feature_reconstruction_weight > 0.0;
     Var<T> loss_d = tape.full(Shape::scalar(), T(0));
     Var<T> loss_dec;
     bool train_d = false, train_dec = true;
     double d_real_mean = std::nan(""), d_recon_mean = std::nan(""), d_prior_mean = std::nan("");
     if (use_discriminator) {
-      Var<T> prior_logits = decoder_.forward(this->normal_noise(batch, config_.latent_dim));
       // One discriminator pass over real, reconstructed and prior-sampled images.
-      LogitAndFeatures<T> d = discriminator_.forward_with_features(
-          concat_rows(x, sigmoid(recon_logits), sigmoid(prior_logits)), this->rng_, true);
+      LogitAndFeatures<T> d = discriminator_.forward_with_features(concat_rows(x, fake_images), this->rng_, true);
       auto logits = split_rows(d.logit, std::array<Index, 3>{batch, batch, batch});
       if (options_.feature_reconstruction_weight > 0.0) {
         auto features = split_rows(d.features, std::array<Index, 3>{batch, batch, batch});
