@@ -3,6 +3,7 @@
 // buffer beside it. Layers register slices and keep their offsets (never pointers, so
 // the buffer may grow while a network is built). The flat layout makes an optimizer
 // step one vectorized loop and a checkpoint one blob per network.
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -63,6 +64,13 @@ class ParameterSet {
 
   // Gradients accumulate across backward calls (as in PyTorch); clear them before each step.
   void zero_grad() { grads_.set_zero(); }
+
+  // True when every gradient is finite. One vectorized pass: g - g is 0 for a finite g and
+  // NaN for an infinite or NaN one, and a NaN anywhere makes the sum NaN.
+  bool grads_finite() const {
+    ConstArrayMap<T> g(grads_.data(), grads_.numel());
+    return std::isfinite(static_cast<double>((g - g).sum()));
+  }
 
  private:
   std::string name_;

@@ -3,7 +3,8 @@
 //   m = b1 m + (1 - b1) g;   v = b2 v + (1 - b2) g^2
 //   p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
 // Weight decay, if set, is added to the gradient first (PyTorch's L2 form).
-// One fused, vectorized pass over parameters, gradients and both moments.
+// One vectorized pass over parameters, gradients and both moments, in L1-sized blocks.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 
@@ -22,6 +23,8 @@ struct AdamOptions {
 
 template <class T>
 class Adam {
+  static constexpr Index kBlock = 1024;
+
  public:
   explicit Adam(ParameterSet<T>& params, AdamOptions options = {}) : params_(&params), options_(options) {
     if (!(options.lr >= 0.0) || !(options.beta1 >= 0.0 && options.beta1 < 1.0) ||
@@ -48,17 +51,21 @@ class Adam {
     T* m = m_.data();
     T* v = v_.data();
     detail::parallel_for(params_->size(), [&](Index s, Index e) {
-      const Index n = e - s;
-      ArrayMap<T> pa(p + s, n), ma(m + s, n), va(v + s, n);
-      ConstArrayMap<T> ga(g + s, n);
-      if (wd != T(0)) {
-        ma = b1 * ma + (T(1) - b1) * (ga + wd * pa);
-        va = b2 * va + (T(1) - b2) * (ga + wd * pa).square();
-      } else {
-        ma = b1 * ma + (T(1) - b1) * ga;
-        va = b2 * va + (T(1) - b2) * ga.square();
+      // Three vector statements per block of kBlock elements: the block's four arrays
+      // (16 KB in float) stay in L1 between them, so memory sees one pass.
+      for (Index b = s; b < e; b += kBlock) {
+        const Index n = std::min(kBlock, e - b);
+        ArrayMap<T> pa(p + b, n), ma(m + b, n), va(v + b, n);
+        ConstArrayMap<T> ga(g + b, n);
+        if (wd != T(0)) {
+          ma = b1 * ma + (T(1) - b1) * (ga + wd * pa);
+          va = b2 * va + (T(1) - b2) * (ga + wd * pa).square();
+        } else {
+          ma = b1 * ma + (T(1) - b1) * ga;
+          va = b2 * va + (T(1) - b2) * ga.square();
+        }
+        pa -= step_size * ma / (va.sqrt() * inv_sqrt_bc2 + eps);
       }
-      pa -= step_size * ma / (va.sqrt() * inv_sqrt_bc2 + eps);
     });
   }
   void zero_grad() { params_->zero_grad(); }
