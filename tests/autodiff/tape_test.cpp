@@ -1,5 +1,6 @@
 // Tests for autodiff/: the tape's backward pass, gradient targets and accumulation,
 // buffer reuse, ParameterSet, and the gradient checker itself.
+#include <cmath>
 #include <cstdlib>
 #include <string>
 #include <utility>
@@ -491,4 +492,52 @@ TEST_CASE("gradcheck: an input the output ignores has zero error, not NaN") {
   REQUIRE(r.relative_errors.size() == 2);
   CHECK(r.relative_errors[1] == 0.0);
   CHECK(r.max_relative_error < vaegan::test::kGradcheckTolerance);
+}
+
+// ---- numerics debug mode -------------------------------------------------------------------
+
+TEST_CASE("tape: check_numerics names the first op whose output is not finite") {
+  Tape<float> tape;
+  tape.set_check_numerics(true);
+  Var<float> x = tape.variable(Tensor<float>(Shape{3}, {1.0f, -2.0f, 0.5f}));
+  // log of a negative number is the first NaN; exp and sum only carry it on.
+  Var<float> loss = vaegan::sum(vaegan::exp(vaegan::log(x)));
+  std::string message;
+  try {
+    tape.backward(loss);
+  } catch (const vaegan::NumericError& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("first non-finite value") != std::string::npos);
+  CHECK(message.find("op 'log' (node 1") != std::string::npos);
+  CHECK(message.find("finite inputs op 'variable'") != std::string::npos);
+  // Off (the default), the same tape runs the backward pass without complaint.
+  tape.set_check_numerics(false);
+  tape.backward(loss);
+}
+
+TEST_CASE("tape: check_numerics names the op whose backward produced the first non-finite gradient") {
+  Tape<float> tape;
+  tape.set_check_numerics(true);
+  ParameterSet<float> params("net");
+  const int w = params.add("layer.weight", Shape{1, 1});
+  const int b = params.add("layer.bias", Shape{1});
+  params.value_ptr(w)[0] = 1e-38f;
+  params.value_ptr(b)[0] = 0.0f;
+  params.zero_grad();
+  // Forward: 3e38 * 1e-38 = 3, finite. Backward: dW = sum of x = 6e38, beyond float's range.
+  Var<float> x = tape.constant(Tensor<float>(Shape{2, 1}, {3e38f, 3e38f}));
+  Var<float> loss = vaegan::sum(vaegan::linear(x, tape.parameter(params, w), tape.parameter(params, b)));
+  CHECK(std::isfinite(loss.item()));
+  std::string message;
+  try {
+    tape.backward(loss, {params});
+  } catch (const vaegan::NumericError& e) {
+    message = e.what();
+  }
+  INFO(message);
+  CHECK(message.find("first non-finite gradient") != std::string::npos);
+  CHECK(message.find("backward of op 'linear'") != std::string::npos);
+  CHECK(message.find("parameter 'net.layer.weight'") != std::string::npos);
 }
