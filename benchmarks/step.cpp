@@ -6,7 +6,7 @@
 //    "median_ms":..,"min_ms":..,"max_ms":..,"flops_per_step":..,"gflops":..}
 //
 //   bench_step [--preset seed|mlp] [--step gan|vae|vaegan] [--batch N] [--threads N]
-//              [--steps N] [--warmup N] [--pin] [--all]
+//              [--steps N] [--warmup N] [--pin] [--clock wall|cpu] [--all]
 //
 // Each step is timed alone with the wall clock (forward, backward, Adam), after --warmup
 // untimed steps; median, min and max are over the --steps timed ones. --all runs every
@@ -14,10 +14,16 @@
 // threads); the flags given with it narrow that set. The real batch is a fixed uniform
 // [0, 1) tensor, as in benchmarks/reference/step_torch.py.
 //
+// --clock cpu times each step with the calling thread's CPU-time clock (1 thread only):
+// on a machine shared with other busy processes it leaves out the time the thread was
+// preempted. The reported figures use the wall clock unless it is given.
+//
 // flops_per_step is the analytic matmul work the workload needs at minimum (see
 // step_flops.hpp), the same formula the PyTorch reference prints, so GFLOP/s compare
 // like for like. Accepts --benchmark_list_tests (prints the configurations) so the CTest
 // smoke test can list it like the Google Benchmark programs.
+#include <time.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -48,8 +54,18 @@ struct Options {
   int timed_steps = 100;
   int warmup_steps = 10;
   bool pin = false;
+  bool cpu_clock = false;
   bool list = false;
 };
+
+double now_ms(bool cpu_clock) {
+  if (cpu_clock) {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) * 1e-6;
+  }
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
 
 [[noreturn]] void usage_error(const std::string& what) {
   std::fprintf(stderr, "bench_step: %s (see the comment at the top of benchmarks/step.cpp for the flags)\n",
@@ -79,6 +95,10 @@ Options parse(int argc, char** argv) {
       o.pin = true;
     } else if (flag == "--benchmark_list_tests" || flag == "--benchmark_list_tests=true" || flag == "--list") {
       o.list = true;
+    } else if (flag == "--clock") {
+      const std::string v = value();
+      if (v != "wall" && v != "cpu") usage_error("--clock must be wall or cpu, got '" + v + "'");
+      o.cpu_clock = v == "cpu";
     } else if (flag == "--preset") {
       const std::string v = value();
       if (v != "seed" && v != "mlp") usage_error("--preset must be seed or mlp, got '" + v + "'");
@@ -106,6 +126,8 @@ Options parse(int argc, char** argv) {
     }
   }
   // Without --all, a run needs every dimension named or it would silently run 24 configs.
+  if (o.cpu_clock && (o.threads.size() != 1 || o.threads[0] != 1))
+    usage_error("--clock cpu needs --threads 1 (other threads' time would be missed)");
   if (!all && !o.list && !narrowed) usage_error("name a configuration (--preset, --step, ...) or pass --all");
   return o;
 }
@@ -117,10 +139,9 @@ std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& ba
   std::vector<double> ms;
   ms.reserve(static_cast<std::size_t>(o.timed_steps));
   for (int i = 0; i < o.timed_steps; ++i) {
-    const auto t0 = std::chrono::steady_clock::now();
+    const double t0 = now_ms(o.cpu_clock);
     trainer.train_step(batch);
-    const auto t1 = std::chrono::steady_clock::now();
-    ms.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+    ms.push_back(now_ms(o.cpu_clock) - t0);
   }
   return ms;
 }
