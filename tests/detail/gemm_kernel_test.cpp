@@ -12,9 +12,11 @@ TEST_CASE("gemm: float products spanning several depth blocks and partial tiles 
   vaegan::test::ThreadCountGuard guard;
   vaegan::Rng rng(41);
   // k > 256 (more than one packed depth block, and not a multiple of 16); m not a multiple
-  // of 12 and n not of 32 (partial tiles); padded leading dimensions.
+  // of 12 and n not of 32 (partial tiles; last strips of 1, 4, 8, 7 and 3 rows, which take
+  // the 4-, 8- and 12-row register tiles); padded leading dimensions.
   for (int threads : {1, 2})
-    for (auto s : std::vector<std::array<Index, 3>>{{13, 47, 300}, {40, 70, 600}, {100, 17, 257}})
+    for (auto s : std::vector<std::array<Index, 3>>{
+             {13, 47, 300}, {40, 70, 600}, {100, 17, 257}, {20, 33, 300}, {7, 40, 100}, {3, 64, 20}, {21, 5, 9}})
       for (bool ta : {false, true})
         for (bool tb : {false, true})
           for (float beta : {0.0f, 1.0f, -0.5f}) {

@@ -138,17 +138,22 @@ inline void pack_a(bool trans_a, const float* a, Index lda, Index rows, Index kc
   }
 }
 
-// C[rows, cols] (rows <= 12, cols <= 32) = alpha * strip * panel + (first ? beta * C : C).
-inline void tile(Index kc, const float* strip, const float* panel, float* c, Index ldc, Index rows, Index cols,
-                 float alpha, float beta, bool first) {
-  __m512 acc[kTileRows][2];
+// C[rows, cols] (rows <= Rows <= 12, cols <= 32) = alpha * strip * panel + (first ? beta * C : C).
+// Rows is the register tile's height: 12 for full strips; 8 or 4 for a last strip of at
+// most that many rows, which would otherwise spend 12 rows of FMAs on a few real ones
+// (batch 64 ends in a 4-row strip: a tenth of the work). Each element's sum over k runs
+// in the same order for every Rows, so results do not depend on where a strip ends.
+template <int Rows>
+inline void tile_rows(Index kc, const float* strip, const float* panel, float* c, Index ldc, Index rows, Index cols,
+                      float alpha, float beta, bool first) {
+  __m512 acc[Rows][2];
 #pragma GCC unroll 12
-  for (int r = 0; r < kTileRows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
   for (Index k = 0; k < kc; ++k) {
     const __m512 b0 = _mm512_load_ps(panel + k * kTileCols);
     const __m512 b1 = _mm512_load_ps(panel + k * kTileCols + 16);
 #pragma GCC unroll 12
-    for (int r = 0; r < kTileRows; ++r) {
+    for (int r = 0; r < Rows; ++r) {
       const __m512 av = _mm512_set1_ps(strip[k * kTileRows + r]);
       acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
       acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
@@ -169,6 +174,13 @@ inline void tile(Index kc, const float* strip, const float* panel, float* c, Ind
     _mm512_mask_storeu_ps(row, m0, v0);
     _mm512_mask_storeu_ps(row + 16, m1, v1);
   }
+}
+
+inline void tile(Index kc, const float* strip, const float* panel, float* c, Index ldc, Index rows, Index cols,
+                 float alpha, float beta, bool first) {
+  if (rows > 8) tile_rows<kTileRows>(kc, strip, panel, c, ldc, rows, cols, alpha, beta, first);
+  else if (rows > 4) tile_rows<8>(kc, strip, panel, c, ldc, rows, cols, alpha, beta, first);
+  else tile_rows<4>(kc, strip, panel, c, ldc, rows, cols, alpha, beta, first);
 }
 
 // C[m, n] = alpha * op(A) * op(B) + beta * C, serial; same conventions as detail::gemm.
