@@ -541,3 +541,29 @@ TEST_CASE("tape: check_numerics names the op whose backward produced the first n
   CHECK(message.find("backward of op 'linear'") != std::string::npos);
   CHECK(message.find("parameter 'net.layer.weight'") != std::string::npos);
 }
+
+TEST_CASE("parameters: overwrite mode gives the gradients of zero_grad + backward, and zeroes unwritten slices") {
+  Rng rng(21);
+  ParameterSet<double> params("net");
+  vaegan::Dense<double> used(params, 4, 4, vaegan::Activation::tanh(), rng, vaegan::Init::automatic, "used");
+  const int unused = params.add("unused", Shape{5});
+  const Tensor<double> x = random_normal(Shape{6, 4}, rng);
+  auto run = [&](bool overwrite) {
+    // Stale garbage in the buffer, as a previous step would leave.
+    for (Index i = 0; i < params.size(); ++i) params.grads()[i] = 1e3 + static_cast<double>(i);
+    if (overwrite) params.begin_overwrite();
+    else params.zero_grad();
+    Tape<double> tape;
+    Var<double> h = used(tape.constant(x));
+    // The layer is used twice: the second use must add to the first, not overwrite it.
+    tape.backward(vaegan::sum(vaegan::add(h, used(h))), {params});
+    if (overwrite) params.end_overwrite();
+    return params.grads();
+  };
+  const Tensor<double> expected = run(false);
+  const Tensor<double> got = run(true);
+  CHECK(max_abs_diff(expected, got) == 0.0);
+  for (Index i = 0; i < 5; ++i) CHECK(params.grad_ptr(unused)[i] == 0.0);
+  // Outside overwrite mode, gradients accumulate as before.
+  CHECK_FALSE(params.take_first_write(0));
+}

@@ -3,6 +3,7 @@
 // buffer beside it. Layers register slices and keep their offsets (never pointers, so
 // the buffer may grow while a network is built). The flat layout makes an optimizer
 // step one vectorized loop and a checkpoint one blob per network.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -63,7 +64,36 @@ class ParameterSet {
   }
 
   // Gradients accumulate across backward calls (as in PyTorch); clear them before each step.
-  void zero_grad() { grads_.set_zero(); }
+  void zero_grad() {
+    grads_.set_zero();
+    overwriting_ = false;
+  }
+
+  // Overwrite mode, zero_grad() without the memory pass (the trainers use it): until
+  // end_overwrite(), the first gradient a backward pass writes into each slice replaces
+  // the slice's contents instead of adding to them; end_overwrite() then zeroes the
+  // slices nothing wrote. Same gradients as zero_grad() + backward, one pass less.
+  void begin_overwrite() {
+    first_write_pending_.assign(slices_.size(), 1);  // keeps its capacity: no allocation
+    overwriting_ = true;
+  }
+  // Called by the tape for a write into slice i: true for the first one in overwrite mode.
+  bool take_first_write(int i) {
+    if (!overwriting_) return false;
+    unsigned char& pending = first_write_pending_[static_cast<std::size_t>(i)];
+    const bool first = pending != 0;
+    pending = 0;
+    return first;
+  }
+  void end_overwrite() {
+    if (!overwriting_) return;
+    for (std::size_t i = 0; i < slices_.size(); ++i)
+      if (first_write_pending_[i]) {
+        T* g = grads_.data() + slices_[i].offset;
+        std::fill(g, g + slices_[i].shape.numel(), T(0));
+      }
+    overwriting_ = false;
+  }
 
   // True when every gradient is finite. One vectorized pass: g - g is 0 for a finite g and
   // NaN for an infinite or NaN one, and a NaN anywhere makes the sum NaN.
@@ -76,6 +106,8 @@ class ParameterSet {
   std::string name_;
   Tensor<T> values_;
   Tensor<T> grads_;
+  std::vector<unsigned char> first_write_pending_;  // per slice, in overwrite mode
+  bool overwriting_ = false;
   std::vector<ParameterSlice> slices_;
 };
 

@@ -267,7 +267,12 @@ class Tape {
   // becomes the hull of all contributions so far.
   T* grad_for_write_rows(Node<T>& n, Index begin, Index end, T* keep = nullptr) {
     if (n.external_grad) {
-      if (keep) *keep = T(1);
+      // A parameter's gradient lives in its ParameterSet: accumulate, unless the set is in
+      // overwrite mode and this is the slice's first write of the pass.
+      auto* params = static_cast<ParameterSet<T>*>(const_cast<void*>(n.owner));
+      const bool first = params->take_first_write(static_cast<int>(n.index_a));
+      if (keep) *keep = first ? T(0) : T(1);
+      else if (first) std::fill(n.grad, n.grad + n.numel(), T(0));
       n.grad_set = true;
       return n.grad;
     }

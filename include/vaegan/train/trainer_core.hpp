@@ -124,18 +124,28 @@ class TrainerCore {
       if (!r.update) continue;
       std::array<GradTarget<T>, 8> targets;
       std::size_t count = 0;
-      // Each network is trained by at most one route per step, so zeroing here is safe.
+      // Each network is trained by at most one route per step, so clearing here is safe.
+      // Overwrite mode clears without a pass over the gradient buffer.
       for (std::size_t i = 0; i < networks_.size(); ++i)
         if (r.networks & (1u << i)) {
-          networks_[i].params->zero_grad();
+          networks_[i].params->begin_overwrite();
           targets[count++] = GradTarget<T>(*networks_[i].params);
         }
+      auto end_overwrite = [&] {
+        for (std::size_t i = 0; i < networks_.size(); ++i)
+          if (r.networks & (1u << i)) networks_[i].params->end_overwrite();
+      };
       try {
         tape_.backward(r.loss, targets.data(), count);
       } catch (const NumericError& e) {  // debug mode: name the step and the route
+        end_overwrite();
         throw NumericError("step " + std::to_string(step_) + ": backward of " + r.name + " (trains " +
                            network_names(r.networks) + "): " + e.what());
+      } catch (...) {
+        end_overwrite();
+        throw;
       }
+      end_overwrite();
       for (std::size_t i = 0; i < networks_.size(); ++i)
         if ((r.networks & (1u << i)) && !networks_[i].params->grads_finite())
           throw NumericError("step " + std::to_string(step_) + ": the gradient of " + r.name + " for the " +
