@@ -511,7 +511,7 @@ TEST_CASE("tape: check_numerics names the first op whose output is not finite") 
   INFO(message);
   CHECK(message.find("first non-finite value") != std::string::npos);
   CHECK(message.find("op 'log' (node 1") != std::string::npos);
-  CHECK(message.find("finite inputs op 'variable'") != std::string::npos);
+  CHECK(message.find("finite inputs: op 'variable'") != std::string::npos);
   // Off (the default), the same tape runs the backward pass without complaint.
   tape.set_check_numerics(false);
   tape.backward(loss);

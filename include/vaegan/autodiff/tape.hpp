@@ -194,7 +194,7 @@ class Tape {
       const Node<T>& n = nodes_[static_cast<std::size_t>(checked_)];
       if (n.value != nullptr && !all_finite(n.value, n.numel()))
         throw NumericError("first non-finite value on the tape: " + describe(checked_) + " holds NaN or infinity" +
-                           (n.num_inputs > 0 ? " computed from finite inputs " + describe_inputs(n) : "") +
+                           (n.num_inputs > 0 ? " computed from finite inputs: " + describe_inputs(n) : "") +
                            "; lower the learning rates, or check the input data");
     }
   }
