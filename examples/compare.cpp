@@ -293,6 +293,9 @@ int main(int argc, char** argv) {
   p.require([&] { return study.jobs == 1 || (study.jobs >= 1 && study.jobs <= 64 && study.clock == "cpu"); },
             "--jobs above 1 needs --clock cpu (and --threads 1): wall time is shared between concurrent runs");
   p.parse(argc, argv);
+  examples::GanSpec::resolve(p, gan, "gan-");
+  examples::VaeSpec::resolve(p, vae, "vae-");
+  examples::VaeGanSpec::resolve(p, vaegan_options, "vaegan-");
   std::vector<std::string> methods = split(study.methods);
   std::vector<std::int64_t> seeds;
   for (const auto& s : split(study.seeds)) {

@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <type_traits>
+#include <utility>
 #include <vector>
 
 #include <vaegan/vaegan.hpp>
@@ -48,10 +50,53 @@ struct Flags {
   std::int64_t count = 1000, seed = 1, threads = 0, pairs = 8, steps = 10;
 };
 
+// The images to reconstruct, read and checked before anything is written.
+vaegan::IdxImages read_reconstruct_input(const Flags& f, const vaegan::CheckpointInfo& info) {
+  vaegan::IdxImages idx;
+  try {
+    idx = vaegan::read_idx_images(f.reconstruct);
+  } catch (const vaegan::IoError& e) {
+    throw vaegan::IoError(std::string(e.what()) +
+                          "; --reconstruct takes an IDX images file (e.g. data/t10k-images-idx3-ubyte)");
+  }
+  if (idx.rows * idx.cols != info.config.image_dim)
+    throw vaegan::IoError(f.reconstruct + ": images are " + std::to_string(idx.rows) + "x" + std::to_string(idx.cols) +
+                          " but the model expects " + std::to_string(info.config.image_dim) +
+                          " pixels (28x28); pass --reconstruct an IDX file of 28x28 images");
+  return idx;
+}
+
+// Every output file's directory must exist before any time is spent or anything written.
+void check_output_paths(const Flags& f) {
+  for (const auto& [flag, path] : {std::pair<const char*, const std::string*>{"--out", &f.out_idx},
+                                   {"--png", &f.png},
+                                   {"--reconstruct-out", &f.recon_out},
+                                   {"--interpolate", &f.interpolate_png}}) {
+    if (path->empty()) continue;
+    std::error_code ec;
+    if (std::filesystem::is_directory(*path, ec))
+      throw vaegan::IoError(std::string(flag) + " '" + *path + "' is a directory; pass a file name");
+    const std::filesystem::path dir = std::filesystem::path(*path).parent_path();
+    if (!dir.empty() && std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+      throw vaegan::IoError(std::string(flag) + " '" + *path + "': '" + dir.string() +
+                            "' is a file, not a directory; write somewhere else");
+    if (!dir.empty() && !std::filesystem::is_directory(dir, ec))
+      throw vaegan::IoError(std::string(flag) + " '" + *path + "': the directory '" + dir.string() +
+                            "' does not exist; create it first or write somewhere else");
+  }
+}
+
 template <class Trainer>
 int run(const Flags& f, const vaegan::CheckpointInfo& info) {
   Trainer trainer(info.config, {}, 1);
   vaegan::load_training_checkpoint<Trainer, Scalar>(f.checkpoint, trainer, nullptr);
+  vaegan::IdxImages to_reconstruct;
+  if constexpr (!std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>) {
+    if (!f.reconstruct.empty()) to_reconstruct = read_reconstruct_input(f, info);
+  } else if (!f.reconstruct.empty()) {
+    throw vaegan::Error("--reconstruct needs a VAE or VAE-GAN checkpoint: a GAN has no encoder; drop --reconstruct "
+                        "or pass a mnist_vae or mnist_vaegan checkpoint");
+  }
   vaegan::Rng rng(static_cast<std::uint64_t>(f.seed));
   vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(f.count, info.config.latent_dim)), images;
   rng.fill_normal(z.data(), z.numel());
@@ -71,10 +116,7 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
   vaegan::Tensor<Scalar> ends(vaegan::Shape::matrix(2 * f.pairs, info.config.latent_dim));
   if constexpr (!std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>) {
     if (!f.reconstruct.empty()) {
-      const vaegan::IdxImages idx = vaegan::read_idx_images(f.reconstruct);
-      if (idx.rows * idx.cols != info.config.image_dim)
-        throw vaegan::IoError(f.reconstruct + ": images are " + std::to_string(idx.rows) + "x" +
-                              std::to_string(idx.cols) + " but the model expects 28x28");
+      const vaegan::IdxImages& idx = to_reconstruct;
       vaegan::Tensor<Scalar> x(vaegan::Shape::matrix(idx.count, idx.rows * idx.cols)), recon;
       for (std::size_t i = 0; i < idx.pixels.size(); ++i) x[static_cast<vaegan::Index>(i)] = idx.pixels[i] / 255.0f;
       trainer.reconstruct(x, recon);
@@ -88,8 +130,6 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
         trainer.encode(first, ends);
       }
     }
-  } else if (!f.reconstruct.empty()) {
-    throw vaegan::Error("--reconstruct needs a VAE or VAE-GAN checkpoint: a GAN has no encoder");
   }
   if (!f.interpolate_png.empty()) {
     if (f.reconstruct.empty() || std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>)
@@ -122,23 +162,34 @@ int main(int argc, char** argv) {
   p.add("seed", &f.seed, "seed of the latent samples");
   p.add("threads", &f.threads, "threads (0: all cores)");
   p.require([&] { return !f.checkpoint.empty(); }, "--checkpoint is required");
-  p.require([&] { return f.count >= 1 && f.count <= 1000000; }, "--count must be 1..1000000");
+  p.require([&] { return f.count >= 1 && f.count <= 1000000; },
+            [&] { return "--count must be 1..1000000, got " + std::to_string(f.count); });
   p.require([&] { return f.reconstruct.empty() || !f.recon_out.empty(); },
             "--reconstruct needs --reconstruct-out for the result");
   p.require([&] { return f.pairs >= 1 && f.pairs <= 64 && f.steps >= 2 && f.steps <= 64; },
             "--pairs must be 1..64 and --steps 2..64");
   p.require([&] { return !f.out_idx.empty() || !f.png.empty() || !f.reconstruct.empty() || !f.interpolate_png.empty(); },
             "nothing to do: give --out, --png, --reconstruct or --interpolate");
-  p.require([&] { return f.threads >= 0; }, "--threads must be >= 0");
+  p.require([&] { return f.threads >= 0; },
+            [&] { return "--threads must be >= 0 (0: all cores), got " + std::to_string(f.threads); });
   p.parse(argc, argv);
   try {
     if (f.threads > 0) vaegan::set_num_threads(static_cast<int>(f.threads));
     if (!std::filesystem::exists(f.checkpoint))
       throw vaegan::IoError("no checkpoint at '" + f.checkpoint + "'; train with mnist_vaegan first");
-    const vaegan::CheckpointInfo info = vaegan::read_checkpoint_info(f.checkpoint);
+    check_output_paths(f);
+    vaegan::CheckpointInfo info;
+    try {
+      info = vaegan::read_checkpoint_info(f.checkpoint);
+    } catch (const vaegan::IoError& e) {
+      throw vaegan::IoError(std::string(e.what()) +
+                            "; pass --checkpoint a file that mnist_vaegan, mnist_gan or mnist_vae wrote");
+    }
     std::cout << "mnist_sample: " << info.kind << " checkpoint at step " << info.step << " (" << info.config.describe()
               << ")\n";
-    if (info.dtype != "float32") throw vaegan::IoError(f.checkpoint + ": holds " + info.dtype + "; this tool reads float32");
+    if (info.dtype != "float32")
+      throw vaegan::IoError(f.checkpoint + ": holds " + info.dtype + "; this tool reads float32 checkpoints (those "
+                            "of mnist_vaegan, mnist_gan and mnist_vae)");
     if (info.kind == "vaegan") return run<vaegan::VaeGanTrainer<Scalar>>(f, info);
     if (info.kind == "gan") return run<vaegan::GanTrainer<Scalar>>(f, info);
     if (info.kind == "vae") return run<vaegan::VaeTrainer<Scalar>>(f, info);

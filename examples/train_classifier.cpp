@@ -5,10 +5,12 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include <vaegan/vaegan.hpp>
 
 #include "common/cli.hpp"
+#include "common/data.hpp"
 
 int main(int argc, char** argv) {
   std::string data = "data", out = "out/classifier.vgck";
@@ -23,18 +25,41 @@ int main(int argc, char** argv) {
   p.add("shift", &shift, "random translation augmentation in pixels (0: off)");
   p.add("seed", &seed, "seed");
   p.add("threads", &threads, "threads (0: all cores)");
-  p.require([&] { return epochs >= 1 && batch >= 1 && lr > 0 && shift >= 0 && shift <= 8 && threads >= 0; },
-            "need --epochs >= 1, --batch-size >= 1, --lr > 0, --shift 0..8, --threads >= 0");
+  p.require([&] { return epochs >= 1; }, [&] { return "--epochs must be >= 1, got " + std::to_string(epochs); });
+  p.require([&] { return batch >= 1; },
+            [&] { return "--batch-size must be >= 1 (images per step), got " + std::to_string(batch); });
+  p.require([&] { return lr > 0; }, "--lr must be > 0");
+  p.require([&] { return shift >= 0 && shift <= 8; },
+            [&] { return "--shift must be 0..8 pixels, got " + std::to_string(shift); });
+  p.require([&] { return threads >= 0; },
+            [&] { return "--threads must be >= 0 (0: all cores), got " + std::to_string(threads); });
   p.parse(argc, argv);
+  {
+    std::error_code ec;
+    if (std::filesystem::is_directory(out, ec))
+      p.fail("--out '" + out + "' is a directory; pass the classifier's file name, e.g. " +
+             (std::filesystem::path(out) / "classifier.vgck").string());
+  }
+  std::vector<std::filesystem::path> created_dirs;  // removed again if still empty after a failure
   try {
     if (threads > 0) vaegan::set_num_threads(static_cast<int>(threads));
-    const auto train = vaegan::load_mnist<float>(data, "train");
-    const auto test = vaegan::load_mnist<float>(data, "test");
-    if (batch > train.size()) p.fail("--batch-size is larger than the training set");
+    const auto train = examples::load_split<float>(data, "train");
+    const auto test = examples::load_split<float>(data, "test");
+    const vaegan::Index input_dim = vaegan::ClassifierConfig{}.input_dim;
+    for (const auto* split : {&train, &test})
+      if (split->image_size() != input_dim)
+        throw vaegan::IoError("the images in '" + data + "' are " + std::to_string(split->image_shape().first) + "x" +
+                              std::to_string(split->image_shape().second) + " but the classifier takes " +
+                              examples::image_size_text(input_dim) + "; pass --data with a dataset of " +
+                              examples::image_size_text(input_dim) + " images (MNIST, Fashion-MNIST and KMNIST are)");
+    if (batch > train.size())
+      p.fail("--batch-size " + std::to_string(batch) + " is larger than the training set (" +
+             std::to_string(train.size()) + " images); pass a smaller --batch-size");
     // Make --out's directory before training: the default out/ does not exist in a fresh
     // checkout, and finding that out at save time would throw the whole training away.
     const std::filesystem::path out_dir = std::filesystem::path(out).parent_path();
     std::error_code ec;
+    if (!out_dir.empty()) created_dirs = examples::missing_directories(out_dir.string());
     if (!out_dir.empty()) std::filesystem::create_directories(out_dir, ec);
     if (ec)
       throw vaegan::IoError("cannot create the directory '" + out_dir.string() + "' for --out: " + ec.message() +
@@ -59,6 +84,7 @@ int main(int argc, char** argv) {
                 model.accuracy(train), seconds, out.c_str());
     return 0;
   } catch (const std::exception& e) {
+    examples::remove_if_empty(created_dirs);
     std::cerr << "train_classifier: error: " << e.what() << "\n";
     return cli::kExitRuntime;
   }

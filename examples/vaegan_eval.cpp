@@ -48,6 +48,14 @@ std::string json_number(double v, bool present = true) {
   return buf;
 }
 std::string json_integer(long long v, bool present = true) { return present ? std::to_string(v) : "null"; }
+// Reads an IDX images file named by `flag`; errors say what the flag takes.
+vaegan::IdxImages read_images(const std::string& path, const char* flag, const char* example) {
+  try {
+    return vaegan::read_idx_images(path);
+  } catch (const vaegan::IoError& e) {
+    throw vaegan::IoError(std::string(e.what()) + "; " + flag + " takes an IDX images file (" + example + ")");
+  }
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -65,15 +73,32 @@ int main(int argc, char** argv) {
   p.require([&] { return !real_path.empty(); }, "--real is required");
   p.require([&] { return !generated_path.empty() || floor; }, "give --generated (or --floor)");
   p.require([&] { return format == "text" || format == "json"; }, "--format must be text or json");
-  p.require([&] { return k >= 1 && k <= 100 && threads >= 0; }, "--k must be 1..100, --threads >= 0");
+  p.require([&] { return k >= 1 && k <= 100; }, [&] { return "--k must be 1..100, got " + std::to_string(k); });
+  p.require([&] { return threads >= 0; },
+            [&] { return "--threads must be >= 0 (0: all cores), got " + std::to_string(threads); });
   p.parse(argc, argv);
   try {
     if (threads > 0) vaegan::set_num_threads(static_cast<int>(threads));
-    const auto classifier = vaegan::Classifier<float>::load(classifier_path);
-    const vaegan::Tensor<float> real = to_tensor(vaegan::read_idx_images(real_path));
+    const auto classifier = [&] {
+      try {
+        return vaegan::Classifier<float>::load(classifier_path);
+      } catch (const vaegan::IoError& e) {
+        throw vaegan::IoError(std::string(e.what()) + "; pass --classifier a file that train_classifier wrote");
+      }
+    }();
+    const vaegan::Tensor<float> real = to_tensor(read_images(real_path, "--real", "e.g. data/t10k-images-idx3-ubyte"));
     if (real.cols() != classifier.config().input_dim)
       throw vaegan::IoError(real_path + ": images have " + std::to_string(real.cols()) +
-                            " pixels but the classifier expects " + std::to_string(classifier.config().input_dim));
+                            " pixels but the classifier expects " + std::to_string(classifier.config().input_dim) +
+                            "; pass --real images of the size the classifier was trained on");
+    // Precision and recall build k-nearest-neighbour balls: each set needs more than k images.
+    auto check_count = [&](const vaegan::Tensor<float>& images, const std::string& path, const char* flag) {
+      if (images.rows() <= k)
+        throw vaegan::IoError(std::string(flag) + " " + path + " holds " + std::to_string(images.rows()) +
+                              " images, but k = " + std::to_string(k) + " needs more than " + std::to_string(k) +
+                              "; pass a smaller --k or more images");
+    };
+    check_count(real, real_path, "--real");
     const vaegan::Evaluator<float> evaluator(classifier, real, static_cast<int>(k));
     double floor_fid = -1;
     if (floor) {
@@ -83,10 +108,13 @@ int main(int argc, char** argv) {
     }
     vaegan::SampleScores s;
     if (!generated_path.empty()) {
-      const vaegan::Tensor<float> generated = to_tensor(vaegan::read_idx_images(generated_path));
+      const vaegan::Tensor<float> generated =
+          to_tensor(read_images(generated_path, "--generated", "mnist_sample --out writes one"));
       if (generated.cols() != real.cols())
         throw vaegan::IoError(generated_path + ": images have " + std::to_string(generated.cols()) +
-                              " pixels, the real set " + std::to_string(real.cols()));
+                              " pixels, the real set " + std::to_string(real.cols()) +
+                              "; pass --generated images of the same size as --real");
+      check_count(generated, generated_path, "--generated");
       s = evaluator.score(generated);
     }
     if (format == "json") {

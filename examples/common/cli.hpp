@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <functional>
 #include <iostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -52,8 +53,18 @@ class Parser {
                         return true;
                       }, true});
   }
-  // A check run after parsing; `message` is printed when it fails.
-  void require(std::function<bool()> check, std::string message) { checks_.push_back({std::move(check), std::move(message)}); }
+  // A check run after parsing; `message` is printed when it fails. Say what is wrong and
+  // what to pass instead.
+  void require(std::function<bool()> check, std::string message) {
+    checks_.push_back({std::move(check), [m = std::move(message)] { return m; }});
+  }
+  // The same with a message built after parsing, so it can quote the values given.
+  void require(std::function<bool()> check, std::function<std::string()> message) {
+    checks_.push_back({std::move(check), std::move(message)});
+  }
+
+  // Whether --name (or --no-name) was on the command line, as opposed to its default.
+  bool given(const std::string& name) const { return given_.count(name) != 0; }
 
   // Parses argv; on --help prints usage and exits 0; on bad input exits 2.
   void parse(int argc, char** argv) {
@@ -79,6 +90,7 @@ class Parser {
         if (!negated) flag = nullptr;
       }
       if (flag == nullptr) fail("unknown flag --" + name);
+      given_.insert(flag->name);
       if (flag->is_switch) {
         if (negated) value = "false";
         if (!flag->set(value)) fail("--" + name + " takes true or false, got '" + value + "'");
@@ -91,7 +103,7 @@ class Parser {
       if (!flag->set(value)) fail("--" + name + " expects " + flag->metavar + ", got '" + value + "'");
     }
     for (const auto& c : checks_)
-      if (!c.check()) fail(c.message);
+      if (!c.check()) fail(c.message());
   }
 
   [[noreturn]] void fail(const std::string& message) const {
@@ -118,7 +130,7 @@ class Parser {
   };
   struct Check {
     std::function<bool()> check;
-    std::string message;
+    std::function<std::string()> message;
   };
   Flag* find(const std::string& name) {
     for (auto& f : flags_)
@@ -142,6 +154,7 @@ class Parser {
   std::string program_, summary_;
   std::vector<Flag> flags_;
   std::vector<Check> checks_;
+  std::set<std::string> given_;
 };
 
 }  // namespace cli

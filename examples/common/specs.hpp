@@ -20,7 +20,7 @@ struct AdamFlags {
   double beta2 = 0.999;
 
   void add(cli::Parser& p, const std::string& prefix) {
-    p.add(prefix + "lr", &lr, "Adam learning rate of every network (per-network flags override)");
+    p.add(prefix + "lr", &lr, "Adam learning rate of every network (a per-network flag given with it overrides it)");
     p.add(prefix + "beta1", &beta1, "Adam beta1");
     p.add(prefix + "beta2", &beta2, "Adam beta2");
     p.require([this] { return lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1; },
@@ -81,6 +81,14 @@ struct VaeGanSpec {
               "--" + prefix + "d-dropout must be in [0, 1)");
     p.require([&t] { return t.logvar_min < t.logvar_max; }, "--" + prefix + "logvar-min must be below logvar-max");
   }
+  // After parsing: --lr sets every network's rate, so a per-network default (the tuned
+  // mnist_vaegan has some) does not silently win over it; a per-network flag given too does.
+  static void resolve(const cli::Parser& p, Options& o, const std::string& prefix = "") {
+    if (!p.given(prefix + "lr")) return;
+    if (!p.given(prefix + "lr-encoder")) o.lr_encoder = -1;
+    if (!p.given(prefix + "lr-decoder")) o.lr_decoder = -1;
+    if (!p.given(prefix + "lr-discriminator")) o.lr_discriminator = -1;
+  }
   static void adjust_config(vaegan::ModelConfig&, const Options&) {}
   static vaegan::VaeGanOptions make_options(const Options& o) {
     vaegan::VaeGanOptions t = o.trainer;
@@ -121,6 +129,12 @@ struct GanSpec {
     p.require([&o] { return o.generator_activation == "relu" || o.generator_activation == "leaky_relu"; },
               "--" + prefix + "generator-activation must be relu or leaky_relu");
   }
+  // After parsing: --lr sets every network's rate unless a per-network flag is given too.
+  static void resolve(const cli::Parser& p, Options& o, const std::string& prefix = "") {
+    if (!p.given(prefix + "lr")) return;
+    if (!p.given(prefix + "lr-generator")) o.lr_generator = -1;
+    if (!p.given(prefix + "lr-discriminator")) o.lr_discriminator = -1;
+  }
   static void adjust_config(vaegan::ModelConfig& c, const Options& o) {
     if (o.generator_activation == "leaky_relu") c.decoder_activation = vaegan::Activation::leaky_relu(0.2);
   }
@@ -155,6 +169,12 @@ struct VaeSpec {
     p.add(prefix + "kl-warmup", &t.kl_warmup_steps, "steps over which the KL weight ramps up from 0");
     p.require([&t] { return t.kl_weight >= 0 && t.kl_warmup_steps >= 0; },
               "--" + prefix + "kl-weight and kl-warmup must be >= 0");
+  }
+  // After parsing: --lr sets every network's rate unless a per-network flag is given too.
+  static void resolve(const cli::Parser& p, Options& o, const std::string& prefix = "") {
+    if (!p.given(prefix + "lr")) return;
+    if (!p.given(prefix + "lr-encoder")) o.lr_encoder = -1;
+    if (!p.given(prefix + "lr-decoder")) o.lr_decoder = -1;
   }
   static void adjust_config(vaegan::ModelConfig&, const Options&) {}
   static vaegan::VaeOptions make_options(const Options& o) {

@@ -6,7 +6,10 @@
 // frames are comparable), recon_epoch_NNN.png (VAE and VAE-GAN: real test digits above
 // their reconstructions), losses.csv (one row of epoch means), losses.svg (the curves),
 // and every --checkpoint-every epochs the checkpoint (atomically replaced).
-// Exit codes: 0 done, 1 runtime error (named, earlier outputs kept), 2 bad usage.
+// Exit codes: 0 done, 1 runtime error, 2 bad usage. Every error is one line on stderr that
+// names the problem and the fix. A run that fails leaves what earlier runs wrote as it was
+// (every file is replaced atomically, and a checkpoint only at an epoch's end) and removes
+// an output directory it created but wrote nothing into. docs/reliability.md lists them.
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -19,6 +22,7 @@
 #include <vaegan/vaegan.hpp>
 
 #include "cli.hpp"
+#include "data.hpp"
 #include "progress.hpp"
 #include "specs.hpp"
 
@@ -38,6 +42,7 @@ struct CommonFlags {
   std::int64_t max_steps = -1;
   double time_budget = 0.0;
   std::int64_t samples = 64;
+  bool check_numerics = false;
 };
 
 inline std::string epoch_file(const std::string& dir, const char* stem, std::int64_t epoch) {
@@ -49,6 +54,8 @@ inline std::string epoch_file(const std::string& dir, const char* stem, std::int
 // Makes the output directory and proves it is writable before any training time is spent.
 inline void prepare_output_dir(const std::string& dir) {
   std::error_code ec;
+  if (std::filesystem::exists(dir, ec) && !std::filesystem::is_directory(dir, ec))
+    throw vaegan::IoError("--out '" + dir + "' is a file, not a directory; pass a directory for --out");
   std::filesystem::create_directories(dir, ec);
   if (ec) throw vaegan::IoError("cannot create the output directory '" + dir + "': " + ec.message() +
                                 "; pass a writable --out");
@@ -95,15 +102,26 @@ int run_training(int argc, char** argv) {
   p.add("max-steps", &f.max_steps, "stop after this many steps in total (-1: no limit)");
   p.add("time-budget", &f.time_budget, "stop after this many seconds of training (0: no limit)");
   p.add("samples", &f.samples, "images in each per-epoch sample grid");
+  p.add_switch("check-numerics", &f.check_numerics,
+               "debug: check every op's output and gradient, and name the first op that makes a NaN or infinity");
   Spec::add_flags(p, options);
-  p.require([&] { return f.epochs >= 1; }, "--epochs must be >= 1");
-  p.require([&] { return f.batch_size >= 1; }, "--batch-size must be >= 1, got " + std::to_string(f.batch_size));
-  p.require([&] { return f.threads >= 0 && f.threads <= 1024; }, "--threads must be 0..1024");
-  p.require([&] { return f.checkpoint_every >= 0; }, "--checkpoint-every must be >= 0");
-  p.require([&] { return f.samples >= 1 && f.samples <= 1024; }, "--samples must be 1..1024");
-  p.require([&] { return f.time_budget >= 0; }, "--time-budget must be >= 0");
+  // Messages built after parsing quote the value given.
+  p.require([&] { return f.epochs >= 1 && f.epochs <= 1000000; },
+            [&] { return "--epochs must be 1..1000000, got " + std::to_string(f.epochs); });
+  p.require([&] { return f.max_steps >= -1; },
+            [&] { return "--max-steps must be >= 0, or -1 for no limit, got " + std::to_string(f.max_steps); });
+  p.require([&] { return f.batch_size >= 1; },
+            [&] { return "--batch-size must be >= 1 (images per step), got " + std::to_string(f.batch_size); });
+  p.require([&] { return f.threads >= 0 && f.threads <= 1024; },
+            [&] { return "--threads must be 0..1024 (0: all cores), got " + std::to_string(f.threads); });
+  p.require([&] { return f.checkpoint_every >= 0; }, [&] {
+    return "--checkpoint-every must be >= 0 (0: only at the end), got " + std::to_string(f.checkpoint_every);
+  });
+  p.require([&] { return f.samples >= 1 && f.samples <= 1024; },
+            [&] { return "--samples must be 1..1024, got " + std::to_string(f.samples); });
+  p.require([&] { return f.time_budget >= 0; }, "--time-budget must be >= 0 (0: no limit)");
   p.parse(argc, argv);
-  if (f.batch_size < 1) p.fail("--batch-size must be >= 1");
+  Spec::resolve(p, options);
   vaegan::ModelConfig config;
   try {
     config = vaegan::model_preset(f.preset);
@@ -113,18 +131,38 @@ int run_training(int argc, char** argv) {
   Spec::adjust_config(config, options);
   const std::string checkpoint_path =
       f.checkpoint.empty() ? (std::filesystem::path(f.out) / "checkpoint.vgck").string() : f.checkpoint;
+  {
+    std::error_code ec;
+    if (std::filesystem::is_directory(checkpoint_path, ec))
+      p.fail("the checkpoint path '" + checkpoint_path + "' is a directory; pass a file name with --checkpoint");
+  }
+
+  // The directories this run creates (removed again if it fails before writing into them),
+  // and the step of the checkpoint on disk (-1: none yet), for the messages.
+  std::vector<std::filesystem::path> created_dirs;
+  std::int64_t checkpoint_step = -1;
+  auto kept_checkpoint = [&]() -> std::string {
+    if (checkpoint_step >= 0)
+      return "the checkpoint " + checkpoint_path + " (step " + std::to_string(checkpoint_step) + ") is kept unchanged";
+    std::error_code ec;
+    if (std::filesystem::exists(checkpoint_path, ec)) return "the file " + checkpoint_path + " is kept unchanged";
+    return "no checkpoint was saved (--checkpoint-every sets how often)";
+  };
 
   try {
     if (f.threads > 0) vaegan::set_num_threads(static_cast<int>(f.threads));
     else vaegan::set_num_threads(vaegan::num_threads());
     std::cout << Spec::kProgram << ": loading MNIST from '" << f.data << "'\n";
-    const vaegan::ImageDataset<Scalar> train = vaegan::load_mnist<Scalar>(f.data, "train");
+    const vaegan::ImageDataset<Scalar> train = load_split<Scalar>(f.data, "train");
     if (train.image_size() != config.image_dim)
       throw vaegan::IoError("the images in '" + f.data + "' are " + std::to_string(train.image_shape().first) + "x" +
-                            std::to_string(train.image_shape().second) + " but the model expects 28x28 (784 pixels)");
+                            std::to_string(train.image_shape().second) + " but the model expects " +
+                            image_size_text(config.image_dim) + " (" + std::to_string(config.image_dim) +
+                            " pixels); pass --data with a dataset of " + image_size_text(config.image_dim) +
+                            " images (MNIST, Fashion-MNIST and KMNIST are)");
     if (f.batch_size > train.size())
       p.fail("--batch-size " + std::to_string(f.batch_size) + " is larger than the training set (" +
-             std::to_string(train.size()) + " images)");
+             std::to_string(train.size()) + " images); pass a smaller --batch-size");
     // Real digits for the reconstruction grid: the test split if present, else training images.
     vaegan::Tensor<Scalar> shown_real;
     {
@@ -140,13 +178,27 @@ int run_training(int argc, char** argv) {
     }
     if (f.resume && !std::filesystem::exists(checkpoint_path))
       throw vaegan::IoError("--resume: no checkpoint at '" + checkpoint_path + "'; train without --resume first");
+    created_dirs = missing_directories(f.out);
     prepare_output_dir(f.out);
+    {
+      const std::filesystem::path checkpoint_dir = std::filesystem::path(checkpoint_path).parent_path();
+      std::error_code ec;
+      if (!checkpoint_dir.empty() && !std::filesystem::is_directory(checkpoint_dir, ec))
+        throw vaegan::IoError("the directory of --checkpoint '" + checkpoint_path +
+                              "' does not exist; create it or pass another --checkpoint");
+    }
+
+    if (const int stale = remove_stale_temporaries(checkpoint_path); stale > 0)
+      std::cout << Spec::kProgram << ": removed " << stale << " temporary file(s) of interrupted checkpoint saves next to "
+                << checkpoint_path << "\n";
 
     Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(f.seed));
+    trainer.set_check_numerics(f.check_numerics);
     vaegan::Batches<Scalar> batches =
         train.batches({static_cast<vaegan::Index>(f.batch_size), static_cast<std::uint64_t>(f.seed) * 7919 + 17});
     if (f.resume) {
       vaegan::load_training_checkpoint(checkpoint_path, trainer, &batches);
+      checkpoint_step = trainer.step();
       std::cout << Spec::kProgram << ": resumed from '" << checkpoint_path << "' at step " << trainer.step()
                 << ", epoch " << trainer.epoch() << "\n";
     }
@@ -193,8 +245,10 @@ int run_training(int argc, char** argv) {
       for (int i = 0; i < e.mean_stats.size(); ++i) row.push_back(e.mean_stats.value(i));
       csv.append(row);
       plot_losses(csv_path, svg_path, stat_names, std::string(Spec::kProgram) + " losses");
-      if (f.checkpoint_every > 0 && e.epoch % f.checkpoint_every == 0)
+      if (f.checkpoint_every > 0 && e.epoch % f.checkpoint_every == 0) {
         vaegan::save_training_checkpoint(checkpoint_path, trainer, &batches);
+        checkpoint_step = trainer.step();
+      }
       std::printf("epoch %lld done: %.1f s training, samples in %s\n", static_cast<long long>(e.epoch),
                   e.epoch_seconds, epoch_file(f.out, "samples", e.epoch).c_str());
       std::fflush(stdout);
@@ -220,16 +274,20 @@ int run_training(int argc, char** argv) {
       vaegan::write_image_grid((std::filesystem::path(f.out) / "samples.png").string(), images, grid);
     }
     vaegan::save_training_checkpoint(checkpoint_path, trainer, &batches);
+    checkpoint_step = trainer.step();
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << Spec::kProgram << ": done after " << trainer.step() << " steps (" << (trainer.step() - first_step)
               << " this run) in " << wall << " s; samples: " << f.out << "/samples.png, checkpoint: "
               << checkpoint_path << "\n";
     return 0;
   } catch (const vaegan::NumericError& e) {
-    std::cerr << Spec::kProgram << ": training stopped: " << e.what()
-              << " (the last checkpoint, if any, is kept at " << checkpoint_path << ")\n";
+    remove_if_empty(created_dirs);
+    std::cerr << Spec::kProgram << ": training stopped: " << e.what() << "; " << kept_checkpoint()
+              << (f.check_numerics ? "" : " (--check-numerics names the op that made the first NaN or infinity)")
+              << "\n";
     return cli::kExitRuntime;
   } catch (const std::exception& e) {
+    remove_if_empty(created_dirs);
     std::cerr << Spec::kProgram << ": error: " << e.what() << "\n";
     return cli::kExitRuntime;
   }

@@ -49,7 +49,8 @@ file(MAKE_DIRECTORY "${WORK_DIR}")
 set(DATA "${WORK_DIR}/data")
 set(TEST_IMAGES "${DATA}/t10k-images-idx3-ubyte")
 set(TRAIN_IMAGES "${DATA}/train-images-idx3-ubyte")
-run(data "${MAKE_DATA}" "${DATA}" ${TRAIN_COUNT} ${TEST_COUNT} 11)
+set(DATA_PNG "${WORK_DIR}/first-digits.png")  # a PNG file, for the wrong-file-type checks
+run(data "${MAKE_DATA}" "${DATA}" ${TRAIN_COUNT} ${TEST_COUNT} 11 --png "${DATA_PNG}")
 expect_exit(data 0)
 
 # In a directory that does not exist yet: train_classifier makes it before training.
@@ -158,6 +159,24 @@ expect_exit(train_epochs 2)
 expect_one_line_on_stderr(train_epochs)
 expect_in(train_epochs err "--epochs")
 
+run(k0 ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${TEST_IMAGES}" --k 0)
+expect_error(k0 2 "--k must be 1..100, got 0")
+
+run(train_batch_neg "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${WORK_DIR}/c2.vgck" --batch-size -5)
+expect_error(train_batch_neg 2 "--batch-size must be >= 1" "got -5")
+
+math(EXPR too_big "${TRAIN_COUNT} + 1")
+run(train_big_batch "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${WORK_DIR}/c2.vgck" --batch-size ${too_big}
+    --epochs 1 --threads 1)
+expect_error(train_big_batch 2 "larger than the training set (${TRAIN_COUNT} images)" "pass a smaller --batch-size")
+
+file(MAKE_DIRECTORY "${WORK_DIR}/a-directory")
+run(train_out_dir "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${WORK_DIR}/a-directory" --epochs 1)
+expect_error(train_out_dir 2 "is a directory" "pass the classifier's file name")
+if(EXISTS "${WORK_DIR}/c2.vgck")
+  message(FATAL_ERROR "a refused train_classifier run wrote ${WORK_DIR}/c2.vgck")
+endif()
+
 # ---- runtime errors: exit 1 with the file and the problem -----------------------------------
 set(MISSING "${WORK_DIR}/no-such-images")
 run(no_generated ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${MISSING}")
@@ -171,8 +190,7 @@ expect_exit(no_classifier 1)
 expect_in(no_classifier err "${WORK_DIR}/none.vgck")
 
 run(too_few ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${TEST_IMAGES}" --k 100)
-expect_exit(too_few 1)
-expect_in(too_few err "k = 100")
+expect_error(too_few 1 "k = 100" "pass a smaller --k or more images")
 
 run(train_no_data "${TRAIN_CLASSIFIER}" --data "${MISSING}" --out "${WORK_DIR}/c3.vgck" --epochs 1)
 expect_exit(train_no_data 1)
@@ -181,6 +199,42 @@ expect_in(train_no_data err "scripts/get_mnist.sh")
 if(EXISTS "${WORK_DIR}/c3.vgck")
   message(FATAL_ERROR "train_classifier wrote a classifier without data")
 endif()
+
+# Images of the wrong size (a valid dataset of 32x32 images), and a labels file as images:
+# refused before training, and no output directory is left behind.
+set(DATA32 "${WORK_DIR}/data-32x32")
+run(data32 "${MAKE_DATA}" "${DATA32}" ${TRAIN_COUNT} ${TEST_COUNT} 11 --side 32)
+expect_exit(data32 0)
+run(train_size "${TRAIN_CLASSIFIER}" --data "${DATA32}" --out "${WORK_DIR}/new-dir/c.vgck" --epochs 1)
+expect_error(train_size 1 "are 32x32 but the classifier takes 28x28" "pass --data with a dataset of 28x28 images")
+if(EXISTS "${WORK_DIR}/new-dir")
+  message(FATAL_ERROR "a failed train_classifier run left ${WORK_DIR}/new-dir behind")
+endif()
+set(SWAPPED "${WORK_DIR}/data-swapped")
+file(MAKE_DIRECTORY "${SWAPPED}")
+configure_file("${DATA}/train-labels-idx1-ubyte" "${SWAPPED}/train-images-idx3-ubyte" COPYONLY)
+configure_file("${DATA}/train-images-idx3-ubyte" "${SWAPPED}/train-labels-idx1-ubyte" COPYONLY)
+run(train_swapped "${TRAIN_CLASSIFIER}" --data "${SWAPPED}" --out "${WORK_DIR}/new-dir/c.vgck" --epochs 1)
+expect_error(train_swapped 1 "${SWAPPED}/train-images-idx3-ubyte" "swapped" "scripts/get_mnist.sh")
+if(EXISTS "${WORK_DIR}/new-dir")
+  message(FATAL_ERROR "a failed train_classifier run left ${WORK_DIR}/new-dir behind")
+endif()
+
+# Files of the wrong type for vaegan_eval: a labels file, a PNG and a text file as images,
+# and a text file as the classifier.
+run(gen_labels ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${DATA}/t10k-labels-idx1-ubyte")
+expect_error(gen_labels 1 "${DATA}/t10k-labels-idx1-ubyte" "labels file" "--generated takes an IDX images file")
+run(gen_png ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${DATA_PNG}")
+expect_error(gen_png 1 "${DATA_PNG}" "not an IDX file" "--generated takes an IDX images file")
+file(WRITE "${WORK_DIR}/text-file" "0,0,0,12,255,255\n")
+run(real_text ${EVAL_COMMON} --real "${WORK_DIR}/text-file" --generated "${TEST_IMAGES}")
+expect_error(real_text 1 "${WORK_DIR}/text-file" "not an IDX file" "--real takes an IDX images file")
+run(classifier_text "${EVAL}" --classifier "${WORK_DIR}/text-file" --real "${TEST_IMAGES}"
+    --generated "${TEST_IMAGES}")
+expect_error(classifier_text 1 "${WORK_DIR}/text-file" "pass --classifier a file that train_classifier wrote")
+run(eval_size ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${DATA32}/t10k-images-idx3-ubyte")
+expect_error(eval_size 1 "${DATA32}/t10k-images-idx3-ubyte: images have 1024 pixels, the real set 784"
+             "pass --generated images of the same size as --real")
 
 # --out under a regular file: refused before any training time is spent.
 set(BLOCKER "${WORK_DIR}/a-regular-file")

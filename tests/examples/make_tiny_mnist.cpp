@@ -1,11 +1,14 @@
 // make_tiny_mnist: writes a small MNIST-shaped dataset for the example-program tests, so
 // they run anywhere without downloading MNIST.
 //
-//   make_tiny_mnist OUT_DIR [TRAIN_COUNT [TEST_COUNT [SEED]]]
+//   make_tiny_mnist OUT_DIR [TRAIN_COUNT [TEST_COUNT [SEED]]] [--side N] [--png FILE]
 //
 // Image i shows digit i % 10 as a seven-segment figure drawn with soft, thick strokes,
 // moved, scaled and slanted at random: 28x28 greyscale digits with labels, in the four
 // IDX files of MNIST's names (train-*-idx?-ubyte, t10k-*-idx?-ubyte).
+// --side N writes N x N images instead (the 28x28 digit centred, cut or padded with
+// black), for the tests of data that does not fit the model; --png FILE also writes a
+// grid of the first training images as a PNG (a file that is not IDX, for those tests).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -13,9 +16,12 @@
 #include <filesystem>
 #include <iostream>
 #include <string>
+#include <vector>
 
 #include "vaegan/core/rng.hpp"
+#include "vaegan/core/tensor.hpp"
 #include "vaegan/data/idx.hpp"
+#include "vaegan/io/image_grid.hpp"
 
 namespace {
 
@@ -63,22 +69,32 @@ void draw_digit(int d, vaegan::Rng& rng, std::uint8_t* pixels) {
     }
 }
 
-void write_split(const std::filesystem::path& dir, const std::string& prefix, vaegan::Index count,
-                 vaegan::Rng& rng) {
+// Writes a split of `count` side x side images; returns them.
+vaegan::IdxImages write_split(const std::filesystem::path& dir, const std::string& prefix, vaegan::Index count,
+                              vaegan::Index side, vaegan::Rng& rng) {
   vaegan::IdxImages images;
   images.count = count;
-  images.rows = kSide;
-  images.cols = kSide;
-  images.pixels.resize(static_cast<std::size_t>(count * kSide * kSide));
+  images.rows = side;
+  images.cols = side;
+  images.pixels.assign(static_cast<std::size_t>(count * side * side), 0);
   vaegan::IdxLabels labels;
   labels.labels.resize(static_cast<std::size_t>(count));
+  std::uint8_t digit28[kSide * kSide];
+  const vaegan::Index offset = (side - kSide) / 2;  // where the 28x28 digit goes (negative: cut)
   for (vaegan::Index i = 0; i < count; ++i) {
     const int digit = static_cast<int>(i % 10);
     labels.labels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(digit);
-    draw_digit(digit, rng, images.pixels.data() + i * kSide * kSide);
+    draw_digit(digit, rng, digit28);
+    std::uint8_t* out = images.pixels.data() + i * side * side;
+    for (vaegan::Index r = 0; r < side; ++r)
+      for (vaegan::Index c = 0; c < side; ++c) {
+        const vaegan::Index sr = r - offset, sc = c - offset;
+        if (sr >= 0 && sr < kSide && sc >= 0 && sc < kSide) out[r * side + c] = digit28[sr * kSide + sc];
+      }
   }
   vaegan::write_idx_images((dir / (prefix + "-images-idx3-ubyte")).string(), images);
   vaegan::write_idx_labels((dir / (prefix + "-labels-idx1-ubyte")).string(), labels);
+  return images;
 }
 
 long parse_count(const char* text, const char* what) {
@@ -94,24 +110,57 @@ long parse_count(const char* text, const char* what) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 5) {
-    std::cerr << "usage: make_tiny_mnist OUT_DIR [TRAIN_COUNT [TEST_COUNT [SEED]]]\n";
+  const char* usage = "usage: make_tiny_mnist OUT_DIR [TRAIN_COUNT [TEST_COUNT [SEED]]] [--side N] [--png FILE]\n";
+  std::vector<std::string> positional;
+  long side = kSide;
+  std::string png;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if ((a == "--side" || a == "--png") && i + 1 < argc) {
+      if (a == "--side") {
+        side = parse_count(argv[++i], "--side");
+        if (side > 256) {
+          std::cerr << "make_tiny_mnist: --side must be 1..256\n";
+          return 2;
+        }
+      } else {
+        png = argv[++i];
+      }
+    } else if (a.rfind("--", 0) == 0) {
+      std::cerr << usage;
+      return 2;
+    } else {
+      positional.push_back(a);
+    }
+  }
+  if (positional.empty() || positional.size() > 4) {
+    std::cerr << usage;
     return 2;
   }
-  const std::filesystem::path dir = argv[1];
-  const long train = argc > 2 ? parse_count(argv[2], "TRAIN_COUNT") : 256;
-  const long test = argc > 3 ? parse_count(argv[3], "TEST_COUNT") : 64;
-  const long seed = argc > 4 ? parse_count(argv[4], "SEED") : 1;
+  const std::filesystem::path dir = positional[0];
+  const long train = positional.size() > 1 ? parse_count(positional[1].c_str(), "TRAIN_COUNT") : 256;
+  const long test = positional.size() > 2 ? parse_count(positional[2].c_str(), "TEST_COUNT") : 64;
+  const long seed = positional.size() > 3 ? parse_count(positional[3].c_str(), "SEED") : 1;
   try {
     std::filesystem::create_directories(dir);
     vaegan::Rng rng(static_cast<std::uint64_t>(seed));
-    write_split(dir, "train", train, rng);
-    write_split(dir, "t10k", test, rng);
+    const vaegan::IdxImages first = write_split(dir, "train", train, side, rng);
+    write_split(dir, "t10k", test, side, rng);
+    if (!png.empty()) {
+      const vaegan::Index shown = std::min<vaegan::Index>(first.count, 16);
+      vaegan::Tensor<float> images(vaegan::Shape::matrix(shown, side * side));
+      for (vaegan::Index i = 0; i < images.numel(); ++i)
+        images[i] = first.pixels[static_cast<std::size_t>(i)] / 255.0f;
+      vaegan::ImageGridOptions grid;
+      grid.height = side;
+      grid.width = side;
+      vaegan::write_image_grid(png, images, grid);
+    }
   } catch (const std::exception& e) {
     std::cerr << "make_tiny_mnist: " << e.what() << "\n";
     return 1;
   }
-  std::cout << "make_tiny_mnist: " << train << " training and " << test << " test images in " << dir.string()
-            << "\n";
+  std::cout << "make_tiny_mnist: " << train << " training and " << test << " test images of " << side << "x" << side
+            << " in " << dir.string() << "\n";
   return 0;
 }

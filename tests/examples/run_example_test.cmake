@@ -2,7 +2,10 @@
 # writes and how it fails. A CMake script (cmake -P) rather than a shell script, so it
 # needs nothing but CMake itself. Variables (all required):
 #   MODE          train: train 2 epochs, resume to 3, sample from the checkpoint
-#                 bad_input: usage errors (exit 2) and runtime errors (exit 1)
+#                 bad_input: usage errors (exit 2) and runtime errors (exit 1): bad flags,
+#                 data that is missing, of the wrong type or size, unwritable output, a
+#                 NaN in training; each must print one line naming the problem and the fix
+#                 and leave nothing behind (docs/reliability.md lists them)
 #   PROGRAM       the example under test (mnist_vaegan, mnist_gan or mnist_vae)
 #   KIND          its checkpoint kind: vaegan, gan or vae
 #   OTHER_PROGRAM an example of another kind (train mode: must refuse PROGRAM's checkpoint)
@@ -102,7 +105,8 @@ endfunction()
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 set(DATA "${WORK_DIR}/data")
-run(data "${MAKE_DATA}" "${DATA}" ${TRAIN_COUNT} ${TEST_COUNT} 7)
+set(DATA_PNG "${WORK_DIR}/first-digits.png")  # a PNG file, for the wrong-file-type checks
+run(data "${MAKE_DATA}" "${DATA}" ${TRAIN_COUNT} ${TEST_COUNT} 7 --png "${DATA_PNG}")
 expect_exit(data 0)
 expect_idx_images("${DATA}/train-images-idx3-ubyte" ${TRAIN_COUNT})
 expect_idx_images("${DATA}/t10k-images-idx3-ubyte" ${TEST_COUNT})
@@ -155,10 +159,23 @@ if(MODE STREQUAL "train")
   expect_csv_row("${lines}" 2 2 ${step2})
   set(first_rows "${lines}")
 
-  # -- resume to epoch 3: one more CSV row, the first two untouched
+  # -- resume to epoch 3: one more CSV row, the first two untouched. Before it, two
+  # temporary files as a save interrupted by a signal leaves them: one of a process that
+  # no longer exists (pid above any pid_max), which the run removes, one of a live process
+  # (pid 1), which it must leave alone.
+  file(WRITE "${OUT}/checkpoint.vgck.tmp.999999999.0" "half a checkpoint")
+  file(WRITE "${OUT}/checkpoint.vgck.tmp.1.0" "a live writer's file")
   run(resume "${PROGRAM}" ${OWN} --epochs 3 --out "${OUT}" --resume)
   expect_exit(resume 0)
   expect_in(resume out "resumed from")
+  if(WIN32)
+    file(REMOVE "${OUT}/checkpoint.vgck.tmp.999999999.0")
+  else()
+    expect_in(resume out "removed 1 temporary file(s) of interrupted checkpoint saves")
+    expect_missing("${OUT}/checkpoint.vgck.tmp.999999999.0")
+  endif()
+  expect_exists("${OUT}/checkpoint.vgck.tmp.1.0")
+  file(REMOVE "${OUT}/checkpoint.vgck.tmp.1.0")
   expect_png("${OUT}/samples_epoch_003.png")
   read_lines("${OUT}/losses.csv" lines)
   list(LENGTH lines count)
@@ -250,6 +267,9 @@ elseif(MODE STREQUAL "bad_input")
   expect_one_line_on_stderr(batch0)
   expect_in(batch0 err "--batch-size")
 
+  run(batch_neg "${PROGRAM}" ${OWN} --out "${OUT}" --batch-size -5)
+  expect_error(batch_neg 2 "--batch-size must be >= 1" "got -5")
+
   run(nonumber "${PROGRAM}" ${OWN} --out "${OUT}" --epochs two)
   expect_exit(nonumber 2)
   expect_one_line_on_stderr(nonumber)
@@ -266,6 +286,11 @@ elseif(MODE STREQUAL "bad_input")
   expect_in(preset err "unknown model preset 'huge'")
   expect_missing("${OUT}")
 
+  file(MAKE_DIRECTORY "${WORK_DIR}/a-directory")
+  run(ckpt_dir "${PROGRAM}" ${OWN} --out "${OUT}" --checkpoint "${WORK_DIR}/a-directory")
+  expect_error(ckpt_dir 2 "${WORK_DIR}/a-directory' is a directory" "--checkpoint")
+  expect_missing("${OUT}")
+
   # -- runtime errors: exit 1 with a message naming the cause and the fix
   set(MISSING "${WORK_DIR}/no-mnist-here")
   run(nodata "${PROGRAM}" ${OWN} --data "${MISSING}" --out "${OUT}")
@@ -277,25 +302,166 @@ elseif(MODE STREQUAL "bad_input")
   set(BLOCKER "${WORK_DIR}/a-regular-file")
   file(WRITE "${BLOCKER}" "not a directory\n")
   run(under_file "${PROGRAM}" ${OWN} --out "${BLOCKER}/out")
-  expect_exit(under_file 1)
-  expect_in(under_file err "${BLOCKER}/out")
-  expect_in(under_file err "--out")
+  expect_error(under_file 1 "${BLOCKER}/out" "pass a writable --out")
 
   run(is_file "${PROGRAM}" ${OWN} --out "${BLOCKER}")
-  expect_exit(is_file 1)
-  expect_in(is_file err "${BLOCKER}")
+  expect_error(is_file 1 "${BLOCKER}" "pass a directory for --out")
   file(READ "${BLOCKER}" still)
   if(NOT still STREQUAL "not a directory\n")
     message(FATAL_ERROR "a failed run changed ${BLOCKER}")
   endif()
 
-  run(noresume "${PROGRAM}" ${OWN} --out "${OUT}" --resume)
-  expect_exit(noresume 1)
-  expect_in(noresume err "no checkpoint at")
-  file(GLOB written "${OUT}/*")
-  if(written)
-    message(FATAL_ERROR "a failed --resume left files behind: ${written}")
+  # A --checkpoint whose directory does not exist: found after the output directory was
+  # made, which the failed run removes again.
+  run(ckpt_no_dir "${PROGRAM}" ${OWN} --out "${OUT}/a/b" --checkpoint "${WORK_DIR}/no-such-dir/c.vgck")
+  expect_error(ckpt_no_dir 1 "${WORK_DIR}/no-such-dir/c.vgck' does not exist" "create it or pass another --checkpoint")
+  expect_missing("${OUT}")
+
+  run(data_is_file "${PROGRAM}" ${OWN} --data "${BLOCKER}" --out "${OUT}")
+  expect_error(data_is_file 1 "--data '${BLOCKER}' is a file, not a directory" "pass --data with the directory")
+  expect_missing("${OUT}")
+
+  # An output directory without write permission. Root (and anyone with CAP_DAC_OVERRIDE)
+  # writes into it anyway, so the case is skipped where a probe write succeeds.
+  set(READ_ONLY "${WORK_DIR}/read-only")
+  file(MAKE_DIRECTORY "${READ_ONLY}")
+  if(CMAKE_VERSION VERSION_LESS 3.19)
+    message(STATUS "${_program_name} bad_input: CMake < 3.19 has no file(CHMOD); skipping the read-only --out case")
+  else()
+    file(CHMOD "${READ_ONLY}" DIRECTORY_PERMISSIONS OWNER_READ OWNER_EXECUTE GROUP_READ GROUP_EXECUTE
+                                                    WORLD_READ WORLD_EXECUTE)
+    execute_process(COMMAND "${CMAKE_COMMAND}" -E touch "${READ_ONLY}/probe"
+                    RESULT_VARIABLE probe_rc OUTPUT_QUIET ERROR_QUIET)
+    if(probe_rc EQUAL 0 AND EXISTS "${READ_ONLY}/probe")
+      message(STATUS "${_program_name} bad_input: this user can write into a mode-0555 directory (root?); "
+                     "skipping the read-only --out case")
+    else()
+      run(ro_inside "${PROGRAM}" ${OWN} --out "${READ_ONLY}/out")
+      expect_error(ro_inside 1 "${READ_ONLY}/out" "pass a writable --out")
+      run(ro_dir "${PROGRAM}" ${OWN} --out "${READ_ONLY}")
+      expect_error(ro_dir 1 "'${READ_ONLY}' is not writable" "pass a writable --out")
+      file(GLOB written "${READ_ONLY}/*" "${READ_ONLY}/.*")
+      if(written)
+        message(FATAL_ERROR "a failed run wrote into the read-only directory: ${written}")
+      endif()
+    endif()
+    file(CHMOD "${READ_ONLY}" DIRECTORY_PERMISSIONS OWNER_READ OWNER_WRITE OWNER_EXECUTE)
   endif()
+
+  # -- data of the wrong type or size: a copy of the dataset with one file replaced. Each
+  # run exits 1 naming the file, the problem and the fix, and creates no output directory.
+  function(bad_data name file source)
+    set(_dir "${WORK_DIR}/data-${name}")
+    file(REMOVE_RECURSE "${_dir}")
+    file(MAKE_DIRECTORY "${_dir}")
+    foreach(_f train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte)
+      configure_file("${DATA}/${_f}" "${_dir}/${_f}" COPYONLY)
+    endforeach()
+    if(NOT source STREQUAL "")
+      configure_file("${source}" "${_dir}/${file}" COPYONLY)
+    endif()
+    set(BAD "${_dir}" PARENT_SCOPE)
+  endfunction()
+  set(IMAGES train-images-idx3-ubyte)
+  set(LABELS train-labels-idx1-ubyte)
+
+  bad_data(labels-as-images ${IMAGES} "${DATA}/${LABELS}")  # an idx1 labels file as the images
+  run(labels_as_images "${PROGRAM}" ${OWN} --data "${BAD}" --out "${OUT}")
+  expect_error(labels_as_images 1 "${BAD}/${IMAGES}" "labels file" "scripts/get_mnist.sh")
+  expect_missing("${OUT}")
+
+  bad_data(swapped ${IMAGES} "${DATA}/${LABELS}")  # images and labels swapped
+  configure_file("${DATA}/${IMAGES}" "${BAD}/${LABELS}" COPYONLY)
+  run(swapped "${PROGRAM}" ${OWN} --data "${BAD}" --out "${OUT}")
+  expect_error(swapped 1 "${BAD}/${IMAGES}" "swapped" "scripts/get_mnist.sh")
+  expect_missing("${OUT}")
+
+  bad_data(png ${IMAGES} "${DATA_PNG}")  # a PNG renamed to the IDX name
+  run(png "${PROGRAM}" ${OWN} --data "${BAD}" --out "${OUT}")
+  expect_error(png 1 "${BAD}/${IMAGES}" "not an IDX file" "scripts/get_mnist.sh")
+  expect_missing("${OUT}")
+
+  file(WRITE "${WORK_DIR}/text-file" "0,0,0,12,255,255\n1,2,3\n")  # a text file renamed to the IDX name
+  bad_data(text ${IMAGES} "${WORK_DIR}/text-file")
+  run(text "${PROGRAM}" ${OWN} --data "${BAD}" --out "${OUT}")
+  expect_error(text 1 "${BAD}/${IMAGES}" "not an IDX file" "scripts/get_mnist.sh")
+  expect_missing("${OUT}")
+
+  # A gzip file whose content is not IDX: a .tar.gz of the text file.
+  execute_process(COMMAND "${CMAKE_COMMAND}" -E tar czf "${WORK_DIR}/not-idx.tar.gz" text-file
+                  WORKING_DIRECTORY "${WORK_DIR}" RESULT_VARIABLE tar_rc)
+  if(NOT tar_rc EQUAL 0)
+    message(FATAL_ERROR "cmake -E tar czf failed (${tar_rc})")
+  endif()
+  bad_data(gzip ${IMAGES} "${WORK_DIR}/not-idx.tar.gz")
+  run(gzip "${PROGRAM}" ${OWN} --data "${BAD}" --out "${OUT}")
+  expect_error(gzip 1 "${BAD}/${IMAGES}" "not an IDX file" "scripts/get_mnist.sh")
+  expect_missing("${OUT}")
+
+  # Labels of another split: 200 labels for 256 images.
+  set(OTHER_SPLIT "${WORK_DIR}/data-200")
+  run(data200 "${MAKE_DATA}" "${OTHER_SPLIT}" 200 ${TEST_COUNT} 7)
+  expect_exit(data200 0)
+  bad_data(counts ${LABELS} "${OTHER_SPLIT}/${LABELS}")
+  run(counts "${PROGRAM}" ${OWN} --data "${BAD}" --out "${OUT}")
+  expect_error(counts 1 "200 labels" "${TRAIN_COUNT} images" "scripts/get_mnist.sh")
+  expect_missing("${OUT}")
+
+  # Images of the wrong size: a complete, valid dataset of 32x32 images.
+  set(DATA32 "${WORK_DIR}/data-32x32")
+  run(data32 "${MAKE_DATA}" "${DATA32}" ${TRAIN_COUNT} ${TEST_COUNT} 7 --side 32)
+  expect_exit(data32 0)
+  run(size32 "${PROGRAM}" ${OWN} --data "${DATA32}" --out "${OUT}")
+  expect_error(size32 1 "are 32x32 but the model expects 28x28" "pass --data with a dataset of 28x28 images")
+  expect_missing("${OUT}")
+
+  # A download cut short (CMake >= 3.24 copies a prefix of a binary file).
+  if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
+    copy_prefix("${DATA}/${IMAGES}" "${WORK_DIR}/truncated-images" 5000)
+    bad_data(truncated ${IMAGES} "${WORK_DIR}/truncated-images")
+    run(truncated "${PROGRAM}" ${OWN} --data "${BAD}" --out "${OUT}")
+    expect_error(truncated 1 "${BAD}/${IMAGES}" "truncated" "scripts/get_mnist.sh")
+    expect_missing("${OUT}")
+  endif()
+
+  run(noresume "${PROGRAM}" ${OWN} --out "${OUT}" --resume)
+  expect_error(noresume 1 "no checkpoint at" "train without --resume first")
+  expect_missing("${OUT}")
+
+  # -- a NaN in training: resume a good checkpoint with a learning rate that blows up. The
+  # step, the loss and the network are named, and every file the good run wrote, the
+  # checkpoint first, is left byte for byte as it was.
+  set(NAN_OUT "${WORK_DIR}/nan")
+  run(nan_good "${PROGRAM}" ${OWN} --epochs 2 --out "${NAN_OUT}")
+  expect_exit(nan_good 0)
+  file(SHA256 "${NAN_OUT}/checkpoint.vgck" good_checkpoint)
+  snapshot("${NAN_OUT}" good_files)
+  math(EXPR saved_step "2 * ${STEPS_PER_EPOCH}")
+  run(nan "${PROGRAM}" ${OWN} --epochs 3 --out "${NAN_OUT}" --resume --lr 1e30)
+  expect_error(nan 1 "training stopped: step " "lower the learning rates"
+               "the checkpoint ${NAN_OUT}/checkpoint.vgck (step ${saved_step}) is kept unchanged")
+  expect_match(nan err "step ([0-9]+): loss L_[A-Za-z]+ is -?(nan|inf) \\(trains [a-z ]+\\)" nan_step)
+  if(nan_step LESS saved_step)
+    fail(nan "the NaN is reported at step ${nan_step}, before the resumed step ${saved_step}")
+  endif()
+  file(SHA256 "${NAN_OUT}/checkpoint.vgck" after_checkpoint)
+  if(NOT after_checkpoint STREQUAL good_checkpoint)
+    message(FATAL_ERROR "the run that hit a NaN changed the checkpoint")
+  endif()
+  snapshot("${NAN_OUT}" after_files)
+  if(NOT after_files STREQUAL good_files)
+    message(FATAL_ERROR "the run that hit a NaN changed the output directory:\nbefore: ${good_files}\n"
+                        "after: ${after_files}")
+  endif()
+  # The same with --check-numerics, which names the op that made the first NaN or infinity.
+  run(nan_checked "${PROGRAM}" ${OWN} --epochs 3 --out "${NAN_OUT}" --resume --lr 1e30 --check-numerics)
+  expect_error(nan_checked 1 "training stopped: step " "first non-finite"
+               "the checkpoint ${NAN_OUT}/checkpoint.vgck (step ${saved_step}) is kept unchanged")
+  snapshot("${NAN_OUT}" after_files)
+  if(NOT after_files STREQUAL good_files)
+    message(FATAL_ERROR "the --check-numerics run that hit a NaN changed the output directory")
+  endif()
+  set(GOOD_CHECKPOINT "${NAN_OUT}/checkpoint.vgck")
 
   # -- the sampler: a missing and a damaged checkpoint
   run(sample_missing "${SAMPLER}" --checkpoint "${WORK_DIR}/none.vgck" --out "${WORK_DIR}/s.idx")
@@ -306,13 +472,56 @@ elseif(MODE STREQUAL "bad_input")
   file(WRITE "${WORK_DIR}/garbage.vgck" "this is not a checkpoint, just text that is long enough to read")
   run(sample_garbage "${SAMPLER}" --checkpoint "${WORK_DIR}/garbage.vgck" --out "${WORK_DIR}/s.idx")
   expect_exit(sample_garbage 1)
-  expect_in(sample_garbage err "not a vaegan checkpoint")
+  expect_error(sample_garbage 1 "not a vaegan checkpoint" "pass --checkpoint a file that")
   expect_missing("${WORK_DIR}/s.idx")
 
   run(sample_nothing "${SAMPLER}" --checkpoint "${WORK_DIR}/garbage.vgck")
   expect_exit(sample_nothing 2)
   expect_one_line_on_stderr(sample_nothing)
   expect_in(sample_nothing err "nothing to do")
+
+  # -- the sampler, more: each error is one line with the fix, and nothing is written
+  set(SAMPLE_OUT "${WORK_DIR}/s.idx")
+
+  run(sample_idx_ckpt "${SAMPLER}" --checkpoint "${DATA}/${IMAGES}" --out "${SAMPLE_OUT}")
+  expect_error(sample_idx_ckpt 1 "${DATA}/${IMAGES}" "not a vaegan checkpoint")
+  expect_missing("${SAMPLE_OUT}")
+
+  if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
+    copy_prefix("${GOOD_CHECKPOINT}" "${WORK_DIR}/truncated.vgck" 100000)
+    run(sample_truncated "${SAMPLER}" --checkpoint "${WORK_DIR}/truncated.vgck" --out "${SAMPLE_OUT}")
+    expect_error(sample_truncated 1 "${WORK_DIR}/truncated.vgck" "truncated")
+    expect_missing("${SAMPLE_OUT}")
+  endif()
+
+  run(sample_count "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --out "${SAMPLE_OUT}" --count -3)
+  expect_error(sample_count 2 "--count must be 1..1000000")
+  expect_missing("${SAMPLE_OUT}")
+
+  run(sample_no_dir "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --out "${WORK_DIR}/no-such-dir/s.idx")
+  expect_error(sample_no_dir 1 "'${WORK_DIR}/no-such-dir' does not exist" "create it first")
+  expect_missing("${WORK_DIR}/no-such-dir")
+
+  run(sample_out_dir "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --out "${WORK_DIR}/a-directory")
+  expect_error(sample_out_dir 1 "is a directory" "pass a file name")
+
+  run(sample_under_file "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --png "${BLOCKER}/s.png")
+  expect_error(sample_under_file 1 "'${BLOCKER}' is a file, not a directory" "write somewhere else")
+
+  # Bad --reconstruct input fails before --out is written (a GAN refuses --reconstruct).
+  set(recon_args --checkpoint "${GOOD_CHECKPOINT}" --out "${SAMPLE_OUT}" --reconstruct-out "${WORK_DIR}/r.idx")
+  if(KIND STREQUAL "gan")
+    run(recon_gan "${SAMPLER}" ${recon_args} --reconstruct "${DATA}/t10k-images-idx3-ubyte")
+    expect_error(recon_gan 1 "needs a VAE or VAE-GAN checkpoint" "drop --reconstruct")
+  else()
+    run(recon_labels "${SAMPLER}" ${recon_args} --reconstruct "${DATA}/${LABELS}")
+    expect_error(recon_labels 1 "${DATA}/${LABELS}" "labels file" "--reconstruct takes an IDX images file")
+    run(recon_size "${SAMPLER}" ${recon_args} --reconstruct "${DATA32}/t10k-images-idx3-ubyte")
+    expect_error(recon_size 1 "images are 32x32 but the model expects 784 pixels" "pass --reconstruct an IDX file")
+  endif()
+  expect_missing("${SAMPLE_OUT}")
+  expect_missing("${WORK_DIR}/r.idx")
+  expect_no_temporaries("${WORK_DIR}")
 
 else()
   message(FATAL_ERROR "run_example_test.cmake: unknown MODE '${MODE}' (train or bad_input)")
