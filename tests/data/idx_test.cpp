@@ -241,9 +241,18 @@ TEST_CASE("idx: huge counts in a tiny file fail from the size check, without all
   CHECK_MESSAGE_HAS(msg, "truncated: header says 100000000 images of 4096x4096 (1677721600000000 bytes)");
   CHECK_MESSAGE_HAS(msg, "holds 10 bytes after the header");
 
+  // gzip: the inflated size is unknown, so a claim above the reader's limit (16 GiB) fails
+  // at once, and one below it fails once the data runs out, the buffer grown only that far
+  // (10 million 28x28 images would be 7.8 GB).
   write_gzip(gz, bytes);
   msg = io_error_of([&] { read_idx_images(gz); });
   CHECK_MESSAGE_HAS(msg, gz);
+  CHECK_MESSAGE_HAS(msg, "payload size: header says 100000000 images of 4096x4096 (1677721600000000 bytes)");
+  CHECK_MESSAGE_HAS(msg, "limit of 17179869184 bytes");
+
+  write_gzip(gz, concat(idx_header(2051, {10000000, 28, 28}), pattern_bytes(10)));
+  msg = io_error_of([&] { read_idx_images(gz); });
+  CHECK_MESSAGE_HAS(msg, "truncated: header says 10000000 images of 28x28 (7840000000 bytes)");
   CHECK_MESSAGE_HAS(msg, "the decompressed stream holds 10 bytes after the header");
 
   write_gzip(gz, concat(idx_header(2049, {100000000}), pattern_bytes(3)));
@@ -333,4 +342,86 @@ TEST_CASE("idx: the writer validates its input and never leaves partial files") 
   write_idx_labels(p, sample_labels(9));
   CHECK(read_idx_labels(p).count() == 9);
   CHECK(dir.entries() == std::vector<std::string>{"target"});
+}
+
+// ---- reading from memory, and what fuzzing (tests/fuzz/fuzz_idx.cpp) covers -----------------
+
+TEST_CASE("idx: the *_from_bytes readers parse exactly as the path readers do") {
+  TempDir dir;
+  const IdxImages images = sample_images(4, 3, 5);
+  const IdxLabels labels = sample_labels(4);
+  for (const std::string name : {"plain", "packed.gz"}) {
+    CAPTURE(name);
+    write_idx_images(dir.file("i-" + name), images);
+    write_idx_labels(dir.file("l-" + name), labels);
+    const Bytes ib = read_bytes(dir.file("i-" + name)), lb = read_bytes(dir.file("l-" + name));
+    const IdxImages back = vaegan::read_idx_images_from_bytes(ib.data(), ib.size(), "mem-images");
+    CHECK(back.count == 4);
+    CHECK(back.rows == 3);
+    CHECK(back.cols == 5);
+    CHECK(back.pixels == images.pixels);
+    CHECK(vaegan::read_idx_labels_from_bytes(lb.data(), lb.size()).labels == labels.labels);
+  }
+  // The same rejections, naming the label given for the file.
+  const Bytes cut = concat(idx_header(2051, {7, 5, 3}), pattern_bytes(100));
+  std::string msg = io_error_of([&] { vaegan::read_idx_images_from_bytes(cut.data(), cut.size(), "mem.idx"); });
+  CHECK(msg.rfind("mem.idx: truncated: header says 7 images of 5x3 (105 bytes)", 0) == 0);
+  msg = io_error_of([&] { vaegan::read_idx_labels_from_bytes(nullptr, 0); });
+  CHECK_MESSAGE_HAS(msg, "<memory>: truncated header");
+  CHECK_MESSAGE_HAS(msg, "before the magic field");
+}
+
+TEST_CASE("idx: a gzip file of several members reads as their concatenation") {
+  TempDir dir;
+  const Bytes raw = concat(idx_header(2051, {2, 3, 3}), pattern_bytes(18, 5));
+  Bytes first, second;
+  const Bytes a(raw.begin(), raw.begin() + 10), b(raw.begin() + 10, raw.end());
+  REQUIRE(vaegan::detail::gzip_compress(a.data(), a.size(), first));
+  REQUIRE(vaegan::detail::gzip_compress(b.data(), b.size(), second));
+  const std::string p = dir.file("two-members.gz");
+  write_bytes(p, concat(first, second));
+  const IdxImages back = read_idx_images(p);
+  CHECK(back.count == 2);
+  CHECK(back.pixels == Bytes(raw.begin() + 16, raw.end()));
+
+  // A damaged second member is reported as such.
+  Bytes bad = concat(first, second);
+  bad[first.size() + 12] ^= 0xff;  // inside the second member's deflate data
+  write_bytes(p, bad);
+  const std::string msg = io_error_of([&] { read_idx_images(p); });
+  CHECK_MESSAGE_HAS(msg, p);
+  CHECK_MESSAGE_HAS(msg, "corrupt gzip data near byte");
+  CHECK_MESSAGE_HAS(msg, "in gzip member 2");
+}
+
+TEST_CASE("idx: bytes after the last gzip member that are not gzip are rejected") {
+  // zlib's gzread ignores them; the reader treats them like trailing bytes after a plain
+  // payload: a sign of a damaged or appended-to file.
+  TempDir dir;
+  const std::string p = dir.file("garbage.gz");
+  const Bytes raw = concat(idx_header(2049, {3}), Bytes{1, 2, 3});
+  Bytes packed;
+  REQUIRE(vaegan::detail::gzip_compress(raw.data(), raw.size(), packed));
+  write_bytes(p, concat(packed, Bytes{0, 0, 0, 0}));
+  const std::string msg = io_error_of([&] { read_idx_labels(p); });
+  CHECK_MESSAGE_HAS(msg, p);
+  CHECK_MESSAGE_HAS(msg, "trailing garbage: the gzip data ends at byte " + std::to_string(packed.size()));
+  CHECK_MESSAGE_HAS(msg, "do not start another member");
+  // The file without them is fine.
+  write_bytes(p, packed);
+  CHECK(read_idx_labels(p).labels == Bytes{1, 2, 3});
+}
+
+TEST_CASE("idx: corrupt deflate data names where in the compressed file it was found") {
+  TempDir dir;
+  const std::string p = dir.file("bad.gz");
+  Bytes packed;
+  const Bytes raw = concat(idx_header(2051, {3, 8, 8}), pattern_bytes(192, 3));
+  REQUIRE(vaegan::detail::gzip_compress(raw.data(), raw.size(), packed));
+  packed[10] = 0xff;  // the first deflate block header: reserved block type 3
+  write_bytes(p, packed);
+  const std::string msg = io_error_of([&] { read_idx_images(p); });
+  CHECK_MESSAGE_HAS(msg, p);
+  CHECK_MESSAGE_HAS(msg, "corrupt gzip data near byte 11 of the compressed file");  // the bad byte is at 10
+  CHECK_MESSAGE_HAS(msg, "invalid block type");
 }

@@ -1,6 +1,8 @@
 // Tests of io/checkpoint.hpp: exact round trips, and that every kind of damage (truncation,
 // bit flips, wrong version or magic) and every kind of misuse (missing section, dtype or
 // shape mismatch) is rejected with its own message, never accepted and never a crash.
+// Also load_training_checkpoint's own checks on a trainer's checkpoint (its distinct
+// messages, value ranges) and the regressions found by fuzzing (tests/fuzz, docs/fuzzing.md).
 #include "vaegan/io/checkpoint.hpp"
 
 #include <doctest/doctest.h>
@@ -8,12 +10,16 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <limits>
 #include <set>
 #include <string>
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "vaegan/data/dataset.hpp"
+#include "vaegan/train/checkpointing.hpp"
+#include "vaegan/train/vaegan_trainer.hpp"
 
 using vaegan::CheckpointReader;
 using vaegan::CheckpointWriter;
@@ -397,4 +403,316 @@ TEST_CASE("checkpoint: writer rejects bad and duplicate section names") {
   CHECK_THROWS_AS(w.add_u64(std::string("a\0b", 3), 2), vaegan::Error);
   w.add_u64(std::string(255, 'x'), 2);
   CHECK(w.num_sections() == 2);
+}
+
+TEST_CASE("checkpoint: an empty tensor may not claim absurd dimensions (found by fuzzing)") {
+  // fuzz_checkpoint: a zero dimension made the product check skip the ones after it, and
+  // 2^64 - 1 reached Shape, which threw a ShapeError without the file name.
+  std::vector<std::uint8_t> t = {2, 0, 0, 0};
+  for (const std::uint64_t d : {std::uint64_t{0}, std::numeric_limits<std::uint64_t>::max()}) {
+    const auto b = le64(d);
+    t.insert(t.end(), b.begin(), b.end());
+  }
+  std::string msg = rejection(build_by_spec({{"D.params", 7, t}}));
+  CHECK(contains(msg, "test.ckpt"));
+  CHECK(contains(msg,
+                 "section 'D.params': tensor dimension 1 is 18446744073709551615, which does not fit its "
+                 "payload of 20 bytes"));
+  // Dimensions that would overflow a product after a zero: [0, 2^62, 2^62].
+  t = {3, 0, 0, 0};
+  for (const std::uint64_t d : {std::uint64_t{0}, std::uint64_t{1} << 62, std::uint64_t{1} << 62}) {
+    const auto b = le64(d);
+    t.insert(t.end(), b.begin(), b.end());
+  }
+  msg = rejection(build_by_spec({{"t", 6, t}}));
+  CHECK(contains(msg, "section 't': tensor dimension 1 is 4611686018427387904"));
+  // Empty tensors with sane dimensions stay valid, a zero anywhere.
+  t = {3, 0, 0, 0};
+  for (const std::uint64_t d : {std::uint64_t{5}, std::uint64_t{0}, std::uint64_t{3}}) {
+    const auto b = le64(d);
+    t.insert(t.end(), b.begin(), b.end());
+  }
+  CHECK(rejection(build_by_spec({{"t", 6, t}})).empty());
+  CHECK(CheckpointReader::from_bytes(build_by_spec({{"t", 6, t}})).tensor_shape("t") == Shape{5, 0, 3});
+}
+
+TEST_CASE("checkpoint: rng_state rejects states no generator can be in") {
+  vaegan::Rng rng(3);
+  rng.normal();
+  // The 41 bytes add_rng_state writes, built by hand so they can be damaged.
+  std::vector<std::uint8_t> good;
+  for (const std::uint64_t v : rng.state().s) {
+    const auto b = le64(v);
+    good.insert(good.end(), b.begin(), b.end());
+  }
+  const auto spare = le64(vaegan::detail::f64_bits(rng.state().spare_normal));
+  good.insert(good.end(), spare.begin(), spare.end());
+  good.push_back(1);
+  const auto message = [](const std::vector<std::uint8_t>& payload) -> std::string {
+    try {
+      CheckpointReader::from_bytes(build_by_spec({{"trainer.rng", 1, payload}}), "test.ckpt").rng_state("trainer.rng");
+    } catch (const IoError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK(message(good).empty());
+  std::vector<std::uint8_t> bad = good;
+  std::fill(bad.begin(), bad.begin() + 32, 0);
+  CHECK(contains(message(bad), "section 'trainer.rng': the four Rng state words are all zero"));
+  bad = good;
+  bad[40] = 2;
+  CHECK(contains(message(bad), "section 'trainer.rng': has_spare (byte 40) is 2; expected 0 or 1"));
+  bad = good;
+  const auto nan = le64(vaegan::detail::f64_bits(std::numeric_limits<double>::quiet_NaN()));
+  std::copy(nan.begin(), nan.end(), bad.begin() + 32);
+  CHECK(contains(message(bad), "section 'trainer.rng': spare_normal (bytes 32..39) is nan"));
+  CHECK(contains(message(bad), "test.ckpt"));
+}
+
+// ---- load_training_checkpoint on a real trainer's checkpoint ----------------------------------
+
+namespace {
+
+using vaegan::Batches;
+using vaegan::ImageDataset;
+using vaegan::ModelConfig;
+using vaegan::VaeGanTrainer;
+
+ModelConfig small_config(Index hidden = 5) {
+  ModelConfig c;
+  c.preset = "ckpt-test";
+  c.image_dim = 6;
+  c.latent_dim = 2;
+  c.encoder_hidden = {hidden};
+  c.decoder_hidden = {hidden};
+  c.discriminator_hidden = {hidden};
+  return c;
+}
+
+ImageDataset<float> small_dataset(Index count) {
+  Tensor<float> images = random_tensor<float>(Shape{count, 6}, 21);
+  for (Index i = 0; i < images.numel(); ++i) images[i] = images[i] > 0 ? 1.0f : 0.0f;
+  return ImageDataset<float>(images, std::vector<std::uint8_t>(static_cast<std::size_t>(count), 1), 6, 1);
+}
+
+// A trainer after two steps, saved with its batch loop.
+std::string save_small_trainer(const TempDir& dir, const ImageDataset<float>& data) {
+  VaeGanTrainer<float> trainer(small_config(), {}, 4);
+  Batches<float> batches = data.batches({4, 8});
+  Tensor<float> x;
+  for (int i = 0; i < 2; ++i) {
+    REQUIRE(batches.next(x));
+    trainer.train_step(x);
+  }
+  const std::string path = dir.file("trainer.ckpt");
+  vaegan::save_training_checkpoint(path, trainer, &batches);
+  return path;
+}
+
+// Copies every section of `from` into a new checkpoint `to`, except those for which `edit`
+// returns true (it may add a replacement).
+void rewrite(const std::string& from, const std::string& to,
+             const std::function<bool(const std::string&, CheckpointWriter&)>& edit) {
+  const CheckpointReader r(from);
+  CheckpointWriter w;
+  for (const std::string& name : r.names()) {
+    if (edit(name, w)) continue;
+    switch (r.type(name)) {
+      case vaegan::SectionType::bytes:
+        w.add_bytes(name, r.bytes(name));
+        break;
+      case vaegan::SectionType::string:
+        w.add_string(name, r.str(name));
+        break;
+      case vaegan::SectionType::u64:
+        w.add_u64(name, r.u64(name));
+        break;
+      case vaegan::SectionType::i64:
+        w.add_i64(name, r.i64(name));
+        break;
+      case vaegan::SectionType::f64:
+        w.add_f64(name, r.f64(name));
+        break;
+      case vaegan::SectionType::tensor_f32:
+        w.add_tensor(name, r.tensor<float>(name, r.tensor_shape(name)));
+        break;
+      case vaegan::SectionType::tensor_f64:
+        w.add_tensor(name, r.tensor<double>(name, r.tensor_shape(name)));
+        break;
+    }
+  }
+  w.save(to);
+}
+
+// Loads `path` into a fresh trainer of `config` (with a batch loop over `data`), checks that
+// a failure changed nothing, and returns "<exception type>: <message>" ("" if it loaded).
+std::string load_message(const std::string& path, const ModelConfig& config, const ImageDataset<float>& data) {
+  VaeGanTrainer<float> trainer(config, {}, 99);
+  Batches<float> batches = data.batches({4, 1});
+  const auto params = [&] {
+    std::vector<float> all;
+    for (const auto& net : trainer.networks())
+      all.insert(all.end(), net.params->values().data(), net.params->values().data() + net.params->size());
+    return all;
+  };
+  const std::vector<float> before = params();
+  const vaegan::BatchState batches_before = batches.state();
+  std::string message;
+  try {
+    vaegan::load_training_checkpoint(path, trainer, &batches);
+    return "";
+  } catch (const IoError& e) {
+    message = std::string("IoError: ") + e.what();
+  } catch (const vaegan::ShapeError& e) {
+    message = std::string("ShapeError: ") + e.what();
+  }
+  CHECK(params() == before);
+  CHECK(trainer.step() == 0);
+  CHECK(batches.state() == batches_before);
+  return message;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "load_training_checkpoint: truncation, a bit flip, another version and another model have distinct messages") {
+  TempDir dir;
+  const ImageDataset<float> data = small_dataset(10);
+  const std::string good = save_small_trainer(dir, data);
+  const std::vector<std::uint8_t> f = vaegan_test::read_all(good);
+  REQUIRE(load_message(good, small_config(), data).empty());
+
+  const std::string truncated = dir.file("truncated.ckpt");
+  vaegan_test::write_all(truncated, std::vector<std::uint8_t>(f.begin(), f.end() - 100));
+  const std::string m_truncated = load_message(truncated, small_config(), data);
+
+  // A flip inside the payload of the decoder's parameters.
+  const std::vector<std::string> names = CheckpointReader(good).names();
+  const std::vector<std::size_t> bounds = section_boundaries(f);
+  std::size_t k = 0;
+  while (names[k] != "decoder.params") ++k;
+  std::vector<std::uint8_t> flipped = f;
+  flipped[bounds[k] + 16 + names[k].size() + 20] ^= 0x04;
+  const std::string flip = dir.file("flipped.ckpt");
+  vaegan_test::write_all(flip, flipped);
+  const std::string m_flip = load_message(flip, small_config(), data);
+
+  std::vector<std::uint8_t> v7 = f;
+  v7[8] = 7;
+  const std::uint32_t crc = vaegan::detail::crc32_of(v7.data(), 28);
+  for (int i = 0; i < 4; ++i) v7[28 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (8 * i));
+  const std::string version = dir.file("v7.ckpt");
+  vaegan_test::write_all(version, v7);
+  const std::string m_version = load_message(version, small_config(), data);
+
+  const std::string m_model = load_message(good, small_config(7), data);
+
+  // Same config, but one tensor of another size (a file written by hand or by a buggy tool).
+  const std::string reshaped = dir.file("reshaped.ckpt");
+  rewrite(good, reshaped, [](const std::string& name, CheckpointWriter& w) {
+    if (name != "discriminator.adam.v") return false;
+    w.add_tensor(name, Tensor<float>(Shape{3}, 0.0f));
+    return true;
+  });
+  const std::string m_shape = load_message(reshaped, small_config(), data);
+
+  const std::vector<std::string> messages = {m_truncated, m_flip, m_version, m_model, m_shape};
+  const std::vector<std::string> marks = {"truncated", "bit flip (CRC mismatch) in section 'decoder.params'",
+                                          "version mismatch", "model config mismatch", "shape mismatch"};
+  for (std::size_t i = 0; i < messages.size(); ++i) {
+    CAPTURE(messages[i]);
+    CHECK(contains(messages[i], "IoError: checkpoint '" + dir.file("")));
+    for (std::size_t j = 0; j < marks.size(); ++j) CHECK(contains(messages[i], marks[j]) == (i == j));
+  }
+  CHECK(contains(m_truncated, "the save was interrupted or the copy is incomplete"));
+  CHECK(contains(m_version, "the file has checkpoint format version 7, this build reads version 1"));
+  CHECK(contains(m_model, small_config(5).describe()));
+  CHECK(contains(m_model, small_config(7).describe()));
+  CHECK(contains(m_shape, "section 'discriminator.adam.v': shape mismatch: the file has [3] but the discriminator"));
+}
+
+TEST_CASE("load_training_checkpoint: regressions found by fuzzing name the file and the section") {
+  // Each was a rejection without the file name (a ModelConfig error, or the batch loop's
+  // ShapeError); the inputs are tests/fuzz/corpus/checkpoint/regression-F*.ckpt.
+  TempDir dir;
+  const ImageDataset<float> data = small_dataset(10);
+  const std::string good = save_small_trainer(dir, data);
+  const auto edited = [&](const std::string& section, const std::function<void(CheckpointWriter&)>& add) {
+    const std::string path = dir.file("edited-" + section);
+    rewrite(good, path, [&](const std::string& name, CheckpointWriter& w) {
+      if (name != section) return false;
+      add(w);
+      return true;
+    });
+    return path;
+  };
+
+  SUBCASE("F1: a damaged model.config") {
+    std::string text = CheckpointReader(good).str("model.config");
+    text.replace(text.find("latent_dim"), 10, "latent_$im");
+    const std::string path = edited("model.config", [&](CheckpointWriter& w) { w.add_string("model.config", text); });
+    const std::string m = load_message(path, small_config(), data);
+    CHECK(contains(m, "IoError: checkpoint '" + path +
+                          "': section 'model.config': ModelConfig::parse: unknown key "
+                          "'latent_$im'"));
+  }
+  SUBCASE("F2: a batch cursor past the dataset") {
+    const std::string path = edited("batches.cursor", [](CheckpointWriter& w) { w.add_i64("batches.cursor", 260); });
+    const std::string m = load_message(path, small_config(), data);
+    CHECK(contains(m, "IoError: checkpoint '" + path + "': section 'batches.cursor'"));
+    CHECK(contains(m, "is 260, outside the accepted range 0..10"));
+  }
+  SUBCASE("F3: a batch loop saved on a dataset of another size") {
+    const std::string path =
+        edited("batches.dataset_size", [](CheckpointWriter& w) { w.add_i64("batches.dataset_size", 41); });
+    const std::string m = load_message(path, small_config(), data);
+    // Still a ShapeError (the data, not the file, may be what is wrong), now with the file.
+    CHECK(contains(m, "ShapeError: checkpoint '" + path + "': section 'batches.dataset_size'"));
+    CHECK(contains(m, "dataset of 41 images but this one has 10"));
+  }
+}
+
+TEST_CASE("load_training_checkpoint: counters and values outside their ranges are rejected") {
+  TempDir dir;
+  const ImageDataset<float> data = small_dataset(10);
+  const std::string good = save_small_trainer(dir, data);
+  const auto edited = [&](const std::string& section, const std::function<void(CheckpointWriter&)>& add) {
+    const std::string path = dir.file("edited-" + section);
+    rewrite(good, path, [&](const std::string& name, CheckpointWriter& w) {
+      if (name != section) return false;
+      add(w);
+      return true;
+    });
+    return load_message(path, small_config(), data);
+  };
+  const Index n = CheckpointReader(good).tensor_shape("encoder.params")[0];
+
+  std::string m = edited("trainer.step", [](CheckpointWriter& w) { w.add_i64("trainer.step", -1); });
+  CHECK(contains(m,
+                 "section 'trainer.step' (the trainer's step count) is -1, outside the accepted range "
+                 "0..9007199254740992"));
+  m = edited("trainer.epoch", [](CheckpointWriter& w) { w.add_i64("trainer.epoch", -3); });
+  CHECK(contains(m, "section 'trainer.epoch'"));
+  // Adam would count on from INT64_MAX: signed overflow.
+  m = edited("decoder.adam.steps",
+             [](CheckpointWriter& w) { w.add_i64("decoder.adam.steps", std::numeric_limits<std::int64_t>::max()); });
+  CHECK(contains(m, "section 'decoder.adam.steps' (Adam's step count) is 9223372036854775807, outside"));
+  m = edited("batches.epoch", [](CheckpointWriter& w) { w.add_i64("batches.epoch", -2); });
+  CHECK(contains(m, "section 'batches.epoch'"));
+
+  m = edited("encoder.params", [&](CheckpointWriter& w) {
+    Tensor<float> t(Shape{n}, 0.5f);
+    t[3] = std::numeric_limits<float>::quiet_NaN();
+    w.add_tensor("encoder.params", t);
+  });
+  CHECK(contains(m, "section 'encoder.params' holds nan at element 3; expected finite values"));
+  m = edited("encoder.adam.v", [&](CheckpointWriter& w) {
+    Tensor<float> t(Shape{n}, 0.5f);
+    t[0] = -1.0f;
+    w.add_tensor("encoder.adam.v", t);
+  });
+  CHECK(contains(m, "section 'encoder.adam.v' holds -1 at element 0; expected finite values >= 0"));
+  m = edited("trainer.rng", [](CheckpointWriter& w) { w.add_rng_state("trainer.rng", vaegan::Rng::State{}); });
+  CHECK(contains(m, "section 'trainer.rng': the four Rng state words are all zero"));
 }

@@ -6,14 +6,17 @@
 //           u32 cols, then count*rows*cols pixel bytes, row-major, image after image;
 //   labels: u32 magic 2049 (0x00000801: uint8, 1 dim), u32 count, then count label bytes.
 // A file is read plain or gzip-compressed; gzip is recognized by its first two bytes
-// (0x1f 0x8b), never by the file name, so a renamed file still works.
+// (0x1f 0x8b), never by the file name, so a renamed file still works. The *_from_bytes
+// readers parse a file already in memory with the same code (the fuzz harnesses in
+// tests/fuzz use them).
 //
 // The reader trusts nothing in a header: it checks magic, dimensions and limits, and
 // that the payload is exactly count*rows*cols bytes, before it sizes a buffer from the
 // header. A plain file is checked against its size on disk; a gzip stream, whose size is
 // only known once inflated, is read into a buffer that grows with the data actually
-// inflated and is capped at the size the header claims. A ten-byte file that claims a
-// billion images fails with a message, never with a huge allocation.
+// inflated and is capped at the size the header claims. No payload above 16 GiB is
+// accepted (kIdxMaxPayloadBytes). A ten-byte file that claims a billion images fails with
+// a message, never with a huge allocation.
 //
 // The writer writes a temporary file in the target's directory and renames it over the
 // target, so a failed or interrupted write never leaves a partial file behind.
@@ -24,9 +27,12 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "vaegan/core/config.hpp"
@@ -41,6 +47,9 @@ inline constexpr std::uint32_t kIdxLabelsMagic = 2049;  // 0x00000801
 // caught by the limit check before anything else.
 inline constexpr Index kIdxMaxSide = 4096;
 inline constexpr Index kIdxMaxCount = 100'000'000;
+// The most payload bytes (count * rows * cols) the reader accepts: 16 GiB, some 350 times
+// MNIST's training images, so that no header can make it allocate more.
+inline constexpr std::uint64_t kIdxMaxPayloadBytes = std::uint64_t{1} << 34;
 
 // Images of one IDX file: `count` images of rows x cols bytes, row-major, one after another.
 struct IdxImages {
@@ -74,46 +83,45 @@ inline const char* idx_fix_hint() { return "re-download it or rerun scripts/get_
   throw IoError(path + ": " + problem);
 }
 
-// One open IDX file, plain or gzip, read front to back.
+// One IDX input, plain or gzip, read front to back: a file on disk or bytes in memory.
+// Both go through the same code; only where the raw bytes come from differs (fread or a
+// copy out of the buffer). gzip is decoded here with zlib's inflate: one member after
+// another, each checked against its CRC-32 and length; a stream that ends inside a member
+// is "cut short", and bytes after the last member that do not start another one are an
+// error, as trailing bytes after a plain file's payload are.
 class IdxInput {
  public:
   explicit IdxInput(const std::string& path) : path_(path) {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) {
+    file_.reset(std::fopen(path.c_str(), "rb"));
+    if (!file_) {
       std::error_code ec;
       const bool exists = std::filesystem::exists(path, ec);
       throw_idx(path, exists ? "cannot open the file for reading (check its permissions)"
                              : "no such file; check the path, or get the data with scripts/get_mnist.sh");
     }
     unsigned char magic[2] = {0, 0};
-    const std::size_t got = std::fread(magic, 1, 2, f);
-    gzip_ = got == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
-    if (!gzip_) {
-      std::error_code ec;
-      const auto size = std::filesystem::file_size(path, ec);
-      if (ec) {
-        std::fclose(f);  // the destructor does not run when a constructor throws
-        throw_idx(path, "cannot determine the file size (" + ec.message() + "); is it a regular file?");
-      }
-      std::rewind(f);
-      plain_ = f;
-      file_size_ = static_cast<std::uint64_t>(size);
+    const std::size_t got = std::fread(magic, 1, 2, file_.get());
+    std::rewind(file_.get());
+    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+      start_gzip();
       return;
     }
-    std::fclose(f);
-    gz_ = gzopen(path.c_str(), "rb");
-    if (!gz_) throw_idx(path, "cannot open the gzip stream");
-    gzbuffer(gz_, 1 << 17);
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(path, ec);
+    if (ec) throw_idx(path, "cannot determine the file size (" + ec.message() + "); is it a regular file?");
+    file_size_ = static_cast<std::uint64_t>(size);
   }
-  ~IdxInput() {
-    if (plain_) std::fclose(plain_);
-    if (gz_) gzclose(gz_);
+  // `size` bytes at `data`, which must outlive the input; `label` stands for the path in
+  // messages.
+  IdxInput(const std::uint8_t* data, std::size_t size, std::string label)
+      : path_(std::move(label)), mem_(data), mem_size_(size), file_size_(size) {
+    if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) start_gzip();
   }
   IdxInput(const IdxInput&) = delete;
   IdxInput& operator=(const IdxInput&) = delete;
 
   bool gzip() const { return gzip_; }
-  // Size on disk of a plain file (the gzip size says nothing about the inflated size).
+  // Size of a plain input (the gzip size says nothing about the inflated size).
   std::uint64_t plain_size() const { return file_size_; }
   const char* kind() const {
     if (!gzip_) return "the file";
@@ -121,37 +129,13 @@ class IdxInput {
   }
 
   // Reads up to n bytes; fewer only at the end of the data. Throws on a read error or a
-  // corrupt gzip stream (bad deflate data, CRC or length mismatch).
+  // corrupt gzip stream (bad deflate data, CRC or length mismatch, trailing garbage).
   std::size_t read(void* dst, std::size_t n) {
     auto* out = static_cast<unsigned char*>(dst);
     std::size_t total = 0;
     while (total < n) {
-      std::size_t got;
-      if (gzip_) {
-        // gzread takes an unsigned count: read in chunks of at most 1 GiB.
-        const unsigned chunk = static_cast<unsigned>(std::min<std::size_t>(n - total, std::size_t{1} << 30));
-        const int r = gzread(gz_, out + total, chunk);
-        if (r < 0) {
-          int errnum = 0;
-          const char* msg = gzerror(gz_, &errnum);
-          throw_idx(path_, std::string("corrupt gzip data (") + (msg ? msg : "unknown zlib error") + "); " +
-                               idx_fix_hint());
-        }
-        got = static_cast<std::size_t>(r);
-      } else {
-        got = std::fread(out + total, 1, n - total, plain_);
-        if (got == 0 && std::ferror(plain_)) throw_idx(path_, "read error");
-      }
-      if (got == 0) {
-        // zlib reports a compressed stream cut short as end of data plus Z_BUF_ERROR;
-        // the caller words the error, since it knows what was expected.
-        if (gzip_) {
-          int errnum = 0;
-          gzerror(gz_, &errnum);
-          if (errnum == Z_BUF_ERROR) stream_cut_ = true;
-        }
-        break;
-      }
+      const std::size_t got = gzip_ ? inflate_some(out + total, n - total) : read_raw(out + total, n - total);
+      if (got == 0) break;
       total += got;
     }
     return total;
@@ -170,9 +154,15 @@ class IdxInput {
   // describes the claim ("60000 images of 28x28") for the error message.
   std::vector<std::uint8_t> read_payload(std::uint64_t expected, std::uint64_t header_bytes, const std::string& what) {
     const std::string claim = "header says " + what + " (" + std::to_string(expected) + " bytes)";
+    const auto check_limit = [&] {
+      if (expected > kIdxMaxPayloadBytes)
+        throw_idx(path_, "payload size: " + claim + ", more than the reader's limit of " +
+                             std::to_string(kIdxMaxPayloadBytes) + " bytes (16 GiB); the header is corrupt or the "
+                             "dataset must be split into several files");
+    };
     std::vector<std::uint8_t> data;
     if (!gzip_) {
-      // The size on disk is known: compare before allocating anything.
+      // The size is known: compare before allocating anything.
       const std::uint64_t available = file_size_ >= header_bytes ? file_size_ - header_bytes : 0;
       if (available < expected)
         throw_idx(path_, "truncated: " + claim + " but the file holds " + std::to_string(available) +
@@ -181,6 +171,7 @@ class IdxInput {
         throw_idx(path_, "trailing bytes: " + claim + " but the file holds " + std::to_string(available) +
                              " bytes after the header (" + std::to_string(available - expected) +
                              " extra); the count in the header or the file is wrong; " + idx_fix_hint());
+      check_limit();
       data.resize(static_cast<std::size_t>(expected));
       const std::size_t got = read(data.data(), data.size());
       if (got != expected)
@@ -188,6 +179,7 @@ class IdxInput {
                              " bytes could be read (was the file changed while reading?)");
     } else {
       // The inflated size is unknown until inflated: grow with the data, capped at the claim.
+      check_limit();
       constexpr std::size_t kChunk = std::size_t{1} << 20;
       std::size_t size = 0;
       while (size < expected) {
@@ -219,12 +211,121 @@ class IdxInput {
   }
 
  private:
+  struct FileCloser {
+    void operator()(std::FILE* f) const { std::fclose(f); }
+  };
+  // The inflate state; ended by its destructor, also when a constructor throws.
+  struct Inflater {
+    z_stream zs{};
+    bool live = false;
+    Inflater() = default;
+    Inflater(const Inflater&) = delete;
+    Inflater& operator=(const Inflater&) = delete;
+    ~Inflater() {
+      if (live) inflateEnd(&zs);
+    }
+  };
+  static constexpr std::size_t kInputChunk = std::size_t{1} << 17;  // raw bytes read from a file at a time
+  static constexpr std::size_t kMaxZlibCount = std::size_t{1} << 30;  // zlib counts are 32-bit
+
+  void start_gzip() {
+    gzip_ = true;
+    // 15 + 16: a gzip wrapper (not zlib, not raw deflate), any window size up to 32 KiB.
+    if (inflateInit2(&z_.zs, 15 + 16) != Z_OK) throw_idx(path_, "cannot start gzip decompression (zlib out of memory)");
+    z_.live = true;
+    if (file_) in_buf_.resize(kInputChunk);
+  }
+
+  // Raw bytes, compressed or not, from the file or the buffer.
+  std::size_t read_raw(unsigned char* dst, std::size_t n) {
+    if (file_) {
+      const std::size_t got = std::fread(dst, 1, n, file_.get());
+      if (got == 0 && std::ferror(file_.get())) throw_idx(path_, "read error");
+      return got;
+    }
+    const std::size_t got = std::min(n, mem_size_ - mem_pos_);
+    if (got > 0) std::memcpy(dst, mem_ + mem_pos_, got);
+    mem_pos_ += got;
+    return got;
+  }
+
+  // Gives inflate more raw input; false when there is none left.
+  bool refill() {
+    z_stream& zs = z_.zs;
+    if (!file_) {
+      if (mem_pos_ >= mem_size_) return false;
+      const std::size_t n = std::min(mem_size_ - mem_pos_, kMaxZlibCount);
+      zs.next_in = const_cast<Bytef*>(mem_ + mem_pos_);
+      zs.avail_in = static_cast<uInt>(n);
+      mem_pos_ += n;
+      raw_total_ += n;
+      return true;
+    }
+    const std::size_t got = read_raw(in_buf_.data(), in_buf_.size());
+    zs.next_in = in_buf_.data();
+    zs.avail_in = static_cast<uInt>(got);
+    raw_total_ += got;
+    return got > 0;
+  }
+
+  // Where inflate stands in the raw (compressed) bytes, for messages.
+  std::uint64_t raw_offset() const { return raw_total_ - z_.zs.avail_in; }
+
+  // Inflates up to n bytes into dst; 0 at the end of the data (complete or cut short).
+  std::size_t inflate_some(unsigned char* dst, std::size_t n) {
+    if (ended_) return 0;
+    z_stream& zs = z_.zs;
+    const uInt want = static_cast<uInt>(std::min(n, kMaxZlibCount));
+    zs.next_out = dst;
+    zs.avail_out = want;
+    while (zs.avail_out == want) {
+      if (zs.avail_in == 0 && !refill()) {
+        // No raw input left: fine after a complete member, cut short inside one.
+        if (!member_done_) stream_cut_ = true;
+        ended_ = true;
+        break;
+      }
+      if (member_done_) {
+        // More bytes after a complete member: another member, or garbage.
+        if (zs.next_in[0] != 0x1f)
+          throw_idx(path_, "trailing garbage: the gzip data ends at byte " + std::to_string(raw_offset()) +
+                               " (after gzip member " + std::to_string(members_) +
+                               ") but more bytes follow that do not start another member; the file is damaged; " +
+                               idx_fix_hint());
+        inflateReset(&zs);
+        member_done_ = false;
+        ++members_;
+      }
+      const int rc = inflate(&zs, Z_NO_FLUSH);
+      if (rc == Z_STREAM_END) {
+        member_done_ = true;
+      } else if (rc != Z_OK) {
+        const std::string where = " near byte " + std::to_string(raw_offset()) + " of the compressed file" +
+                                  (members_ > 1 ? ", in gzip member " + std::to_string(members_) : std::string());
+        if (rc == Z_MEM_ERROR) throw_idx(path_, "out of memory while decompressing");
+        throw_idx(path_, "corrupt gzip data" + where + " (" +
+                             (rc == Z_NEED_DICT ? std::string("needs a preset dictionary")
+                                                : std::string(zs.msg ? zs.msg : "unknown zlib error")) +
+                             "); " + idx_fix_hint());
+      }
+    }
+    return want - zs.avail_out;
+  }
+
   std::string path_;
-  std::FILE* plain_ = nullptr;
-  gzFile gz_ = nullptr;
-  bool gzip_ = false;
-  bool stream_cut_ = false;  // the gzip data ended mid-stream
+  std::unique_ptr<std::FILE, FileCloser> file_;  // a file, or
+  const std::uint8_t* mem_ = nullptr;            // a buffer
+  std::size_t mem_size_ = 0;
+  std::size_t mem_pos_ = 0;
   std::uint64_t file_size_ = 0;
+  bool gzip_ = false;
+  Inflater z_;
+  std::vector<unsigned char> in_buf_;
+  std::uint64_t raw_total_ = 0;  // raw bytes handed to inflate so far
+  int members_ = 1;           // the gzip member being read, from 1
+  bool member_done_ = false;  // inflate reached the end of the current member
+  bool ended_ = false;        // no raw input left
+  bool stream_cut_ = false;   // the gzip data ended inside a member
 };
 
 inline std::string hex32(std::uint32_t v) {
@@ -266,16 +367,16 @@ inline void check_idx_range(const std::string& path, const char* field, std::uin
 
 }  // namespace detail
 
-// Reads an IDX images file (magic 2051, uint8, [count, rows, cols]), plain or gzip.
-inline IdxImages read_idx_images(const std::string& path) {
-  detail::IdxInput in(path);
-  detail::check_idx_magic(path, in.read_u32("magic"), kIdxImagesMagic, "uint8 images [count, rows, cols]");
+namespace detail {
+
+inline IdxImages parse_idx_images(IdxInput& in, const std::string& path) {
+  check_idx_magic(path, in.read_u32("magic"), kIdxImagesMagic, "uint8 images [count, rows, cols]");
   const std::uint32_t count = in.read_u32("image count");
   const std::uint32_t rows = in.read_u32("rows");
   const std::uint32_t cols = in.read_u32("cols");
-  detail::check_idx_range(path, "image count", count, 0, kIdxMaxCount);
-  detail::check_idx_range(path, "rows", rows, 1, kIdxMaxSide);
-  detail::check_idx_range(path, "cols", cols, 1, kIdxMaxSide);
+  check_idx_range(path, "image count", count, 0, kIdxMaxCount);
+  check_idx_range(path, "rows", rows, 1, kIdxMaxSide);
+  check_idx_range(path, "cols", cols, 1, kIdxMaxSide);
   IdxImages out;
   out.count = count;
   out.rows = rows;
@@ -287,15 +388,40 @@ inline IdxImages read_idx_images(const std::string& path) {
   return out;
 }
 
-// Reads an IDX labels file (magic 2049, uint8, [count]), plain or gzip.
-inline IdxLabels read_idx_labels(const std::string& path) {
-  detail::IdxInput in(path);
-  detail::check_idx_magic(path, in.read_u32("magic"), kIdxLabelsMagic, "uint8 labels [count]");
+inline IdxLabels parse_idx_labels(IdxInput& in, const std::string& path) {
+  check_idx_magic(path, in.read_u32("magic"), kIdxLabelsMagic, "uint8 labels [count]");
   const std::uint32_t count = in.read_u32("label count");
-  detail::check_idx_range(path, "label count", count, 0, kIdxMaxCount);
+  check_idx_range(path, "label count", count, 0, kIdxMaxCount);
   IdxLabels out;
   out.labels = in.read_payload(count, 8, std::to_string(count) + " labels");
   return out;
+}
+
+}  // namespace detail
+
+// Reads an IDX images file (magic 2051, uint8, [count, rows, cols]), plain or gzip.
+inline IdxImages read_idx_images(const std::string& path) {
+  detail::IdxInput in(path);
+  return detail::parse_idx_images(in, path);
+}
+
+// Reads an IDX labels file (magic 2049, uint8, [count]), plain or gzip.
+inline IdxLabels read_idx_labels(const std::string& path) {
+  detail::IdxInput in(path);
+  return detail::parse_idx_labels(in, path);
+}
+
+// The same from the `size` bytes of a file already in memory (plain or gzip, told apart by
+// the first two bytes, as for a file); `label` stands for the file name in messages.
+inline IdxImages read_idx_images_from_bytes(const std::uint8_t* data, std::size_t size,
+                                            const std::string& label = "<memory>") {
+  detail::IdxInput in(data, size, label);
+  return detail::parse_idx_images(in, label);
+}
+inline IdxLabels read_idx_labels_from_bytes(const std::uint8_t* data, std::size_t size,
+                                            const std::string& label = "<memory>") {
+  detail::IdxInput in(data, size, label);
+  return detail::parse_idx_labels(in, label);
 }
 
 // Reads an images file and its labels file and checks that they hold the same number.

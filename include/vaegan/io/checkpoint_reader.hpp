@@ -10,6 +10,7 @@
 // dtype mismatch, shape mismatch.
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -99,7 +100,17 @@ class CheckpointReader {
     Rng::State st;
     for (std::size_t i = 0; i < 4; ++i) st.s[i] = detail::get_u64(data(e) + 8 * i);
     st.spare_normal = detail::f64_from_bits(detail::get_u64(data(e) + 32));
-    st.has_spare = data(e)[40] != 0;
+    const std::uint8_t has_spare = data(e)[40];
+    // What no Rng can be in: an all-zero state (xoshiro256 would return 0 forever), a
+    // non-finite spare normal, a flag other than 0 or 1.
+    if ((st.s[0] | st.s[1] | st.s[2] | st.s[3]) == 0)
+      fail("section '" + name + "': the four Rng state words are all zero, a state no generator reaches");
+    if (has_spare > 1)
+      fail("section '" + name + "': has_spare (byte 40) is " + std::to_string(has_spare) + "; expected 0 or 1");
+    if (!std::isfinite(st.spare_normal))
+      fail("section '" + name + "': spare_normal (bytes 32..39) is " + std::to_string(st.spare_normal) +
+           "; expected a finite number");
+    st.has_spare = has_spare != 0;
     return st;
   }
 
@@ -266,14 +277,23 @@ class CheckpointReader {
         if (rank < 1 || rank > checkpoint_format::kMaxTensorRank || e.length < 4 + 8ull * rank)
           fail("section '" + e.name + "': tensor rank " + std::to_string(rank) + " is outside 1..4");
         std::uint64_t dims[4] = {0, 0, 0, 0};
-        std::uint64_t numel = 1;
+        // The product of the non-zero dimensions never exceeds the payload length, so it
+        // cannot overflow; and it bounds every dimension, also those after a zero one (an
+        // empty tensor may not claim a dimension of 2^63, which is no valid Shape).
+        std::uint64_t nonzero = 1;
+        bool empty = false;
         for (std::uint32_t k = 0; k < rank; ++k) {
           dims[k] = detail::get_u64(d + 4 + 8 * std::size_t{k});
-          // numel never exceeds the payload length, so this cannot overflow.
-          if (dims[k] != 0 && numel > e.length / dims[k])
-            fail("section '" + e.name + "': tensor dimension " + std::to_string(dims[k]) + " does not fit its payload");
-          numel *= dims[k];
+          if (dims[k] == 0) {
+            empty = true;
+            continue;
+          }
+          if (nonzero > e.length / dims[k])
+            fail("section '" + e.name + "': tensor dimension " + std::to_string(k) + " is " + std::to_string(dims[k]) +
+                 ", which does not fit its payload of " + std::to_string(e.length) + " bytes");
+          nonzero *= dims[k];
         }
+        const std::uint64_t numel = empty ? 0 : nonzero;
         if (e.length != 4 + 8ull * rank + numel * elem)
           fail("section '" + e.name + "': payload is " + std::to_string(e.length) + " bytes, its shape needs " +
                std::to_string(4 + 8ull * rank + numel * elem));

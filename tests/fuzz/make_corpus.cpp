@@ -1,0 +1,194 @@
+// Writes the fuzzers' seed corpora (scripts/fuzz.sh builds and runs it).
+//
+//   make_corpus --small DIR        the small corpus committed in tests/fuzz/corpus/:
+//                                  DIR/idx/* and DIR/checkpoint/* (regenerate it with this)
+//   make_corpus --seed-preset DIR  checkpoints of the `seed` preset, one per trainer kind
+//                                  (2.6 to 4 MB each: generated at fuzz time, not committed)
+//
+// Everything is deterministic: the same files on every run.
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "fuzz_common.hpp"
+#include "vaegan/data/idx.hpp"
+#include "vaegan/io/checkpoint.hpp"
+#include "vaegan/train/checkpointing.hpp"
+#include "vaegan/train/gan_trainer.hpp"
+#include "vaegan/train/vae_trainer.hpp"
+#include "vaegan/train/vaegan_trainer.hpp"
+
+namespace {
+
+using namespace vaegan;
+using Bytes = std::vector<std::uint8_t>;
+
+void write_file(const std::filesystem::path& path, const Bytes& bytes) {
+  std::FILE* f = std::fopen(path.string().c_str(), "wb");
+  if (!f || std::fwrite(bytes.data(), 1, bytes.size(), f) != bytes.size() || std::fclose(f) != 0) {
+    std::fprintf(stderr, "make_corpus: cannot write %s\n", path.string().c_str());
+    std::exit(1);
+  }
+}
+
+Bytes read_file(const std::filesystem::path& path) {
+  std::FILE* f = std::fopen(path.string().c_str(), "rb");
+  if (!f) {
+    std::fprintf(stderr, "make_corpus: cannot read %s\n", path.string().c_str());
+    std::exit(1);
+  }
+  Bytes out;
+  unsigned char buf[65536];
+  for (std::size_t got; (got = std::fread(buf, 1, sizeof buf, f)) > 0;) out.insert(out.end(), buf, buf + got);
+  std::fclose(f);
+  return out;
+}
+
+void be32(Bytes& b, std::uint32_t v) {
+  for (int s = 24; s >= 0; s -= 8) b.push_back(static_cast<std::uint8_t>(v >> s));
+}
+
+Bytes idx_images(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, std::size_t payload) {
+  Bytes b;
+  be32(b, kIdxImagesMagic);
+  be32(b, count);
+  be32(b, rows);
+  be32(b, cols);
+  for (std::size_t i = 0; i < payload; ++i) b.push_back(static_cast<std::uint8_t>((i * 37 + 11) & 0xff));
+  return b;
+}
+Bytes idx_images(std::uint32_t count, std::uint32_t rows, std::uint32_t cols) {
+  return idx_images(count, rows, cols, std::size_t{count} * rows * cols);
+}
+Bytes idx_labels(std::uint32_t count, std::size_t payload) {
+  Bytes b;
+  be32(b, kIdxLabelsMagic);
+  be32(b, count);
+  for (std::size_t i = 0; i < payload; ++i) b.push_back(static_cast<std::uint8_t>(i % 10));
+  return b;
+}
+
+Bytes gz(const Bytes& plain) {
+  Bytes out;
+  if (!detail::gzip_compress(plain.data(), plain.size(), out)) std::exit(1);
+  return out;
+}
+Bytes cat(Bytes a, const Bytes& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+Bytes head(const Bytes& b, std::size_t n) { return Bytes(b.begin(), b.begin() + static_cast<std::ptrdiff_t>(n)); }
+
+void idx_corpus(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const auto put = [&](const char* name, const Bytes& b) { write_file(dir / name, b); };
+  // Valid files.
+  put("images-1x2x3", idx_images(1, 2, 3));
+  put("images-3x4x4", idx_images(3, 4, 4));
+  put("images-0x28x28", idx_images(0, 28, 28));
+  put("labels-3", idx_labels(3, 3));
+  put("labels-0", idx_labels(0, 0));
+  put("images-2x28x28.gz", gz(idx_images(2, 28, 28)));
+  put("images-3x5x2.gz", gz(idx_images(3, 5, 2)));
+  put("labels-5.gz", gz(idx_labels(5, 5)));
+  const Bytes im = idx_images(2, 3, 3);
+  put("images-2x3x3-two-members.gz", cat(gz(head(im, 10)), gz(Bytes(im.begin() + 10, im.end()))));
+  // Broken files.
+  put("empty", {});
+  put("truncated-header", head(idx_images(1, 2, 3), 6));
+  put("truncated-payload", idx_images(3, 4, 4, 40));
+  put("trailing-bytes", idx_images(1, 2, 2, 7));
+  put("huge-count", idx_images(100000000, 4096, 4096, 10));
+  put("huge-count.gz", gz(idx_images(100000000, 4096, 4096, 10)));
+  put("count-over-limit", idx_images(0xFFFFFFFFu, 28, 28, 0));
+  Bytes little = idx_images(1, 2, 2);
+  little[0] = 0x03, little[1] = 0x08, little[2] = 0, little[3] = 0;
+  put("little-endian-magic", little);
+  Bytes floats = idx_images(1, 1, 1, 4);
+  floats[2] = 0x0D;
+  put("float-element-type", floats);
+  const Bytes whole = gz(idx_images(3, 4, 4));
+  put("gzip-cut-in-half.gz", head(whole, whole.size() / 2));
+  put("gzip-no-trailer.gz", head(whole, whole.size() - 8));
+  Bytes bad_crc = whole;
+  bad_crc[bad_crc.size() - 8] ^= 1;
+  put("gzip-bad-crc.gz", bad_crc);
+  put("gzip-trailing-garbage.gz", cat(whole, Bytes{0, 0, 0, 0}));
+}
+
+// A trainer after one step (so the Adam moments are not all zero), saved with its batch
+// loop or without.
+template <template <class> class TrainerOf, class T>
+void save_trainer(const std::filesystem::path& path, const ModelConfig& config, bool with_batches) {
+  const ImageDataset<T> data = fuzz::dataset<T>(config.image_dim);
+  Batches<T> batches = data.batches({fuzz::kBatchSize, fuzz::kBatchSeed});
+  TrainerOf<T> trainer(config, {}, 3);
+  Tensor<T> x;
+  batches.next(x);
+  trainer.train_step(x);
+  save_training_checkpoint(path.string(), trainer, with_batches ? &batches : static_cast<Batches<T>*>(nullptr));
+}
+
+void checkpoint_corpus(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const ModelConfig tiny = fuzz::tiny_config();
+  save_trainer<VaeGanTrainer, float>(dir / "tiny-vaegan-f32-batches.ckpt", tiny, true);
+  save_trainer<GanTrainer, float>(dir / "tiny-gan-f32.ckpt", tiny, false);
+  save_trainer<VaeTrainer, float>(dir / "tiny-vae-f32-batches.ckpt", tiny, true);
+  save_trainer<VaeGanTrainer, double>(dir / "tiny-vaegan-f64.ckpt", tiny, false);
+
+  // One section of every type (the container alone, as the reader's unit tests use it).
+  CheckpointWriter w;
+  w.add_string("meta.preset", "seed");
+  w.add_u64("meta.epoch", 12);
+  w.add_i64("meta.offset", -7);
+  w.add_f64("meta.lr", 2e-4);
+  w.add_tensor("E.params", Tensor<float>(Shape{2, 3}, {1, 2, 3, 4, 5, 6}));
+  w.add_tensor("D.params", Tensor<double>(Shape{0, 2}));
+  w.add_bytes("blob", Bytes{1, 2, 3});
+  w.add_rng_state("rng", Rng(5).state());
+  w.save((dir / "container-all-types.ckpt").string());
+  CheckpointWriter none;
+  none.save((dir / "container-no-sections.ckpt").string());
+
+  // Damaged copies of the VAE-GAN checkpoint.
+  const Bytes good = read_file(dir / "tiny-vaegan-f32-batches.ckpt");
+  write_file(dir / "damaged-truncated.ckpt", head(good, good.size() / 2));
+  write_file(dir / "damaged-header-only.ckpt", head(good, 32));
+  Bytes flip = good;
+  flip[good.size() / 2] ^= 0x10;
+  write_file(dir / "damaged-bit-flip.ckpt", flip);
+  Bytes v2 = good;
+  v2[8] = 2;
+  const std::uint32_t crc = detail::crc32_of(v2.data(), 28);
+  for (int i = 0; i < 4; ++i) v2[28 + static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(crc >> (8 * i));
+  write_file(dir / "damaged-version-2.ckpt", v2);
+  write_file(dir / "damaged-not-a-checkpoint.ckpt", Bytes{'P', 'K', 3, 4, 0, 0, 0, 0});
+}
+
+void seed_preset_corpus(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  const ModelConfig seed = model_preset("seed");
+  save_trainer<VaeGanTrainer, float>(dir / "seed-vaegan-f32-batches.ckpt", seed, true);
+  save_trainer<GanTrainer, float>(dir / "seed-gan-f32.ckpt", seed, false);
+  save_trainer<VaeTrainer, float>(dir / "seed-vae-f32-batches.ckpt", seed, true);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::string mode = argc == 3 ? argv[1] : "";
+  if (mode == "--small") {
+    idx_corpus(std::filesystem::path(argv[2]) / "idx");
+    checkpoint_corpus(std::filesystem::path(argv[2]) / "checkpoint");
+  } else if (mode == "--seed-preset") {
+    seed_preset_corpus(argv[2]);
+  } else {
+    std::fprintf(stderr, "usage: make_corpus --small DIR | --seed-preset DIR\n");
+    return 2;
+  }
+  return 0;
+}
