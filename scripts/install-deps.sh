@@ -4,6 +4,10 @@
 # so it is fast on a prepared machine. Uses sudo only when not run as root.
 set -euo pipefail
 
+#
+#   scripts/install-deps.sh          what the README's commands need
+#   scripts/install-deps.sh --fuzz   also clang 14 and its sanitizer/libFuzzer runtimes, for
+#                                    scripts/fuzz.sh (.ci/run's fuzz step)
 packages=(
   g++ cmake ninja-build meson pkg-config  # toolchain and both build systems
   libeigen3-dev zlib1g-dev libstb-dev     # the library's dependencies
@@ -11,6 +15,14 @@ packages=(
   libbenchmark-dev libopenblas-dev        # benchmarks
   curl ca-certificates                    # scripts/get_mnist.sh downloads MNIST where it can
 )
+case "${1:-}" in
+  "") ;;
+  --fuzz) packages+=(clang libclang-rt-14-dev) ;;  # libFuzzer + ASan/UBSan runtimes
+  *)
+    echo "usage: $0 [--fuzz]" >&2
+    exit 2
+    ;;
+esac
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps.sh: this script needs Debian or Ubuntu (apt-get). Install these by hand:" >&2
