@@ -28,6 +28,9 @@
 #include "vaegan/ops/reparam.hpp"
 #include "vaegan/ops/rows.hpp"
 #include "vaegan/optim/adam.hpp"
+#include "vaegan/train/gan_trainer.hpp"
+#include "vaegan/train/vae_trainer.hpp"
+#include "vaegan/train/vaegan_trainer.hpp"
 
 extern "C" {
 void* __libc_malloc(std::size_t size);
@@ -284,5 +287,20 @@ TEST_CASE("tape: a steady-state VAE-GAN step of the mlp preset makes no heap all
     CAPTURE(threads);
     vaegan::set_num_threads(threads);
     CHECK(allocations_in_steady_state([&] { return nets.vae_gan_step(); }) == 0);
+  }
+}
+
+// The library's own trainers, as bench_step and the example programs run them: every
+// REFERENCE-WORKLOADS.md step of the mlp preset, at 1 and 2 threads.
+TEST_CASE_TEMPLATE("trainers: a steady-state training step of the mlp preset makes no heap allocation", Trainer,
+                   vaegan::GanTrainer<float>, vaegan::VaeTrainer<float>, vaegan::VaeGanTrainer<float>) {
+  Trainer trainer(vaegan::model_preset("mlp"));
+  Tensor<float> images(Shape{kBatch, kImage});
+  Rng data_rng(3);
+  data_rng.fill_uniform(images.data(), images.numel(), 0.0, 1.0);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    vaegan::set_num_threads(threads);
+    CHECK(allocations_in_steady_state([&] { return static_cast<float>(trainer.train_step(images).value(0)); }) == 0);
   }
 }
