@@ -545,6 +545,17 @@ void rewrite(const std::string& from, const std::string& to,
   w.save(to);
 }
 
+// Copies `from` to `to` with section `section` replaced by what `add` writes; returns `to`.
+std::string with_section(const std::string& from, const std::string& to, const std::string& section,
+                         const std::function<void(CheckpointWriter&)>& add) {
+  rewrite(from, to, [&](const std::string& name, CheckpointWriter& w) {
+    if (name != section) return false;
+    add(w);
+    return true;
+  });
+  return to;
+}
+
 // Loads `path` into a fresh trainer of `config` (with a batch loop over `data`), checks that
 // a failure changed nothing, and returns "<exception type>: <message>" ("" if it loaded).
 std::string load_message(const std::string& path, const ModelConfig& config, const ImageDataset<float>& data) {
@@ -609,12 +620,9 @@ TEST_CASE(
   const std::string m_model = load_message(good, small_config(7), data);
 
   // Same config, but one tensor of another size (a file written by hand or by a buggy tool).
-  const std::string reshaped = dir.file("reshaped.ckpt");
-  rewrite(good, reshaped, [](const std::string& name, CheckpointWriter& w) {
-    if (name != "discriminator.adam.v") return false;
-    w.add_tensor(name, Tensor<float>(Shape{3}, 0.0f));
-    return true;
-  });
+  const std::string reshaped =
+      with_section(good, dir.file("reshaped.ckpt"), "discriminator.adam.v",
+                   [](CheckpointWriter& w) { w.add_tensor("discriminator.adam.v", Tensor<float>(Shape{3}, 0.0f)); });
   const std::string m_shape = load_message(reshaped, small_config(), data);
 
   const std::vector<std::string> messages = {m_truncated, m_flip, m_version, m_model, m_shape};
@@ -639,13 +647,7 @@ TEST_CASE("load_training_checkpoint: regressions found by fuzzing name the file 
   const ImageDataset<float> data = small_dataset(10);
   const std::string good = save_small_trainer(dir, data);
   const auto edited = [&](const std::string& section, const std::function<void(CheckpointWriter&)>& add) {
-    const std::string path = dir.file("edited-" + section);
-    rewrite(good, path, [&](const std::string& name, CheckpointWriter& w) {
-      if (name != section) return false;
-      add(w);
-      return true;
-    });
-    return path;
+    return with_section(good, dir.file("edited-" + section), section, add);
   };
 
   SUBCASE("F1: a damaged model.config") {
@@ -678,13 +680,7 @@ TEST_CASE("load_training_checkpoint: counters and values outside their ranges ar
   const ImageDataset<float> data = small_dataset(10);
   const std::string good = save_small_trainer(dir, data);
   const auto edited = [&](const std::string& section, const std::function<void(CheckpointWriter&)>& add) {
-    const std::string path = dir.file("edited-" + section);
-    rewrite(good, path, [&](const std::string& name, CheckpointWriter& w) {
-      if (name != section) return false;
-      add(w);
-      return true;
-    });
-    return load_message(path, small_config(), data);
+    return load_message(with_section(good, dir.file("edited-" + section), section, add), small_config(), data);
   };
   const Index n = CheckpointReader(good).tensor_shape("encoder.params")[0];
 

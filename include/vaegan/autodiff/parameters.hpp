@@ -4,7 +4,6 @@
 // the buffer may grow while a network is built). The flat layout makes an optimizer
 // step one vectorized loop and a checkpoint one blob per network.
 #include <algorithm>
-#include <cmath>
 #include <string>
 #include <vector>
 
@@ -95,12 +94,8 @@ class ParameterSet {
     overwriting_ = false;
   }
 
-  // True when every gradient is finite. One vectorized pass: g - g is 0 for a finite g and
-  // NaN for an infinite or NaN one, and a NaN anywhere makes the sum NaN.
-  bool grads_finite() const {
-    ConstArrayMap<T> g(grads_.data(), grads_.numel());
-    return std::isfinite(static_cast<double>((g - g).sum()));
-  }
+  // True when every gradient is finite (one vectorized pass).
+  bool grads_finite() const { return all_finite(grads_.data(), grads_.numel()); }
 
  private:
   std::string name_;

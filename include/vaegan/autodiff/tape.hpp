@@ -13,7 +13,6 @@
 // order, before a backward pass) and every gradient an op's backward writes, and throws
 // NumericError naming the first op that produced a NaN or infinity.
 #include <algorithm>
-#include <cmath>
 #include <initializer_list>
 #include <string>
 #include <utility>
@@ -56,7 +55,7 @@ struct Node {
   bool requires_grad = false;
   bool needed = false;         // on a path from a target to the current loss
   bool grad_set = false;       // grad holds a value in the current backward pass
-  bool external_grad = false;  // grad belongs to a ParameterSet: always accumulate
+  bool external_grad = false;  // grad belongs to a ParameterSet: accumulate (see its overwrite mode)
   // Rows [grad_rows_begin, grad_rows_end) of grad may be non-zero; the rest are zero (the
   // buffer is always fully valid). Row-aware ops (slice_rows, linear, concat_rows) read
   // this to skip work on rows whose gradient is known to be zero: the generator's loss
@@ -368,10 +367,6 @@ class Tape {
     }
     n.requires_grad = any_grad && grad_enabled_ && backward != nullptr;
     n.backward = n.requires_grad ? backward : nullptr;
-  }
-  static bool all_finite(const T* p, Index n) {
-    ConstArrayMap<T> a(p, n);
-    return std::isfinite(static_cast<double>((a - a).sum()));  // g - g is NaN for NaN or inf
   }
   std::string describe_inputs(const Node<T>& n) const {
     std::string s;

@@ -4,6 +4,7 @@
 // The buffer only grows: resize() to a size that fits the capacity never touches the
 // heap, which is what lets a tape reuse its tensors across training steps.
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <utility>
 
@@ -120,5 +121,13 @@ class Tensor {
   Index capacity_ = 0;
   Shape shape_;
 };
+
+// True when all n values are finite. One vectorized pass: x - x is 0 for a finite x and
+// NaN for an infinite or NaN one, and a NaN anywhere makes the sum NaN.
+template <class T>
+bool all_finite(const T* p, Index n) {
+  ConstArrayMap<T> a(p, n);
+  return std::isfinite(static_cast<double>((a - a).sum()));
+}
 
 }  // namespace vaegan

@@ -163,7 +163,6 @@ inline void gemm_rows_shared_b(int panels, Index per_panel, bool trans_a, bool t
                                float alpha, const float* a, Index lda, const float* b, Index ldb, float beta,
                                float* c, Index ldc) {
   using avx512::kTileCols;
-  using avx512::kTileRows;
   float* b_pack = gemm_pack_buffers<float>().need_shared_b(avx512::b_pack_size(n, k));
   const Index column_panels = (n + kTileCols - 1) / kTileCols;
 #pragma omp parallel num_threads(panels)
@@ -179,13 +178,7 @@ inline void gemm_rows_shared_b(int panels, Index per_panel, bool trans_a, bool t
         avx512::pack_b(trans_b, src, ldb, kc, std::min(kTileCols, n - j0), b_pack + p * kc * kTileCols);
       }
 #pragma omp barrier
-      for (Index i0 = lo; i0 < hi; i0 += kTileRows) {
-        const Index rows = std::min(kTileRows, hi - i0);
-        avx512::pack_a(trans_a, trans_a ? a + k0 * lda + i0 : a + i0 * lda + k0, lda, rows, kc, a_pack);
-        for (Index j0 = 0; j0 < n; j0 += kTileCols)
-          avx512::tile(kc, a_pack, b_pack + (j0 / kTileCols) * kc * kTileCols, c + i0 * ldc + j0, ldc, rows,
-                       std::min(kTileCols, n - j0), alpha, beta, k0 == 0);
-      }
+      avx512::multiply_strips(trans_a, a, lda, lo, hi, k0, kc, n, b_pack, alpha, beta, c, ldc, a_pack);
 #pragma omp barrier  // the next depth block overwrites b_pack
     }
   }

@@ -183,6 +183,21 @@ inline void tile(Index kc, const float* strip, const float* panel, float* c, Ind
   else tile_rows<4>(kc, strip, panel, c, ldc, rows, cols, alpha, beta, first);
 }
 
+// Rows [row_begin, row_end) of C for depth block [k0, k0 + kc), against all n columns of
+// b_pack (packed by pack_b for that block): 12-row strips of op(A) packed into a_pack,
+// each run against every 32-column panel. The first block applies beta, later ones add.
+inline void multiply_strips(bool trans_a, const float* a, Index lda, Index row_begin, Index row_end, Index k0,
+                            Index kc, Index n, const float* b_pack, float alpha, float beta, float* c, Index ldc,
+                            float* a_pack) {
+  for (Index i0 = row_begin; i0 < row_end; i0 += kTileRows) {
+    const Index rows = std::min(kTileRows, row_end - i0);
+    pack_a(trans_a, trans_a ? a + k0 * lda + i0 : a + i0 * lda + k0, lda, rows, kc, a_pack);
+    for (Index j0 = 0; j0 < n; j0 += kTileCols)
+      tile(kc, a_pack, b_pack + (j0 / kTileCols) * kc * kTileCols, c + i0 * ldc + j0, ldc, rows,
+           std::min(kTileCols, n - j0), alpha, beta, k0 == 0);
+  }
+}
+
 // C[m, n] = alpha * op(A) * op(B) + beta * C, serial; same conventions as detail::gemm.
 // a_pack / b_pack: a_pack_size(k) and b_pack_size(n, k) floats, 64-byte aligned.
 inline void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, float alpha, const float* a, Index lda,
@@ -201,13 +216,7 @@ inline void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, float al
   for (Index k0 = 0; k0 < k; k0 += kDepthBlock) {
     const Index kc = std::min(kDepthBlock, k - k0);
     pack_b(trans_b, trans_b ? b + k0 : b + k0 * ldb, ldb, kc, n, b_pack);
-    for (Index i0 = 0; i0 < m; i0 += kTileRows) {
-      const Index rows = std::min(kTileRows, m - i0);
-      pack_a(trans_a, trans_a ? a + k0 * lda + i0 : a + i0 * lda + k0, lda, rows, kc, a_pack);
-      for (Index j0 = 0; j0 < n; j0 += kTileCols)
-        tile(kc, a_pack, b_pack + (j0 / kTileCols) * kc * kTileCols, c + i0 * ldc + j0, ldc, rows,
-             std::min(kTileCols, n - j0), alpha, beta, k0 == 0);
-    }
+    multiply_strips(trans_a, a, lda, 0, m, k0, kc, n, b_pack, alpha, beta, c, ldc, a_pack);
   }
 }
 
