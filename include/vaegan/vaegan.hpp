@@ -1,6 +1,7 @@
 #pragma once
 // vaegan: VAE-GAN training on the CPU with a tape-based autodiff. The only include a
 // user needs.
+#include "vaegan/core/activation_kind.hpp"
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/core/parallel.hpp"
@@ -18,6 +19,7 @@
 #include "vaegan/ops/matmul.hpp"
 #include "vaegan/ops/reduce.hpp"
 #include "vaegan/ops/reparam.hpp"
+#include "vaegan/ops/reshape.hpp"
 #include "vaegan/ops/rows.hpp"
 
 #include "vaegan/losses/bce.hpp"
@@ -26,9 +28,15 @@
 #include "vaegan/losses/reduction.hpp"
 #include "vaegan/losses/softmax_xent.hpp"
 
+#include "vaegan/nn/activation_layer.hpp"
 #include "vaegan/nn/dense.hpp"
+#include "vaegan/nn/dropout.hpp"
 #include "vaegan/nn/init.hpp"
+#include "vaegan/nn/module.hpp"
+#include "vaegan/nn/network.hpp"
+#include "vaegan/nn/reshape.hpp"
 #include "vaegan/nn/sequential.hpp"
+#include "vaegan/nn/structure.hpp"
 
 #include "vaegan/optim/adam.hpp"
 #include "vaegan/optim/sgd.hpp"
@@ -39,6 +47,7 @@
 #include "vaegan/models/decoder.hpp"
 #include "vaegan/models/discriminator.hpp"
 #include "vaegan/models/encoder.hpp"
+#include "vaegan/models/presets.hpp"
 
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/data/idx.hpp"

@@ -85,7 +85,7 @@ TEST_CASE_TEMPLATE("dataset: pixels are scaled to [0, 1] as p / 255", T, float, 
   images.pixels = {0, 1, 128, 255, 255, 254, 3, 0};
   const ImageDataset<T> data(images, IdxLabels{{4, 9}});
   REQUIRE(data.size() == 2);
-  CHECK(data.image_shape() == std::make_pair(Index{1}, Index{4}));
+  CHECK(data.image_shape() == vaegan::Shape{1, 1, 4});
   CHECK(data.image_size() == 4);
   CHECK(data.images().shape() == vaegan::Shape{2, 4});
   for (Index i = 0; i < 8; ++i) {
@@ -236,7 +236,7 @@ TEST_CASE("mnist: load_mnist finds plain and gzip files by their canonical names
 
   const auto train = vaegan::load_mnist<float>(root, "train");
   CHECK(train.size() == 12);
-  CHECK(train.image_shape() == std::make_pair(Index{2}, Index{2}));
+  CHECK(train.image_shape() == vaegan::Shape{1, 2, 2});
   CHECK(vaegan::load_mnist<double>(root, "test").size() == 5);
   CHECK(vaegan::load_mnist<float>(root, "t10k").label(3) == 3);
   CHECK(vaegan::find_mnist_files(root, "train").labels == dir.file("train-labels-idx1-ubyte.gz"));

@@ -19,7 +19,7 @@ namespace vaegan::fuzz {
 inline ModelConfig tiny_config() {
   ModelConfig c;
   c.preset = "fuzz-tiny";
-  c.image_dim = 6;
+  c.image_shape = vaegan::Shape{1, 1, 6};
   c.latent_dim = 2;
   c.encoder_hidden = {4};
   c.decoder_hidden = {3};
@@ -39,7 +39,7 @@ ImageDataset<T> dataset(Index image_dim) {
   for (Index i = 0; i < images.numel(); ++i) images[i] = static_cast<T>(rng.uniform());
   std::vector<std::uint8_t> labels(static_cast<std::size_t>(kDatasetSize));
   for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>(i % 10);
-  return ImageDataset<T>(std::move(images), std::move(labels), image_dim, 1);
+  return ImageDataset<T>(std::move(images), std::move(labels), 1, image_dim);
 }
 
 }  // namespace vaegan::fuzz

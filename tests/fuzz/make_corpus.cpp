@@ -123,7 +123,7 @@ void idx_corpus(const std::filesystem::path& dir) {
 // loop or without.
 template <template <class> class TrainerOf, class T>
 void save_trainer(const std::filesystem::path& path, const ModelConfig& config, bool with_batches) {
-  const ImageDataset<T> data = fuzz::dataset<T>(config.image_dim);
+  const ImageDataset<T> data = fuzz::dataset<T>(config.image_dim());
   Batches<T> batches = data.batches({fuzz::kBatchSize, fuzz::kBatchSeed});
   TrainerOf<T> trainer(config, {}, 3);
   Tensor<T> x;

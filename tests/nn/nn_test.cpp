@@ -5,6 +5,8 @@
 #include <vector>
 
 #include "test_util.hpp"
+#include "vaegan/nn/dropout.hpp"
+#include "vaegan/nn/network.hpp"
 
 using vaegan::Activation;
 using vaegan::Dense;
@@ -137,11 +139,11 @@ TEST_CASE("dense: widths and input width are checked") {
   Rng rng(1);
   ParameterSet<float> params;
   CHECK_THROWS_WITH_AS(Dense<float>(params, 0, 3, Activation::relu(), rng, Init::automatic, "bad"),
-                       "Dense 'bad': widths must be >= 1, got 0 -> 3", ShapeError);
+                       "Dense: widths must be >= 1, got 0 -> 3", ShapeError);
   Dense<float> layer(params, 4, 2, Activation::relu(), rng, Init::automatic, "fc");
   Tape<float> tape;
   Var<float> x = tape.constant(Tensor<float>(Shape{3, 5}));
-  CHECK_THROWS_WITH_AS(layer(x), "Dense: input has 5 features, layer 'fc.weight' expects 4 (input [3, 5])", ShapeError);
+  CHECK_THROWS_WITH_AS(layer(x), "Dense 'fc': input has 5 features per sample, the layer expects 4 (input [3, 5])", ShapeError);
 }
 
 // ---- initialization --------------------------------------------------------------------
@@ -191,12 +193,11 @@ TEST_CASE("init: automatic picks He for relu-family layers and Xavier otherwise"
 TEST_CASE_TEMPLATE("sequential: layer shapes, parameter layout and output shape", T, float, double) {
   Rng rng(18);
   Sequential<T> net({5, 8, 3}, {Activation::relu(), Activation::identity()}, rng, "mlp");
-  CHECK(net.layers().size() == 2);
-  CHECK(net.in_features() == 5);
-  CHECK(net.out_features() == 3);
+  CHECK(net.size() == 2);
+  CHECK(net.output_shape(Shape{5}) == Shape{3});
   CHECK(net.parameters().size() == 5 * 8 + 8 + 8 * 3 + 3);
   CHECK(net.parameters().slices()[2].name == "mlp1.weight");
-  CHECK(net.layers()[0].activation() == Activation::relu());
+  CHECK(net.dense_layers()[0]->applied_activation() == Activation::relu());
   Tape<T> tape;
   Var<T> y = net(tape.constant(random_normal<T>(Shape{4, 5}, rng)));
   CHECK(y.shape() == Shape({4, 3}));
@@ -206,7 +207,6 @@ TEST_CASE_TEMPLATE("sequential: layer shapes, parameter layout and output shape"
   Sequential<T> trunk(shared, {6, 4}, {Activation::relu()}, rng, "trunk");
   Sequential<T> head(shared, {4, 2}, {Activation::identity()}, rng, "head");
   CHECK(shared.size() == 6 * 4 + 4 + 4 * 2 + 2);
-  CHECK(&head.parameters() == &shared);
   CHECK(shared.slices()[2].name == "head0.weight");
 }
 
@@ -215,26 +215,30 @@ TEST_CASE("sequential: widths and activations must agree") {
   CHECK_THROWS_WITH_AS(Sequential<float>({4}, {}, rng), doctest::Contains("at least two widths"), ShapeError);
   CHECK_THROWS_WITH_AS(Sequential<float>({4, 3, 2}, {Activation::relu()}, rng),
                        "Sequential: 3 widths need 2 activations, got 1", ShapeError);
-  Sequential<float> net({4, 3}, {Activation::relu()}, rng);
-  CHECK_THROWS_WITH_AS(net.set_dropout(1.0), doctest::Contains("p must be in [0, 1)"), vaegan::Error);
+  CHECK_THROWS_WITH_AS(vaegan::Dropout<float>(1.0), doctest::Contains("p must be in [0, 1)"), vaegan::Error);
 }
 
-TEST_CASE("sequential: dropout applies to hidden layers in training only") {
+TEST_CASE("sequential: dropout layers act in training only") {
   Rng rng(19);
-  Sequential<double> net({4, 16, 16, 2}, {Activation::relu(), Activation::relu(), Activation::identity()}, rng);
-  net.set_dropout(0.5);
-  CHECK(net.dropout_probability() == 0.5);
+  vaegan::Network<double> net(
+      "net", Shape{4},
+      Sequential<double>(vaegan::Dense<double>(4, 16), vaegan::ReLU<double>(), vaegan::Dropout<double>(0.5),
+                         vaegan::Dense<double>(16, 16), vaegan::ReLU<double>(), vaegan::Dropout<double>(0.5),
+                         vaegan::Dense<double>(16, 2)));
   const Tensor<double> x = random_normal(Shape{3, 4}, rng);
   Tape<double> tape;
   Rng drop(5);
-  const Tensor<double> plain = vaegan::test::value_of(net(tape.constant(x)));
-  const Tensor<double> eval = vaegan::test::value_of(net.forward(tape.constant(x), drop, false));
-  const Tensor<double> train = vaegan::test::value_of(net.forward(tape.constant(x), drop, true));
-  CHECK(vaegan::test::max_abs_diff(plain, eval) == 0.0);
+  const Tensor<double> plain = vaegan::test::value_of(net.forward(tape.constant(x)));
+  const Tensor<double> quiet =
+      vaegan::test::value_of(net.forward(tape.constant(x), vaegan::ForwardContext::train_without_noise()));
+  const int before = tape.size();
+  const Tensor<double> train = vaegan::test::value_of(net.forward(tape.constant(x), vaegan::ForwardContext::train(drop)));
+  CHECK(vaegan::test::max_abs_diff(plain, quiet) == 0.0);
   CHECK(vaegan::test::max_abs_diff(plain, train) > 0.0);
   int dropout_nodes = 0;
-  for (int i = 0; i < tape.size(); ++i) dropout_nodes += std::string(tape.node(i).op) == "dropout";
-  CHECK(dropout_nodes == 2);  // after each of the two hidden layers, not after the output
+  for (int i = before; i < tape.size(); ++i) dropout_nodes += std::string(tape.node(i).op) == "dropout";
+  CHECK(dropout_nodes == 2);
+  CHECK(net.stochastic());
 }
 
 // ---- end to end ------------------------------------------------------------------------

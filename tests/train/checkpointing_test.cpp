@@ -38,7 +38,7 @@ TEST_CASE_TEMPLATE("save_training_checkpoint: loading restores the whole trainer
                    VaeGanTrainer<float>, GanTrainer<float>, VaeTrainer<float>, VaeGanTrainer<double>) {
   using T = ScalarOf<Trainer>;
   const ModelConfig config = tiny_config();
-  const ImageDataset<T> data = binary_dataset<T>(40, config.image_dim, 8);
+  const ImageDataset<T> data = binary_dataset<T>(40, config.image_dim(), 8);
   Batches<T> batches = data.batches({16, 77});
   Trainer trainer(config, {}, 4);
   Tensor<T> x;
@@ -106,7 +106,7 @@ TEST_CASE_TEMPLATE("load_training_checkpoint: a resumed run is bit-identical to 
   vaegan::test::ThreadCountGuard threads_guard;
   const ModelConfig config = tiny_config(64, 8, 64);
   // 80 images in batches of 32: 2 batches an epoch, 16 images dropped.
-  const ImageDataset<T> data = binary_dataset<T>(80, config.image_dim, 19);
+  const ImageDataset<T> data = binary_dataset<T>(80, config.image_dim(), 19);
   const BatchOptions batch_options{32, 2024};
   vaegan_test::TempDir dir;
 
@@ -145,7 +145,7 @@ TEST_CASE_TEMPLATE("load_training_checkpoint: a resumed run is bit-identical to 
 TEST_CASE("load_training_checkpoint: fit() over whole epochs resumes exactly, epoch means included") {
   using T = float;
   const ModelConfig config = tiny_config();
-  const ImageDataset<T> data = binary_dataset<T>(48, config.image_dim, 23);
+  const ImageDataset<T> data = binary_dataset<T>(48, config.image_dim(), 23);
   const BatchOptions batch_options{16, 5};
   std::vector<double> straight_means, resumed_means;
   FitCallbacks record;
@@ -189,7 +189,7 @@ TEST_CASE("load_training_checkpoint: fit() over whole epochs resumes exactly, ep
 TEST_CASE("fit: a step limit that lands on an epoch's last batch closes that epoch first") {
   using T = float;
   const ModelConfig config = tiny_config();
-  const ImageDataset<T> data = binary_dataset<T>(48, config.image_dim, 29);  // 3 batches of 16
+  const ImageDataset<T> data = binary_dataset<T>(48, config.image_dim(), 29);  // 3 batches of 16
   for (std::int64_t max_steps : {3, 4}) {
     CAPTURE(max_steps);
     VaeTrainer<T> trainer(config, {}, 3);
@@ -219,7 +219,7 @@ TEST_CASE("fit: a step limit that lands on an epoch's last batch closes that epo
 TEST_CASE("load_training_checkpoint: damaged or mismatched checkpoints are rejected and change nothing") {
   using T = float;
   const ModelConfig config = tiny_config();
-  const ImageDataset<T> data = binary_dataset<T>(32, config.image_dim, 2);
+  const ImageDataset<T> data = binary_dataset<T>(32, config.image_dim(), 2);
   vaegan_test::TempDir dir;
 
   // A good checkpoint of a trained VAE-GAN.
@@ -287,8 +287,8 @@ TEST_CASE("load_training_checkpoint: damaged or mismatched checkpoints are rejec
     save_training_checkpoint<VaeGanTrainer<T>, T>(path, other, nullptr);
     const std::string message = load_error(path, target, &target_batches);
     INFO(message);
-    CHECK(contains(message, wider.describe()));
-    CHECK(contains(message, config.describe()));
+    CHECK(contains(message, "the checkpoint has 'trunk.1' Dense [16] -> [48]"));
+    CHECK(contains(message, "this encoder has 'trunk.1' Dense [16] -> [32]"));
     check_untouched();
   }
   SUBCASE("a checkpoint of another scalar type names both") {
@@ -312,7 +312,7 @@ TEST_CASE("load_training_checkpoint: damaged or mismatched checkpoints are rejec
   }
   SUBCASE("a checkpoint from a dataset of another size") {
     const std::string path = dir.file("other-data.vgck");
-    const ImageDataset<T> bigger = binary_dataset<T>(40, config.image_dim, 2);
+    const ImageDataset<T> bigger = binary_dataset<T>(40, config.image_dim(), 2);
     Batches<T> bigger_batches = bigger.batches({8, 3});
     VaeGanTrainer<T> other(config, {}, 2);
     save_training_checkpoint(path, other, &bigger_batches);
@@ -371,7 +371,7 @@ TEST_CASE_TEMPLATE("determinism: same seed gives bit-identical training on rerun
   using T = ScalarOf<Trainer>;
   vaegan::test::ThreadCountGuard threads_guard;
   const ModelConfig config = tiny_config(64, 8, 64);
-  const ImageDataset<T> data = binary_dataset<T>(80, config.image_dim, 23);
+  const ImageDataset<T> data = binary_dataset<T>(80, config.image_dim(), 23);
   const BatchOptions batch_options{32, 7};
   auto train = [&](int threads) {
     set_num_threads(threads);

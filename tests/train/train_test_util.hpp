@@ -30,7 +30,7 @@ namespace vaegan::train_test {
 inline ModelConfig tiny_config(Index image_dim = 16, Index latent_dim = 4, Index hidden = 32) {
   ModelConfig c;
   c.preset = "tiny-test";
-  c.image_dim = image_dim;
+  c.image_shape = vaegan::Shape{1, 1, image_dim};
   c.latent_dim = latent_dim;
   c.encoder_hidden = {hidden};
   c.decoder_hidden = {hidden};
@@ -56,7 +56,7 @@ template <class T>
 ImageDataset<T> binary_dataset(Index count, Index dim, std::uint64_t seed) {
   std::vector<std::uint8_t> labels(static_cast<std::size_t>(count));
   for (Index i = 0; i < count; ++i) labels[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i % 4);
-  return ImageDataset<T>(binary_images<T>(count, dim, seed), std::move(labels), dim, 1);
+  return ImageDataset<T>(binary_images<T>(count, dim, seed), std::move(labels), 1, dim);
 }
 
 // Same shape and the same bytes (NaN payloads and signed zeros included).

@@ -53,7 +53,7 @@ TEST_CASE_TEMPLATE("VaeTrainer: steps on a fixed batch lower the loss", T, float
   VaeOptions options;
   options.encoder_adam = options.decoder_adam = adam_lr(1e-2);
   VaeTrainer<T> trainer(config, options, 7);
-  const Tensor<T> batch = binary_images<T>(16, config.image_dim, 3);
+  const Tensor<T> batch = binary_images<T>(16, config.image_dim(), 3);
 
   std::vector<double> loss;
   std::vector<double> rec;
@@ -77,7 +77,7 @@ TEST_CASE_TEMPLATE("VaeGanTrainer: steps on a fixed batch lower reconstruction a
   VaeGanOptions options;
   options.encoder_adam = options.decoder_adam = options.discriminator_adam = adam_lr(1e-2);
   VaeGanTrainer<T> trainer(config, options, 11);
-  const Tensor<T> batch = binary_images<T>(16, config.image_dim, 5);
+  const Tensor<T> batch = binary_images<T>(16, config.image_dim(), 5);
 
   std::vector<double> rec, loss_e;
   for (int i = 0; i < 150; ++i) {
@@ -100,7 +100,7 @@ TEST_CASE_TEMPLATE("GanTrainer: with the generator frozen, the discriminator's l
   options.generator_adam = adam_lr(0.0);
   options.discriminator_adam = adam_lr(1e-2);
   GanTrainer<T> trainer(config, options, 13);
-  const Tensor<T> batch = binary_images<T>(16, config.image_dim, 9);
+  const Tensor<T> batch = binary_images<T>(16, config.image_dim(), 9);
   const Tensor<T> generator_before = trainer.generator().parameters().values();
 
   const std::vector<double> loss_d = train_on_batch(trainer, batch, 100, "loss_d");
@@ -116,7 +116,7 @@ TEST_CASE_TEMPLATE("GanTrainer: with the discriminator frozen, the generator's l
   options.generator_adam = adam_lr(1e-2);
   options.discriminator_adam = adam_lr(0.0);
   GanTrainer<T> trainer(config, options, 17);
-  const Tensor<T> batch = binary_images<T>(16, config.image_dim, 21);
+  const Tensor<T> batch = binary_images<T>(16, config.image_dim(), 21);
   const Tensor<T> discriminator_before = trainer.discriminator().parameters().values();
 
   const std::vector<double> loss_g = train_on_batch(trainer, batch, 100, "loss_g");
@@ -130,7 +130,7 @@ TEST_CASE_TEMPLATE("GanTrainer: with the discriminator frozen, the generator's l
 
 TEST_CASE("VaeGanTrainer: with two learning rates at 0, only the third network changes") {
   const ModelConfig config = tiny_config();
-  const Tensor<float> batch = binary_images<float>(8, config.image_dim, 2);
+  const Tensor<float> batch = binary_images<float>(8, config.image_dim(), 2);
   for (unsigned learner = 0; learner < 3; ++learner) {
     VaeGanOptions options;
     options.encoder_adam = adam_lr(learner == VaeGanTrainer<float>::kEncoder ? 1e-3 : 0.0);
@@ -174,11 +174,12 @@ ReferenceLosses<T> reference_vaegan_losses(VaeGanTrainer<T>& trainer, const Tens
   REQUIRE(o.kl_warmup_steps == 0);
   const Index batch = images.rows();
   tape.reset();
-  Var<T> x = tape.constant(images);
+  const Shape image = trainer.image_shape();
+  Var<T> x = tape.constant(images.data(), Shape{batch, image[0], image[1], image[2]});
   Gaussian<T> q = trainer.encoder().forward(x);
   Var<T> logvar = clamp(q.logvar, static_cast<T>(o.logvar_min), static_cast<T>(o.logvar_max));
   Var<T> z = reparameterize(q.mu, logvar, rng);
-  Var<T> z_prior = tape.full(Shape::matrix(batch, trainer.config().latent_dim), T(0));
+  Var<T> z_prior = tape.full(Shape::matrix(batch, trainer.config()->latent_dim), T(0));
   rng.fill_normal(z_prior.node().value, z_prior.numel());
   // One decoder pass over [z; z_prior] and one sigmoid over both halves, as the trainer
   // records them: the same sums in the same order, so the comparison can be bit-exact.
@@ -188,7 +189,7 @@ ReferenceLosses<T> reference_vaegan_losses(VaeGanTrainer<T>& trainer, const Tens
   Var<T> pixel_rec = bce_with_logits(recon_logits, x, Reduction::batch_mean);
   Var<T> kl = kl_normal(q.mu, logvar);
   LogitAndFeatures<T> d =
-      trainer.discriminator().forward_with_features(concat_rows(x, fake_images), rng, true);
+      trainer.discriminator().forward_with_features(concat_rows(x, fake_images), vaegan::ForwardContext::train(rng));
   auto logits = split_rows(d.logit, std::array<Index, 3>{batch, batch, batch});
   auto features = split_rows(d.features, std::array<Index, 3>{batch, batch, batch});
   Var<T> rec = add(pixel_rec, scale(mse(features[1], features[0], Reduction::batch_mean), T(0.5)));
@@ -218,8 +219,8 @@ TEST_CASE("VaeGanTrainer: a step equals one Adam step per network on its own los
   options.encoder_adam = adam_lr(3e-3);
   options.decoder_adam = adam_lr(2e-3);
   options.discriminator_adam = adam_lr(1e-3);
-  const Tensor<T> warmup = binary_images<T>(8, config.image_dim, 31);
-  const Tensor<T> batch = binary_images<T>(8, config.image_dim, 32);
+  const Tensor<T> warmup = binary_images<T>(8, config.image_dim(), 31);
+  const Tensor<T> batch = binary_images<T>(8, config.image_dim(), 32);
 
   VaeGanTrainer<T> a(config, options, 3);
   for (int i = 0; i < 3; ++i) a.train_step(warmup);  // non-zero Adam moments
@@ -278,7 +279,7 @@ TEST_CASE_TEMPLATE("trainers: check_numerics names the step and the first op tha
   Trainer trainer(config);
   trainer.set_check_numerics(true);
   CHECK(trainer.check_numerics());
-  const Tensor<float> good = binary_images<float>(8, config.image_dim, 4);
+  const Tensor<float> good = binary_images<float>(8, config.image_dim(), 4);
   trainer.train_step(good);  // debug mode changes no result, so a clean step passes
   Tensor<float> bad = good;
   bad(3, 5) = std::numeric_limits<float>::quiet_NaN();  // a damaged input pixel
@@ -302,7 +303,7 @@ TEST_CASE_TEMPLATE("trainers: a NaN in the batch throws NumericError naming the 
                    Trainer, VaeGanTrainer<float>, GanTrainer<float>, VaeTrainer<float>) {
   const ModelConfig config = tiny_config();
   Trainer trainer(config);
-  const Tensor<float> good = binary_images<float>(8, config.image_dim, 4);
+  const Tensor<float> good = binary_images<float>(8, config.image_dim(), 4);
   trainer.train_step(good);
   trainer.train_step(good);
   Tensor<float> bad = good;
@@ -343,7 +344,7 @@ TEST_CASE("VaeTrainer: a learning rate that blows the weights up stops at the fi
   VaeOptions options;
   options.encoder_adam = options.decoder_adam = adam_lr(1e30);
   VaeTrainer<float> trainer(config, options, 3);
-  const Tensor<float> batch = binary_images<float>(8, config.image_dim, 6);
+  const Tensor<float> batch = binary_images<float>(8, config.image_dim(), 6);
   bool thrown = false;
   for (int i = 0; i < 10 && !thrown; ++i) {
     const TrainerState<float> before = snapshot<float>(trainer);

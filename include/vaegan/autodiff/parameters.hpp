@@ -13,10 +13,15 @@
 
 namespace vaegan {
 
+// How a slice's storage relates to PyTorch's layout of the same tensor, for exports: a
+// dense weight is stored [in, out] (the GEMM's operand as it is) but PyTorch's is [out, in].
+enum class TorchLayout { same, transposed };
+
 struct ParameterSlice {
-  std::string name;  // e.g. "layer0.weight"
+  std::string name;  // e.g. "trunk.0.weight"
   Shape shape;
   Index offset = 0;  // into the flat buffer
+  TorchLayout torch_layout = TorchLayout::same;
 };
 
 template <class T>
@@ -27,8 +32,9 @@ class ParameterSet {
   ParameterSet& operator=(const ParameterSet&) = delete;
 
   // Registers a new zero-initialized slice and returns its index.
-  int add(const std::string& name, const Shape& shape) {
-    ParameterSlice slice{name, shape, values_.numel()};
+  int add(const std::string& name, const Shape& shape, TorchLayout torch_layout = TorchLayout::same) {
+    check_new_name(name);
+    ParameterSlice slice{name, shape, values_.numel(), torch_layout};
     const Index total = slice.offset + shape.numel();
     values_.resize(Shape{total});
     grads_.resize(Shape{total});
@@ -37,6 +43,22 @@ class ParameterSet {
     slices_.push_back(slice);
     return static_cast<int>(slices_.size()) - 1;
   }
+  // Registers a zero-initialized buffer: state a layer keeps that no optimizer updates
+  // (batch norm's running statistics). Buffers live in their own flat tensor beside the
+  // parameters and travel with them into checkpoints, weight files and exports.
+  int add_buffer(const std::string& name, const Shape& shape) {
+    check_new_name(name);
+    ParameterSlice slice{name, shape, buffers_.numel(), TorchLayout::same};
+    const Index total = slice.offset + shape.numel();
+    buffers_.resize(Shape{total});
+    std::fill(buffers_.data() + slice.offset, buffers_.data() + total, T(0));
+    buffer_slices_.push_back(slice);
+    return static_cast<int>(buffer_slices_.size()) - 1;
+  }
+  const std::vector<ParameterSlice>& buffer_slices() const { return buffer_slices_; }
+  Tensor<T>& buffers() { return buffers_; }
+  const Tensor<T>& buffers() const { return buffers_; }
+  T* buffer_ptr(int i) { return buffers_.data() + buffer_slices_.at(static_cast<std::size_t>(i)).offset; }
 
   const std::string& name() const { return name_; }
   Index size() const { return values_.numel(); }
@@ -104,6 +126,16 @@ class ParameterSet {
   std::vector<unsigned char> first_write_pending_;  // per slice, in overwrite mode
   bool overwriting_ = false;
   std::vector<ParameterSlice> slices_;
+  Tensor<T> buffers_;
+  std::vector<ParameterSlice> buffer_slices_;
+
+  void check_new_name(const std::string& name) const {
+    for (const auto* list : {&slices_, &buffer_slices_})
+      for (const auto& s : *list)
+        if (s.name == name)
+          throw Error("ParameterSet '" + name_ + "': a tensor named '" + name +
+                      "' is registered already; give each layer of a network its own name");
+  }
 };
 
 }  // namespace vaegan

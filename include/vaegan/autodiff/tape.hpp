@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "vaegan/autodiff/parameters.hpp"
+#include "vaegan/core/activation_kind.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/core/shape.hpp"
 #include "vaegan/core/tensor.hpp"
@@ -49,9 +50,13 @@ struct Node {
   Tensor<T> value_buf;
   Tensor<T> grad_buf;
   Tensor<T> saved;  // op scratch: dropout mask, reparameterization noise, dZ, ...
-  T scalar = T(0);  // op parameter: slope, scale, probability, ...
-  Index index_a = 0, index_b = 0;  // op parameter: row range, class count, ...
-  const void* owner = nullptr;     // the ParameterSet of a parameter leaf
+  // Op parameters, each under its own name (an op uses the ones it needs):
+  T scalar = T(0);                                // a factor: scale, sign, reduction factor
+  Activation activation;                          // linear, activation
+  Index row_begin = 0, row_end = 0;               // slice_rows: the rows of its input it views
+  bool transpose_a = false, transpose_b = false;  // matmul
+  ParameterSet<T>* owner = nullptr;               // a parameter leaf: its set and slice
+  int slice = -1;
   bool requires_grad = false;
   bool needed = false;         // on a path from a target to the current loss
   bool grad_set = false;       // grad holds a value in the current backward pass
@@ -106,7 +111,7 @@ struct GradTarget {
   GradTarget() = default;
   GradTarget(const ParameterSet<T>& params) : owner(&params) {}  // NOLINT: implicit by design
   GradTarget(const Var<T>& v) : node(v.id()) {}                   // NOLINT: implicit by design
-  const void* owner = nullptr;
+  const ParameterSet<T>* owner = nullptr;
   int node = -1;
 };
 
@@ -154,7 +159,7 @@ class Tape {
     n.value = params.value_ptr(index);
     n.grad = params.grad_ptr(index);
     n.owner = &params;
-    n.index_a = index;  // the slice, for messages
+    n.slice = index;
     n.requires_grad = true;
     n.external_grad = true;
     return Var<T>(this, size_ - 1);
@@ -202,8 +207,7 @@ class Tape {
     const Node<T>& n = node(id);
     std::string s = std::string("op '") + n.op + "'";
     if (n.owner != nullptr) {
-      const auto* params = static_cast<const ParameterSet<T>*>(n.owner);
-      s = "parameter '" + params->name() + "." + params->slice(static_cast<int>(n.index_a)).name + "'";
+      s = "parameter '" + n.owner->name() + "." + n.owner->slice(n.slice).name + "'";
     }
     return s + " (node " + std::to_string(id) + ", " + n.shape.str() + ")";
   }
@@ -268,10 +272,19 @@ class Tape {
     if (n.external_grad) {
       // A parameter's gradient lives in its ParameterSet: accumulate, unless the set is in
       // overwrite mode and this is the slice's first write of the pass.
-      auto* params = static_cast<ParameterSet<T>*>(const_cast<void*>(n.owner));
-      const bool first = params->take_first_write(static_cast<int>(n.index_a));
-      if (keep) *keep = first ? T(0) : T(1);
-      else if (first) std::fill(n.grad, n.grad + n.numel(), T(0));
+      const bool first = n.owner->take_first_write(n.slice);
+      if (keep) {
+        *keep = first ? T(0) : T(1);
+        // A first write of rows [begin, end) replaces those rows; the others must not keep
+        // the previous step's values (a parameter read through slice_rows).
+        if (first) {
+          const Index rows = n.shape.rows(), row_size = rows > 0 ? n.numel() / rows : 0;
+          std::fill(n.grad, n.grad + begin * row_size, T(0));
+          std::fill(n.grad + end * row_size, n.grad + n.numel(), T(0));
+        }
+      } else if (first) {
+        std::fill(n.grad, n.grad + n.numel(), T(0));
+      }
       n.grad_set = true;
       return n.grad;
     }
@@ -342,8 +355,11 @@ class Tape {
     n.value = nullptr;
     n.grad = nullptr;
     n.owner = nullptr;
+    n.slice = -1;
     n.scalar = T(0);
-    n.index_a = n.index_b = 0;
+    n.activation = Activation{};
+    n.row_begin = n.row_end = 0;
+    n.transpose_a = n.transpose_b = false;
     n.requires_grad = false;
     n.needed = false;
     n.grad_set = false;

@@ -1,5 +1,6 @@
 #pragma once
-// ImageDataset<T>: images as rows of T in [0, 1] plus a label per image; Batches<T>: the
+// ImageDataset<T>: images of one sample shape [C, H, W] with values of T in [0, 1], plus a
+// label per image; batches come as [N, C, H, W]. Batches<T>: the
 // shuffled mini-batch loop over one, with state that a checkpoint can save and restore.
 //
 // Shuffling: the order of epoch e is a Fisher-Yates shuffle of 0..n-1 driven by an Rng
@@ -10,6 +11,7 @@
 //
 // Steady state allocates nothing: next() resizes the caller's batch tensor and label
 // vector within their capacity, which is reached after the first full batch.
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -42,7 +44,7 @@ class ImageDataset {
   ImageDataset() = default;
 
   // From IDX data: pixel p becomes p / 255. Counts of images and labels must agree.
-  ImageDataset(const IdxImages& images, const IdxLabels& labels) : rows_(images.rows), cols_(images.cols) {
+  ImageDataset(const IdxImages& images, const IdxLabels& labels) : shape_{1, images.rows, images.cols} {
     if (images.count != labels.count())
       throw ShapeError("ImageDataset: " + std::to_string(images.count) + " images but " +
                        std::to_string(labels.count()) + " labels; they must come from the same split");
@@ -59,23 +61,28 @@ class ImageDataset {
   }
   explicit ImageDataset(const IdxPair& pair) : ImageDataset(pair.images, pair.labels) {}
 
-  // From images already scaled: `images` is [n, rows*cols], `labels` has n entries.
-  ImageDataset(Tensor<T> images, std::vector<std::uint8_t> labels, Index rows, Index cols)
-      : images_(std::move(images)), labels_(std::move(labels)), rows_(rows), cols_(cols) {
-    if (rows < 1 || cols < 1 || images_.shape().rank() != 2 || images_.cols() != rows * cols)
-      throw ShapeError("ImageDataset: images must be [n, rows*cols] = [n, " + std::to_string(rows * cols) +
-                       "], got " + images_.shape().str());
+  // From images already scaled: `images` is [n, C*H*W] (or [n, C, H, W]) for the sample
+  // shape `image` = [C, H, W]; `labels` has n entries.
+  ImageDataset(Tensor<T> images, std::vector<std::uint8_t> labels, const Shape& image)
+      : images_(std::move(images)), labels_(std::move(labels)), shape_(image) {
+    if (image.rank() != 3 || image.numel() < 1 || images_.shape().rank() < 2 || images_.cols() != image.numel())
+      throw ShapeError("ImageDataset: images of shape " + image.str() + " (an image shape is [C, H, W]) must come as [n, " +
+                       std::to_string(image.numel()) + "], got " + images_.shape().str());
+    images_.reshape(Shape{images_.rows(), image.numel()});
     if (static_cast<Index>(labels_.size()) != images_.rows())
       throw ShapeError("ImageDataset: " + std::to_string(images_.rows()) + " images but " +
                        std::to_string(labels_.size()) + " labels");
   }
+  // Grey images of rows x cols.
+  ImageDataset(Tensor<T> images, std::vector<std::uint8_t> labels, Index rows, Index cols)
+      : ImageDataset(std::move(images), std::move(labels), Shape{1, std::max<Index>(rows, 0), std::max<Index>(cols, 0)}) {}
 
   Index size() const { return static_cast<Index>(labels_.size()); }
   bool empty() const { return labels_.empty(); }
-  // {rows, cols} of one image.
-  std::pair<Index, Index> image_shape() const { return {rows_, cols_}; }
-  // Values per image: the width of a batch row.
-  Index image_size() const { return rows_ * cols_; }
+  // [C, H, W] of one image.
+  const Shape& image_shape() const { return shape_; }
+  // Values per image.
+  Index image_size() const { return shape_.numel(); }
   // Largest label + 1 (0 when empty).
   int num_classes() const {
     int m = -1;
@@ -83,7 +90,7 @@ class ImageDataset {
     return m + 1;
   }
 
-  // All images, [size, rows*cols], values in [0, 1].
+  // All images, [size, C*H*W], values in [0, 1].
   const Tensor<T>& images() const { return images_; }
   const std::vector<std::uint8_t>& labels() const { return labels_; }
   const T* image(Index i) const { return images_.data() + i * image_size(); }
@@ -92,11 +99,11 @@ class ImageDataset {
   // The mini-batch loop over this dataset, which must outlive it.
   Batches<T> batches(const BatchOptions& options) const;
 
-  // Copies the images at `indices[0..count)` into out [count, rows*cols] (and their labels
+  // Copies the images at `indices[0..count)` into out [count, C, H, W] (and their labels
   // into *labels_out when given). Reuses the capacity of both.
   void gather(const Index* indices, Index count, Tensor<T>& out, std::vector<std::uint8_t>* labels_out = nullptr) const {
     const Index d = image_size();
-    out.resize(Shape{count, d});
+    out.resize(Shape{count, shape_[0], shape_[1], shape_[2]});
     if (labels_out) labels_out->resize(static_cast<std::size_t>(count));
     for (Index b = 0; b < count; ++b) {
       const Index i = indices[b];
@@ -111,8 +118,7 @@ class ImageDataset {
  private:
   Tensor<T> images_;
   std::vector<std::uint8_t> labels_;
-  Index rows_ = 0;
-  Index cols_ = 0;
+  Shape shape_{1, 1, 1};
 };
 
 // Where a Batches loop stands. Plain integers: a checkpoint stores them as they are.

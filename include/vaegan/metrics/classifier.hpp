@@ -43,15 +43,18 @@ class Classifier {
     trunk_ = std::make_unique<Sequential<T>>(*params_, widths,
                                              std::vector<Activation>(widths.size() - 1, Activation::relu()), rng,
                                              "trunk");
-    trunk_->set_dropout(config.dropout);
     head_ = std::make_unique<Dense<T>>(*params_, widths.back(), config.classes, Activation::identity(), rng,
                                        Init::xavier_uniform, "head");
   }
 
   // Records logits [n, classes] on x's tape; dropout only when training.
   Var<T> logits(const Var<T>& x, Rng& rng, bool training) const {
-    Var<T> h = trunk_->forward(x, rng, training);
-    if (training && config_.dropout > 0.0) h = dropout(h, config_.dropout, rng, true);
+    // Dropout after every hidden layer when training.
+    Var<T> h = x;
+    for (std::size_t i = 0; i < trunk_->size(); ++i) {
+      h = trunk_->layer(i).forward(h, ForwardContext::eval());
+      if (training && config_.dropout > 0.0) h = dropout(h, config_.dropout, rng, true);
+    }
     return head_->forward(h);
   }
 

@@ -1,20 +1,23 @@
 #pragma once
-// ModelConfig: the widths and activations of the three networks, and the presets of
-// REFERENCE-WORKLOADS.md (`seed` and `mlp`). Presets are runtime values, so a config can
-// be printed, stored in a checkpoint and compared on load.
+// ModelConfig: the knobs of the dense presets (`seed` and `mlp` of
+// docs/reference-workloads.md): widths, activations, image shape, discriminator dropout.
+// models/presets.hpp composes the networks from it; the example programs store it in their
+// checkpoints so a sampler can rebuild the model without flags. A user's own model needs
+// none of this: the trainers take any composed networks.
 #include <cstdlib>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "vaegan/core/error.hpp"
-#include "vaegan/ops/activation.hpp"
+#include "vaegan/core/activation_kind.hpp"
+#include "vaegan/core/shape.hpp"
 
 namespace vaegan {
 
 struct ModelConfig {
   std::string preset = "custom";
-  Index image_dim = 784;
+  Shape image_shape = Shape{1, 28, 28};  // [C, H, W] of one image
   Index latent_dim = 32;
   std::vector<Index> encoder_hidden{512, 256};
   Activation encoder_activation = Activation::relu();
@@ -22,6 +25,9 @@ struct ModelConfig {
   Activation decoder_activation = Activation::relu();
   std::vector<Index> discriminator_hidden{512, 256};
   Activation discriminator_activation = Activation::leaky_relu(0.2);
+  double discriminator_dropout = 0.0;  // dropout after each hidden layer of the discriminator
+
+  Index image_dim() const { return image_shape.numel(); }
 
   // One line that identifies the architecture; checkpoints store it and compare on load.
   std::string describe() const {
@@ -31,9 +37,10 @@ struct ModelConfig {
       for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "-" : "") + std::to_string(v[i]);
       return out;
     };
-    s << "image=" << image_dim << " latent=" << latent_dim << " encoder=" << widths(encoder_hidden) << ":"
+    s << "image=" << image_shape[0] << "x" << image_shape[1] << "x" << image_shape[2] << " latent=" << latent_dim << " encoder=" << widths(encoder_hidden) << ":"
       << encoder_activation.name() << " decoder=" << widths(decoder_hidden) << ":" << decoder_activation.name()
       << " discriminator=" << widths(discriminator_hidden) << ":" << discriminator_activation.name();
+    if (discriminator_dropout > 0.0) s << " dropout=" << discriminator_dropout;
     return s.str();
   }
 
@@ -52,11 +59,16 @@ struct ModelConfig {
       o << static_cast<int>(a.kind) << ":" << a.slope;
       return o.str();
     };
-    s << "preset=" << preset << "\nimage_dim=" << image_dim << "\nlatent_dim=" << latent_dim
+    std::ostringstream dropout;
+    dropout.precision(17);
+    dropout << discriminator_dropout;
+    s << "preset=" << preset << "\nimage_shape=" << image_shape[0] << "," << image_shape[1] << "," << image_shape[2]
+      << "\nlatent_dim=" << latent_dim
       << "\nencoder_hidden=" << widths(encoder_hidden) << "\nencoder_activation=" << act(encoder_activation)
       << "\ndecoder_hidden=" << widths(decoder_hidden) << "\ndecoder_activation=" << act(decoder_activation)
       << "\ndiscriminator_hidden=" << widths(discriminator_hidden)
-      << "\ndiscriminator_activation=" << act(discriminator_activation) << "\n";
+      << "\ndiscriminator_activation=" << act(discriminator_activation)
+      << "\ndiscriminator_dropout=" << dropout.str() << "\n";
     return s.str();
   }
   static ModelConfig parse(const std::string& text) {
@@ -100,7 +112,11 @@ struct ModelConfig {
       const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
       ++seen;
       if (key == "preset") c.preset = value;
-      else if (key == "image_dim") c.image_dim = parse_index(value);
+      else if (key == "image_shape") {
+        const std::vector<Index> d = parse_widths(value);
+        if (d.size() != 3) fail("image_shape '" + value + "' is not C,H,W");
+        c.image_shape = Shape{d[0], d[1], d[2]};
+      }
       else if (key == "latent_dim") c.latent_dim = parse_index(value);
       else if (key == "encoder_hidden") c.encoder_hidden = parse_widths(value);
       else if (key == "encoder_activation") c.encoder_activation = parse_act(value);
@@ -108,9 +124,14 @@ struct ModelConfig {
       else if (key == "decoder_activation") c.decoder_activation = parse_act(value);
       else if (key == "discriminator_hidden") c.discriminator_hidden = parse_widths(value);
       else if (key == "discriminator_activation") c.discriminator_activation = parse_act(value);
+      else if (key == "discriminator_dropout") {
+        char* end = nullptr;
+        c.discriminator_dropout = std::strtod(value.c_str(), &end);
+        if (value.empty() || *end != '\0') fail("discriminator_dropout '" + value + "' is not a number");
+      }
       else fail("unknown key '" + key + "'");
     }
-    if (seen != 9) fail("expected 9 keys, found " + std::to_string(seen));
+    if (seen != 10) fail("expected 10 keys, found " + std::to_string(seen));
     c.validate();
     return c;
   }
@@ -124,7 +145,9 @@ struct ModelConfig {
         if (w < 1) return false;
       return !v.empty();
     };
-    if (image_dim < 1 || latent_dim < 1 || !positive(encoder_hidden) || !positive(decoder_hidden) ||
+    if (!(discriminator_dropout >= 0.0 && discriminator_dropout < 1.0))
+      throw Error("ModelConfig: discriminator_dropout must be in [0, 1), got " + std::to_string(discriminator_dropout));
+    if (image_shape.rank() != 3 || image_shape.numel() < 1 || latent_dim < 1 || !positive(encoder_hidden) || !positive(decoder_hidden) ||
         !positive(discriminator_hidden))
       throw Error("ModelConfig: every width must be >= 1 and each network needs a hidden layer (" + describe() + ")");
   }

@@ -1,40 +1,50 @@
 #pragma once
-// Decoder<T>: latent [batch, latent_dim] -> image logits [batch, image_dim]; sigmoid of
-// the logits is the image. In a VAE-GAN the decoder is the GAN's generator, and the code
-// says so: Generator<T> is the same type.
-#include <memory>
+// Decoder<T, Net>: latent codes [N, latent_dim] -> image logits [N, ...image shape];
+// sigmoid of the logits is the image. The user's network is the whole decoder, in one
+// flat ParameterSet named "decoder". In a VAE-GAN the decoder is the GAN's generator, and
+// the code says so: Generator<T> is the same type.
+//
+//   Decoder decoder(32, Sequential<float>(Dense<float>(32, 256), ReLU<float>(), Dense<float>(256, 784),
+//                                         Reshape<float>(Shape{1, 28, 28})));
+#include <algorithm>
+#include <string>
+#include <utility>
 
-#include "vaegan/models/config.hpp"
+#include "vaegan/nn/network.hpp"
 #include "vaegan/nn/sequential.hpp"
 
 namespace vaegan {
 
-template <class T>
-class Decoder {
+template <class T, class Net = Sequential<T>>
+class Decoder : public NetworkBase<T> {
  public:
-  Decoder(const ModelConfig& config, Rng& rng) : params_(std::make_unique<ParameterSet<T>>("decoder")) {
-    config.validate();
-    std::vector<Index> widths{config.latent_dim};
-    widths.insert(widths.end(), config.decoder_hidden.begin(), config.decoder_hidden.end());
-    widths.push_back(config.image_dim);
-    std::vector<Activation> acts(widths.size() - 1, config.decoder_activation);
-    acts.back() = Activation::identity();  // logits
-    net_ = std::make_unique<Sequential<T>>(*params_, widths, acts, rng, "layer");
+  Decoder(Index latent_dim, Net net, const std::string& name = "decoder")
+      : NetworkBase<T>(name, Shape{std::max<Index>(latent_dim, 1)}) {
+    if (latent_dim < 1) throw ShapeError(name + ": latent_dim must be >= 1, got " + std::to_string(latent_dim));
+    net_ = this->add_part("net", std::move(net), Shape{latent_dim});
+    this->set_output_shape(net_->output_shape(Shape{latent_dim}));
+    this->initialize_default();
   }
 
-  // Logits [batch, image_dim].
-  Var<T> forward(const Var<T>& z) const { return net_->forward(z); }
-
-  ParameterSet<T>& parameters() const { return *params_; }
-  Index latent_dim() const { return net_->in_features(); }
-  Index image_dim() const { return net_->out_features(); }
+  // Logits [N, ...image shape].
+  Var<T> forward(const Var<T>& z, const ForwardContext& ctx = ForwardContext::eval()) const {
+    return net_->forward(z, ctx);
+  }
+  Index latent_dim() const { return this->input_shape()[0]; }
+  // The sample shape of the images it makes.
+  const Shape& image_shape() const { return this->output_shape(); }
+  Net& net() { return *net_; }
 
  private:
-  std::unique_ptr<ParameterSet<T>> params_;
-  std::unique_ptr<Sequential<T>> net_;
+  Net* net_ = nullptr;
 };
 
-template <class T>
-using Generator = Decoder<T>;
+template <class Net>
+Decoder(Index, Net) -> Decoder<typename Net::Scalar, Net>;
+template <class Net>
+Decoder(Index, Net, const std::string&) -> Decoder<typename Net::Scalar, Net>;
+
+template <class T, class Net = Sequential<T>>
+using Generator = Decoder<T, Net>;
 
 }  // namespace vaegan

@@ -1,10 +1,15 @@
 #pragma once
-// Encoder<T>: image [batch, image_dim] -> (mu, logvar), each [batch, latent_dim].
-// A trunk of Dense layers and two linear heads, all in one ParameterSet (one flat buffer).
-#include <memory>
+// Encoder<T, Net>: images [N, ...image shape] -> the Gaussian posterior q(z | x) as
+// (mu, logvar), each [N, latent_dim]: the user's trunk (any module ending in [features])
+// and two linear heads "mu" and "logvar", all in one flat ParameterSet named "encoder".
+//
+//   Encoder encoder(Shape{1, 28, 28}, Sequential<float>(Flatten<float>(), Dense<float>(784, 256),
+//                                                        ReLU<float>()), /*latent_dim=*/32);
+#include <string>
 #include <utility>
 
-#include "vaegan/models/config.hpp"
+#include "vaegan/nn/dense.hpp"
+#include "vaegan/nn/network.hpp"
 #include "vaegan/nn/sequential.hpp"
 
 namespace vaegan {
@@ -15,34 +20,38 @@ struct Gaussian {
   Var<T> logvar;
 };
 
-template <class T>
-class Encoder {
+template <class T, class Net = Sequential<T>>
+class Encoder : public NetworkBase<T> {
  public:
-  Encoder(const ModelConfig& config, Rng& rng) : params_(std::make_unique<ParameterSet<T>>("encoder")) {
-    config.validate();
-    std::vector<Index> widths{config.image_dim};
-    widths.insert(widths.end(), config.encoder_hidden.begin(), config.encoder_hidden.end());
-    trunk_ = std::make_unique<Sequential<T>>(
-        *params_, widths, std::vector<Activation>(widths.size() - 1, config.encoder_activation), rng, "trunk");
-    const Index h = widths.back();
-    mu_head_ = std::make_unique<Dense<T>>(*params_, h, config.latent_dim, Activation::identity(), rng,
-                                          Init::xavier_uniform, "mu");
-    logvar_head_ = std::make_unique<Dense<T>>(*params_, h, config.latent_dim, Activation::identity(), rng,
-                                              Init::xavier_uniform, "logvar");
+  Encoder(const Shape& image, Net trunk, Index latent_dim) : NetworkBase<T>("encoder", image) {
+    if (latent_dim < 1) throw ShapeError("encoder: latent_dim must be >= 1, got " + std::to_string(latent_dim));
+    trunk_ = this->add_part("trunk", std::move(trunk), image);
+    const Shape features = trunk_->output_shape(image);
+    if (features.rank() != 1)
+      throw ShapeError("encoder: the trunk must end in samples of [features] for the heads, got " + features.str() +
+                       " (end it with a Flatten)");
+    mu_ = this->add_part("mu", Dense<T>(features[0], latent_dim, Activation::identity(), Init::xavier_uniform),
+                         features);
+    logvar_ = this->add_part(
+        "logvar", Dense<T>(features[0], latent_dim, Activation::identity(), Init::xavier_uniform), features);
+    this->set_output_shape(Shape{latent_dim});
+    this->initialize_default();
   }
 
-  Gaussian<T> forward(const Var<T>& x) const {
-    const Var<T> h = trunk_->forward(x);
-    return {mu_head_->forward(h), logvar_head_->forward(h)};
+  Gaussian<T> forward(const Var<T>& x, const ForwardContext& ctx = ForwardContext::eval()) const {
+    const Var<T> h = trunk_->forward(x, ctx);
+    return {mu_->forward(h), logvar_->forward(h)};
   }
-
-  ParameterSet<T>& parameters() const { return *params_; }
-  Index latent_dim() const { return mu_head_->out_features(); }
+  Index latent_dim() const { return mu_->out_features(); }
+  Net& trunk() { return *trunk_; }
 
  private:
-  std::unique_ptr<ParameterSet<T>> params_;
-  std::unique_ptr<Sequential<T>> trunk_;
-  std::unique_ptr<Dense<T>> mu_head_, logvar_head_;
+  Net* trunk_ = nullptr;
+  Dense<T>* mu_ = nullptr;
+  Dense<T>* logvar_ = nullptr;
 };
+
+template <class Net>
+Encoder(const Shape&, Net, Index) -> Encoder<typename Net::Scalar, Net>;
 
 }  // namespace vaegan

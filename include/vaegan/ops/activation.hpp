@@ -12,36 +12,10 @@
 #include <string>
 
 #include "vaegan/autodiff/tape.hpp"
+#include "vaegan/core/activation_kind.hpp"
 #include "vaegan/core/parallel.hpp"
 
 namespace vaegan {
-
-enum class ActivationKind { identity = 0, relu, leaky_relu, sigmoid, tanh, softplus };
-
-struct Activation {
-  ActivationKind kind = ActivationKind::identity;
-  double slope = 0.0;  // leaky_relu only
-
-  static Activation identity() { return {ActivationKind::identity, 0.0}; }
-  static Activation relu() { return {ActivationKind::relu, 0.0}; }
-  static Activation leaky_relu(double slope = 0.2) { return {ActivationKind::leaky_relu, slope}; }
-  static Activation sigmoid() { return {ActivationKind::sigmoid, 0.0}; }
-  static Activation tanh() { return {ActivationKind::tanh, 0.0}; }
-  static Activation softplus() { return {ActivationKind::softplus, 0.0}; }
-
-  bool operator==(const Activation& o) const { return kind == o.kind && slope == o.slope; }
-  std::string name() const {
-    switch (kind) {
-      case ActivationKind::identity: return "identity";
-      case ActivationKind::relu: return "relu";
-      case ActivationKind::leaky_relu: return "leaky_relu(" + std::to_string(slope) + ")";
-      case ActivationKind::sigmoid: return "sigmoid";
-      case ActivationKind::tanh: return "tanh";
-      case ActivationKind::softplus: return "softplus";
-    }
-    return "?";
-  }
-};
 
 namespace detail {
 
@@ -94,14 +68,12 @@ void activation_grad(const Activation& act, const T* y, const T* dy, T* dx, Inde
   }
 }
 
-inline Activation activation_of(Index kind, double slope) { return {static_cast<ActivationKind>(kind), slope}; }
-
 template <class T>
 struct ActivationOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     if (!x.needed) return;
-    const Activation act = activation_of(n.index_a, static_cast<double>(n.scalar));
+    const Activation act = n.activation;
     T keep;
     T* dx = tape.grad_for_write(x, &keep);
     const T* y = n.value;
@@ -118,8 +90,7 @@ Var<T> activate(const Var<T>& x, const Activation& act) {
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record(act.kind == ActivationKind::identity ? "identity" : "activation",
                            &detail::ActivationOp<T>::backward, x.shape(), {x});
-  n.index_a = static_cast<Index>(act.kind);
-  n.scalar = static_cast<T>(act.slope);
+  n.activation = act;
   const T* in = x.node().value;
   T* out = n.value;
   detail::parallel_for(n.numel(), [&](Index b, Index e) { detail::apply_activation(act, in, out, b, e); });

@@ -32,15 +32,15 @@ struct ConcatRowsOp {
 };
 template <class T>
 struct SliceRowsOp {
-  // index_a = first row, index_b = end row
+  // node.row_begin, row_end: the rows of x this node views
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     if (!x.needed) return;
     // Only rows [begin, end) of dX are touched: tell the tape, so ops before it can skip
     // the rows that stay zero.
     T keep;
-    T* dx = tape.grad_for_write_rows(x, n.index_a, n.index_b, &keep);
-    ArrayMap<T> block(dx + n.index_a * (x.numel() / x.shape.rows()), n.numel());
+    T* dx = tape.grad_for_write_rows(x, n.row_begin, n.row_end, &keep);
+    ArrayMap<T> block(dx + n.row_begin * (x.numel() / x.shape.rows()), n.numel());
     if (keep == T(0)) block = n.grad_array();
     else block += n.grad_array();
   }
@@ -79,8 +79,8 @@ Var<T> slice_rows(const Var<T>& x, Index begin, Index end) {
   T* view = x.node().value + begin * x.cols();
   Node<T>& n = tape.record_view("slice_rows", &detail::SliceRowsOp<T>::backward, x.shape().with_rows(end - begin),
                                 view, {x});
-  n.index_a = begin;
-  n.index_b = end;
+  n.row_begin = begin;
+  n.row_end = end;
   return tape.last();
 }
 

@@ -1,9 +1,13 @@
 #pragma once
 // Training checkpoints: everything needed to resume a trainer exactly, in the container
 // format of io/checkpoint.hpp. Sections:
-//   trainer.kind, trainer.dtype, model.config     what was trained (checked on load)
+//   trainer.kind, trainer.dtype                   what was trained (checked on load)
+//   model.config                                  the dense preset, when the trainer has one
 //   trainer.step, trainer.epoch, trainer.rng      where it stood, and its noise stream
+//   <network>.structure                           its layers and tensors (nn/structure.hpp),
+//                                                 compared with the loading trainer's
 //   <network>.params, <network>.adam.m, <network>.adam.v, <network>.adam.steps
+//   <network>.buffers                             non-trained state, when it has any
 //   batches.seed, batches.epoch, batches.cursor, batches.dataset_size   the data order
 // Loading checks every section (presence, type, shape, value ranges, the model config and
 // the batch loop's dataset) before it changes anything, so a checkpoint that does not fit
@@ -13,6 +17,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
@@ -21,6 +26,7 @@
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/io/checkpoint.hpp"
 #include "vaegan/models/config.hpp"
+#include "vaegan/nn/structure.hpp"
 #include "vaegan/train/trainer_core.hpp"
 
 namespace vaegan {
@@ -29,7 +35,7 @@ namespace vaegan {
 struct CheckpointInfo {
   std::string kind;   // "vaegan", "gan" or "vae"
   std::string dtype;  // "float32" or "float64"
-  ModelConfig config;
+  std::optional<ModelConfig> config;  // the dense preset it was built from, if any
   std::int64_t step = 0;
   std::int64_t epoch = 0;
 };
@@ -46,7 +52,7 @@ inline CheckpointInfo read_checkpoint_info(const CheckpointReader& r) {
   info.kind = r.str("trainer.kind");
   info.dtype = r.str("trainer.dtype");
   try {
-    info.config = ModelConfig::parse(r.str("model.config"));
+    if (r.has("model.config")) info.config = ModelConfig::parse(r.str("model.config"));
   } catch (const IoError&) {
     throw;
   } catch (const Error& e) {
@@ -67,12 +73,14 @@ void save_training_checkpoint(const std::string& path, Trainer& trainer, const B
   CheckpointWriter w;
   w.add_string("trainer.kind", Trainer::kKind);
   w.add_string("trainer.dtype", detail::dtype_name<T>());
-  w.add_string("model.config", trainer.config().serialize());
+  if (trainer.config()) w.add_string("model.config", trainer.config()->serialize());
   w.add_i64("trainer.step", trainer.step());
   w.add_i64("trainer.epoch", trainer.epoch());
   w.add_rng_state("trainer.rng", trainer.rng().state());
   for (const auto& net : trainer.networks()) {
+    w.add_string(net.name + ".structure", net.structure.to_text());
     w.add_tensor(net.name + ".params", net.params->values());
+    if (net.params->buffers().numel() > 0) w.add_tensor(net.name + ".buffers", net.params->buffers());
     w.add_tensor(net.name + ".adam.m", net.optimizer->first_moment());
     w.add_tensor(net.name + ".adam.v", net.optimizer->second_moment());
     w.add_i64(net.name + ".adam.steps", net.optimizer->steps());
@@ -124,6 +132,28 @@ void check_checkpoint_values(const CheckpointReader& r, const std::string& name,
   }
 }
 
+// The network saved in the file must be the trainer's: same layers, same tensors.
+template <class T>
+void check_checkpoint_structure(const CheckpointReader& r, const NetworkSlot<T>& net) {
+  const std::string section = net.name + ".structure";
+  if (!r.has(section))
+    throw IoError("checkpoint '" + r.path() + "' has no section '" + section +
+                  "': it was written by an older vaegan or for another model; train again from scratch");
+  NetworkStructure saved;
+  try {
+    saved = NetworkStructure::parse(r.str(section));
+  } catch (const IoError&) {
+    throw;
+  } catch (const Error& e) {
+    throw IoError("checkpoint '" + r.path() + "': section '" + section + "': " + e.what() +
+                  " (the file is damaged)");
+  }
+  const std::string diff = net.structure.first_difference(saved, "the checkpoint");
+  if (!diff.empty())
+    throw IoError("checkpoint '" + r.path() + "': the " + net.name + " does not match the saved one: " + diff +
+                  "; load it into the model it was trained with (same preset and flags)");
+}
+
 }  // namespace detail
 
 // Restores a trainer saved by save_training_checkpoint from a validated checkpoint (`r`
@@ -142,17 +172,14 @@ void load_training_checkpoint(const CheckpointReader& r, Trainer& trainer, Batch
   if (info.dtype != detail::dtype_name<T>())
     throw IoError("checkpoint '" + path + "' was saved in " + info.dtype + " but this trainer uses " +
                   detail::dtype_name<T>());
-  if (info.config != trainer.config())
-    throw IoError("checkpoint '" + path + "': model config mismatch: the file is for the model " +
-                  info.config.describe() + " but this trainer has " + trainer.config().describe() +
-                  "; pass the preset it was trained with");
+  for (const auto& net : trainer.networks()) detail::check_checkpoint_structure(r, net);
   const std::int64_t max = detail::kMaxCheckpointCounter;
   detail::checkpoint_counter(r, "trainer.step", 0, max, "the trainer's step count");
   detail::checkpoint_counter(r, "trainer.epoch", 0, max, "the trainer's epoch count");
   // Check every section before changing anything: read the networks' state into staging
   // tensors and validate it; only then copy it in.
   struct Staged {
-    Tensor<T> params, m, v;
+    Tensor<T> params, m, v, buffers;
     std::int64_t steps = 0;
   };
   std::vector<Staged> staged;
@@ -177,6 +204,10 @@ void load_training_checkpoint(const CheckpointReader& r, Trainer& trainer, Batch
       ++k;
     }
     s.steps = detail::checkpoint_counter(r, net.name + ".adam.steps", 0, max, "Adam's step count");
+    if (net.params->buffers().numel() > 0) {
+      s.buffers = r.tensor<T>(net.name + ".buffers", net.params->buffers().shape());
+      detail::check_checkpoint_values(r, net.name + ".buffers", s.buffers, false);
+    }
     staged.push_back(std::move(s));
   }
   const Rng::State rng_state = r.rng_state("trainer.rng");
@@ -209,6 +240,7 @@ void load_training_checkpoint(const CheckpointReader& r, Trainer& trainer, Batch
     copy_into(s.params, net.params->values());
     copy_into(s.m, net.optimizer->first_moment());
     copy_into(s.v, net.optimizer->second_moment());
+    if (s.buffers.numel() > 0) copy_into(s.buffers, net.params->buffers());
     net.optimizer->set_steps(s.steps);
     net.params->zero_grad();
   }

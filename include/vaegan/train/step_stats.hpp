@@ -23,12 +23,10 @@ class StepStats {
   const char* name(int i) const { return names_[i]; }
   double value(int i) const { return values_[static_cast<std::size_t>(i)]; }
   void set(int i, double v) { values_[static_cast<std::size_t>(i)] = v; }
+  // Sets the named statistic; throws if this trainer does not report it.
+  void set(const char* name, double v) { set(index_of(name), v); }
   // The value of the named statistic; throws if this trainer does not report it.
-  double get(const char* name) const {
-    for (int i = 0; i < count_; ++i)
-      if (std::strcmp(names_[i], name) == 0) return value(i);
-    throw Error(std::string("StepStats: no statistic named '") + name + "'");
-  }
+  double get(const char* name) const { return value(index_of(name)); }
   bool has(const char* name) const {
     for (int i = 0; i < count_; ++i)
       if (std::strcmp(names_[i], name) == 0) return true;
@@ -36,6 +34,12 @@ class StepStats {
   }
 
  private:
+  int index_of(const char* name) const {
+    for (int i = 0; i < count_; ++i)
+      if (std::strcmp(names_[i], name) == 0) return i;
+    throw Error(std::string("StepStats: no statistic named '") + name + "'");
+  }
+
   const char* const* names_;
   int count_;
   std::array<double, kCapacity> values_{};

@@ -1,96 +1,97 @@
 #pragma once
-// VaeTrainer<T>: the VAE step of REFERENCE-WORKLOADS.md.
+// VaeTrainer: the VAE step of docs/reference-workloads.md on any encoder and decoder the
+// user composed.
 //   (mu, logvar) = E(x);  z = mu + eps * exp(logvar / 2);  x_r = Dec(z)
 //   L = rec(x_r, x) + kl_weight * KL   -> E and Dec
 #include <array>
-#include <cmath>
+#include <optional>
 
 #include "vaegan/losses/bce.hpp"
 #include "vaegan/losses/kl.hpp"
 #include "vaegan/models/decoder.hpp"
 #include "vaegan/models/encoder.hpp"
-#include "vaegan/ops/activation.hpp"
-#include "vaegan/ops/clamp.hpp"
+#include "vaegan/models/presets.hpp"
 #include "vaegan/ops/elementwise.hpp"
-#include "vaegan/ops/reparam.hpp"
 #include "vaegan/train/step_stats.hpp"
 #include "vaegan/train/trainer_core.hpp"
 
 namespace vaegan {
 
-struct VaeOptions {
-  double kl_weight = 1.0;
-  std::int64_t kl_warmup_steps = 0;  // KL weight ramps linearly from 0 over this many steps
+struct VaeOptions : PosteriorOptions {
   AdamOptions encoder_adam{};
   AdamOptions decoder_adam{};
-  double logvar_min = -30.0;
-  double logvar_max = 20.0;
 };
 
-template <class T>
-class VaeTrainer : public TrainerCore<T> {
+template <class T, class Enc = Encoder<T>, class Dec = Decoder<T>>
+class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
+  using Core = TrainerCore<VaeTrainer<T, Enc, Dec>, T>;
+
  public:
   static constexpr const char* kStatNames[] = {"loss", "rec", "kl"};
   static constexpr int kStatCount = 3;
   static constexpr const char* kKind = "vae";
   enum Network : unsigned { kEncoder = 0, kDecoder = 1 };
 
-  VaeTrainer(const ModelConfig& config, const VaeOptions& options = {}, std::uint64_t seed = 1)
-      : TrainerCore<T>(seed),
-        config_(config),
+  VaeTrainer(Enc encoder, Dec decoder, const VaeOptions& options = {}, std::uint64_t seed = 1)
+      : Core(seed),
         options_(options),
-        encoder_(config, this->rng_),
-        decoder_(config, this->rng_),
+        encoder_(std::move(encoder)),
+        decoder_(std::move(decoder)),
         encoder_opt_(encoder_.parameters(), options.encoder_adam),
         decoder_opt_(decoder_.parameters(), options.decoder_adam) {
-    this->add_network("encoder", encoder_.parameters(), encoder_opt_);
-    this->add_network("decoder", decoder_.parameters(), decoder_opt_);
+    Core::require_same_shape("VaeTrainer", "the decoder makes images of", decoder_.image_shape(), "the encoder takes",
+                             encoder_.input_shape());
+    Core::require_same_shape("VaeTrainer", "the encoder gives latent codes of", Shape{encoder_.latent_dim()},
+                             "the decoder takes", decoder_.input_shape());
+    this->add_network("encoder", encoder_, encoder_opt_);
+    this->add_network("decoder", decoder_, decoder_opt_);
+  }
+  // The dense preset networks of `config` (models/presets.hpp).
+  explicit VaeTrainer(const ModelConfig& config, const VaeOptions& options = {}, std::uint64_t seed = 1)
+      : VaeTrainer(dense_encoder<T>(config), dense_decoder<T>(config), options, seed) {
+    config_ = config;
   }
 
   StepStats train_step(const Tensor<T>& images) {
-    this->check_images("VaeTrainer", images, config_.image_dim);
     Tape<T>& tape = this->tape_;
     tape.reset();
-    Var<T> x = tape.constant(images);
-    Gaussian<T> q = encoder_.forward(x);
-    Var<T> logvar = clamp(q.logvar, static_cast<T>(options_.logvar_min), static_cast<T>(options_.logvar_max));
-    Var<T> z = reparameterize(q.mu, logvar, this->rng_);
-    Var<T> rec = bce_with_logits(decoder_.forward(z), x, Reduction::batch_mean);
-    Var<T> kl = kl_normal(q.mu, logvar);
-    double w = options_.kl_weight;
-    if (options_.kl_warmup_steps > 0)
-      w *= std::min(1.0, static_cast<double>(this->step_ + 1) / options_.kl_warmup_steps);
+    const Var<T> x = this->image_batch(tape, "VaeTrainer", images);
+    const PosteriorSample<T> q = this->sample_posterior(encoder_, x, options_);
+    Var<T> rec = bce_with_logits(decoder_.forward(q.z, ForwardContext::train(this->rng_)), x, Reduction::batch_mean);
+    Var<T> kl = kl_normal(q.mu, q.logvar);
+    const double w = options_.kl_weight_at(this->step_);
     Var<T> loss = add(rec, w == 1.0 ? kl : scale(kl, static_cast<T>(w)));
 
     StepStats stats(kStatNames, kStatCount);
-    stats.set(0, loss.item());
-    stats.set(1, rec.item());
-    stats.set(2, kl.item());
+    stats.set("loss", loss.item());
+    stats.set("rec", rec.item());
+    stats.set("kl", kl.item());
     this->apply_routes(std::array<LossRoute<T>, 1>{
         LossRoute<T>{"L_VAE", loss, (1u << kEncoder) | (1u << kDecoder), true},
     });
     return stats;
   }
 
-  // Images [n, image_dim] in [0, 1] decoded from latent codes z [n, latent_dim].
-  void generate(const Tensor<T>& z, Tensor<T>& images) { this->decode_images(decoder_, z, images); }
-  // Reconstructions of images x [n, image_dim] through the posterior mean.
-  void reconstruct(const Tensor<T>& x, Tensor<T>& images) { this->reconstruct_images(encoder_, decoder_, x, images); }
-  // Posterior means [n, latent_dim] of images x.
-  void encode(const Tensor<T>& x, Tensor<T>& mu) { this->encode_means(encoder_, x, mu); }
-
-  const ModelConfig& config() const { return config_; }
+  const std::optional<ModelConfig>& config() const { return config_; }
   const VaeOptions& options() const { return options_; }
-  Encoder<T>& encoder() { return encoder_; }
-  Decoder<T>& decoder() { return decoder_; }
+  Enc& encoder() { return encoder_; }
+  const Enc& encoder() const { return encoder_; }
+  Dec& decoder() { return decoder_; }
+  const Dec& decoder() const { return decoder_; }
 
  private:
-
-  ModelConfig config_;
+  std::optional<ModelConfig> config_;
   VaeOptions options_;
-  Encoder<T> encoder_;
-  Decoder<T> decoder_;
+  Enc encoder_;
+  Dec decoder_;
   Adam<T> encoder_opt_, decoder_opt_;
 };
+
+template <class Enc, class Dec>
+VaeTrainer(Enc, Dec) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
+template <class Enc, class Dec>
+VaeTrainer(Enc, Dec, const VaeOptions&) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
+template <class Enc, class Dec>
+VaeTrainer(Enc, Dec, const VaeOptions&, std::uint64_t) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
 
 }  // namespace vaegan
