@@ -11,7 +11,7 @@
 // per-pair ratios, with its quartiles to show the noise.
 //
 //   bench_dense_compare [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256]
-//                       [--clock wall|cpu] [--pin] [--list]
+//                       [--clock wall|cpu] [--pin] [--list] [--help]
 //
 // --clock cpu times with the benchmark thread's CPU-time clock instead of the wall clock:
 // on a machine shared with other busy processes it leaves out the time the thread was
@@ -25,19 +25,20 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <ctime>
 #include <exception>
 #include <fstream>
 #include <functional>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <benchmark/benchmark.h>
 
+#include "cli.hpp"  // examples/common/cli.hpp
 #include "dense_workload.hpp"
 #include "thread_pinning.hpp"
 
@@ -57,75 +58,39 @@ struct Options {
   bool list = false;
 };
 
-std::vector<long> parse_list(const std::string& flag, const std::string& text) {
-  std::vector<long> values;
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < 1)
-      throw vaegan::Error(flag + ": expected a comma-separated list of positive integers, got '" + text + "'");
-    values.push_back(v);
-  }
-  if (values.empty()) throw vaegan::Error(flag + ": the list is empty");
-  return values;
-}
-
 Options parse_options(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string arg = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw vaegan::Error(arg + ": needs a value");
-      return argv[++i];
-    };
-    if (arg == "--reps") {
-      const std::vector<long> reps = parse_list(arg, value());
-      if (reps.size() != 1) throw vaegan::Error("--reps: expected one number");
-      o.reps = static_cast<int>(reps[0]);
-      if (o.reps < 3)
-        throw vaegan::Error("--reps: need at least 3 samples for quartiles, got " + std::to_string(o.reps));
-    } else if (arg == "--sample-ms") {
-      o.sample_ms = std::atof(value().c_str());
-      if (!(o.sample_ms > 0)) throw vaegan::Error("--sample-ms: expected a positive number of milliseconds");
-    } else if (arg == "--threads") {
-      o.threads.clear();
-      for (long t : parse_list(arg, value())) o.threads.push_back(static_cast<int>(t));
-    } else if (arg == "--batches") {
-      o.batches.clear();
-      for (long b : parse_list(arg, value())) o.batches.push_back(b);
-    } else if (arg == "--clock") {
-      const std::string c = value();
-      if (c == "wall")
-        o.clock = ClockKind::wall;
-      else if (c == "cpu")
-        o.clock = ClockKind::cpu;
-      else
-        throw vaegan::Error("--clock: expected 'wall' or 'cpu', got '" + c + "'");
-    } else if (arg == "--pin") {
-      o.pin = true;
-    } else if (arg == "--list" || arg == "--benchmark_list_tests" || arg == "--benchmark_list_tests=true") {
-      o.list = true;
-    } else if (arg == "--help" || arg == "-h") {
-      std::printf(
-          "usage: %s [--reps N] [--sample-ms MS] [--threads 1,2] [--batches 64,256] [--clock wall|cpu] [--pin]\n"
-          "          [--list]\n"
-          "  --reps N        timed samples per side and configuration (default 21, at least 3)\n"
-          "  --sample-ms MS  length of one sample in milliseconds (default 10)\n"
-          "  --threads LIST  thread counts for vaegan and OpenBLAS (default 1,2)\n"
-          "  --batches LIST  batch sizes (default 64,256)\n"
-          "  --clock KIND    wall (default) or cpu: the thread's CPU time, for --threads 1 on a busy machine\n"
-          "  --pin           one CPU per thread (Linux), for a machine other processes keep busy\n"
-          "  --list          print the configurations and exit\n",
-          argv[0]);
-      std::exit(EXIT_SUCCESS);
-    } else {
-      throw vaegan::Error("unknown argument '" + arg + "' (see --help)");
-    }
-  }
-  if (o.clock == ClockKind::cpu && (o.threads.size() != 1 || o.threads[0] != 1))
-    throw vaegan::Error("--clock cpu measures one thread's CPU time: use it with --threads 1");
+  std::int64_t reps = o.reps;
+  std::vector<std::int64_t> threads(o.threads.begin(), o.threads.end());
+  std::vector<std::int64_t> batches(o.batches.begin(), o.batches.end());
+  std::string clock = "wall";
+  cli::Parser p("bench_dense_compare",
+                "The Dense-vs-sgemm summary table of the `mlp` preset (see the comment at the top of\n"
+                "benchmarks/dense_compare.cpp).");
+  p.add("reps", &reps, "timed samples per side and configuration (at least 3)");
+  p.add("sample-ms", &o.sample_ms, "length of one sample in milliseconds");
+  p.add("threads", &threads, "thread counts for vaegan and OpenBLAS");
+  p.add("batches", &batches, "batch sizes");
+  p.add("clock", &clock, "wall, or cpu: the thread's CPU time, for --threads 1 on a busy machine");
+  p.add_switch("pin", &o.pin, "one CPU per thread (Linux), for a machine other processes keep busy");
+  p.add_switch("list", &o.list, "print the configurations and exit");
+  p.add_switch("benchmark_list_tests", &o.list, "the same as --list, as in Google Benchmark programs");
+  p.require([&] { return reps >= 3; },
+            [&] { return "--reps: need at least 3 samples for quartiles, got " + std::to_string(reps); });
+  p.require([&] { return o.sample_ms > 0; }, "--sample-ms: expected a positive number of milliseconds");
+  p.require([&] { return std::all_of(threads.begin(), threads.end(), [](std::int64_t t) { return t >= 1; }); },
+            "--threads: expected a comma-separated list of positive integers");
+  p.require([&] { return std::all_of(batches.begin(), batches.end(), [](std::int64_t b) { return b >= 1; }); },
+            "--batches: expected a comma-separated list of positive integers");
+  p.require([&] { return clock == "wall" || clock == "cpu"; },
+            [&] { return "--clock: expected 'wall' or 'cpu', got '" + clock + "'"; });
+  p.require([&] { return clock == "wall" || (threads.size() == 1 && threads[0] == 1); },
+            "--clock cpu measures one thread's CPU time: use it with --threads 1");
+  p.parse(argc, argv);
+  o.reps = static_cast<int>(reps);
+  o.threads.assign(threads.begin(), threads.end());
+  o.batches.assign(batches.begin(), batches.end());
+  o.clock = clock == "cpu" ? ClockKind::cpu : ClockKind::wall;
   return o;
 }
 

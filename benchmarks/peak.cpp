@@ -3,7 +3,7 @@
 //
 //   {"threads":2,"peak_gflops":..,"isa":"avx512"}
 //
-//   bench_peak [--threads N] [--ms MS] [--reps N]
+//   bench_peak [--threads N[,N...]] [--ms MS] [--reps N] [--help]
 //
 // Each thread runs independent chains of vector FMAs on registers (enough accumulators to
 // cover the FMA latency on every current x86 core), no memory traffic; a sample lasts
@@ -13,6 +13,7 @@
 // Accepts --benchmark_list_tests like the Google Benchmark programs (prints the ISA).
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -24,6 +25,8 @@
 #ifdef _OPENMP
 #include <omp.h>
 #endif
+
+#include "cli.hpp"  // examples/common/cli.hpp
 
 namespace {
 
@@ -95,31 +98,28 @@ double sample(int threads, long iters) {
   return flops / s / 1e9;
 }
 
-[[noreturn]] void usage_error(const std::string& what) {
-  std::fprintf(stderr, "bench_peak: %s (flags: --threads N, --ms MS, --reps N)\n", what.c_str());
-  std::exit(2);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<int> thread_counts{1, 2};
+  std::vector<std::int64_t> thread_list{1, 2};
+  std::int64_t reps = 5;
   double ms = 200;
-  int reps = 5;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    if (flag == "--benchmark_list_tests" || flag == "--benchmark_list_tests=true") {
-      std::printf("fma_peak/%s\n", kIsa);
-      return 0;
-    }
-    if (i + 1 >= argc) usage_error(flag + " needs a value or is unknown");
-    const long v = std::strtol(argv[++i], nullptr, 10);
-    if (v <= 0) usage_error(flag + " needs a positive integer");
-    if (flag == "--threads") thread_counts = {static_cast<int>(v)};
-    else if (flag == "--ms") ms = static_cast<double>(v);
-    else if (flag == "--reps") reps = static_cast<int>(v);
-    else usage_error("unknown flag '" + flag + "'");
+  bool list = false;
+  cli::Parser p("bench_peak", "The machine's FP32 FMA peak, one JSON line per thread count.");
+  p.add("threads", &thread_list, "thread counts");
+  p.add("ms", &ms, "milliseconds per sample");
+  p.add("reps", &reps, "samples per thread count; the median is reported");
+  p.add_switch("benchmark_list_tests", &list, "print the ISA and exit, as in Google Benchmark programs");
+  p.require([&] { return std::all_of(thread_list.begin(), thread_list.end(), [](std::int64_t t) { return t > 0; }); },
+            "--threads needs positive integers");
+  p.require([&] { return ms > 0; }, "--ms needs a positive number");
+  p.require([&] { return reps > 0; }, "--reps needs a positive integer");
+  p.parse(argc, argv);
+  if (list) {
+    std::printf("fma_peak/%s\n", kIsa);
+    return 0;
   }
+  std::vector<int> thread_counts(thread_list.begin(), thread_list.end());
 #ifndef _OPENMP
   if (thread_counts.size() > 1 || thread_counts[0] > 1) thread_counts = {1};
 #endif

@@ -6,13 +6,14 @@
 //    "median_ms":..,"min_ms":..,"max_ms":..,"flops_per_step":..,"gflops":..}
 //
 //   bench_step [--preset seed|mlp] [--step gan|vae|vaegan] [--batch N] [--threads N]
-//              [--steps N] [--warmup N] [--pin] [--clock wall|cpu] [--all]
+//              [--steps N] [--warmup N] [--pin] [--clock wall|cpu] [--all] [--list] [--help]
 //
 // Each step is timed alone with the wall clock (forward, backward, Adam), after --warmup
 // untimed steps; median, min and max are over the --steps timed ones. --all runs every
 // configuration of the reference file (2 presets x 3 steps x batch 64, 256 x 1, 2
 // threads); the flags given with it narrow that set. The real batch is a fixed uniform
-// [0, 1) tensor, as in benchmarks/reference/step_torch.py.
+// [0, 1) tensor, as in benchmarks/reference/step_torch.py. --preset, --step, --batch and
+// --threads also take comma-separated lists (--batch 64,256); --help lists the flags.
 //
 // --clock cpu times each step with the calling thread's CPU-time clock (1 thread only):
 // on a machine shared with other busy processes it leaves out the time the thread was
@@ -26,6 +27,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
@@ -34,6 +36,7 @@
 
 #include <vaegan/vaegan.hpp>
 
+#include "cli.hpp"  // examples/common/cli.hpp
 #include "step_flops.hpp"
 #include "thread_pinning.hpp"
 
@@ -67,68 +70,65 @@ double now_ms(bool cpu_clock) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-[[noreturn]] void usage_error(const std::string& what) {
-  std::fprintf(stderr, "bench_step: %s (see the comment at the top of benchmarks/step.cpp for the flags)\n",
-               what.c_str());
-  std::exit(2);
-}
-
-long parse_positive(const std::string& flag, const char* text) {
-  char* end = nullptr;
-  const long v = std::strtol(text, &end, 10);
-  if (end == text || *end != '\0' || v <= 0) usage_error(flag + " needs a positive integer, got '" + text + "'");
-  return v;
-}
-
 Options parse(int argc, char** argv) {
   Options o;
-  bool narrowed = false, all = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string flag = argv[i];
-    auto value = [&]() -> const char* {
-      if (i + 1 >= argc) usage_error(flag + " needs a value");
-      return argv[++i];
-    };
-    if (flag == "--all") {
-      all = true;
-    } else if (flag == "--pin") {
-      o.pin = true;
-    } else if (flag == "--benchmark_list_tests" || flag == "--benchmark_list_tests=true" || flag == "--list") {
-      o.list = true;
-    } else if (flag == "--clock") {
-      const std::string v = value();
-      if (v != "wall" && v != "cpu") usage_error("--clock must be wall or cpu, got '" + v + "'");
-      o.cpu_clock = v == "cpu";
-    } else if (flag == "--preset") {
-      const std::string v = value();
-      if (v != "seed" && v != "mlp") usage_error("--preset must be seed or mlp, got '" + v + "'");
-      o.presets = {v};
-      narrowed = true;
-    } else if (flag == "--step") {
-      const std::string v = value();
-      if (v != "gan" && v != "vae" && v != "vaegan") usage_error("--step must be gan, vae or vaegan, got '" + v + "'");
-      o.steps = {v};
-      narrowed = true;
-    } else if (flag == "--batch") {
-      o.batches = {parse_positive(flag, value())};
-      narrowed = true;
-    } else if (flag == "--threads") {
-      o.threads = {static_cast<int>(parse_positive(flag, value()))};
-      narrowed = true;
-    } else if (flag == "--steps") {
-      o.timed_steps = static_cast<int>(parse_positive(flag, value()));
-    } else if (flag == "--warmup") {
-      const long v = std::strtol(value(), nullptr, 10);
-      if (v < 0) usage_error("--warmup must be >= 0");
-      o.warmup_steps = static_cast<int>(v);
-    } else {
-      usage_error("unknown flag '" + flag + "'");
-    }
-  }
-  // Without --all, a run needs every dimension named or it would silently run 24 configs.
-  if (o.cpu_clock && (o.threads.size() != 1 || o.threads[0] != 1))
-    usage_error("--clock cpu needs --threads 1 (other threads' time would be missed)");
-  if (!all && !o.list && !narrowed) usage_error("name a configuration (--preset, --step, ...) or pass --all");
+  std::vector<std::int64_t> batches(o.batches.begin(), o.batches.end()), threads(o.threads.begin(), o.threads.end());
+  std::int64_t timed_steps = o.timed_steps, warmup_steps = o.warmup_steps;
+  std::string clock = "wall";
+  bool all = false;
+  cli::Parser p("bench_step",
+                "Whole training steps of the reference workloads, one JSON line per configuration\n"
+                "(see the comment at the top of benchmarks/step.cpp).");
+  p.add("preset", &o.presets, "model presets: seed, mlp");
+  p.add("step", &o.steps, "training steps: gan, vae, vaegan");
+  p.add("batch", &batches, "images per step");
+  p.add("threads", &threads, "thread counts");
+  p.add("steps", &timed_steps, "timed steps per configuration");
+  p.add("warmup", &warmup_steps, "untimed steps before them");
+  p.add_switch("pin", &o.pin, "one CPU per thread (Linux), for a machine other processes keep busy");
+  p.add("clock", &clock, "wall, or cpu: the thread's CPU time (needs --threads 1)");
+  p.add_switch("all", &all, "every configuration: the defaults of the four lists above, which narrow it");
+  p.add_switch("list", &o.list, "print the configurations and exit");
+  p.add_switch("benchmark_list_tests", &o.list, "the same as --list, as in Google Benchmark programs");
+  auto all_of = [](const auto& list, auto ok) { return std::all_of(list.begin(), list.end(), ok); };
+  // The first item of `list` not in `allowed`, or "" when there is none.
+  auto first_bad = [](const std::vector<std::string>& list, const std::vector<std::string>& allowed) {
+    for (const auto& v : list)
+      if (std::find(allowed.begin(), allowed.end(), v) == allowed.end()) return v;
+    return std::string();
+  };
+  p.require(
+      [&] {
+        return first_bad(o.presets, {"seed", "mlp"}).empty();
+      },
+      [&] {
+        return "--preset must be seed or mlp, got '" + first_bad(o.presets, {"seed", "mlp"}) + "'";
+      });
+  p.require(
+      [&] {
+        return first_bad(o.steps, {"gan", "vae", "vaegan"}).empty();
+      },
+      [&] {
+        return "--step must be gan, vae or vaegan, got '" + first_bad(o.steps, {"gan", "vae", "vaegan"}) + "'";
+      });
+  p.require([&] { return all_of(batches, [](std::int64_t v) { return v > 0; }); }, "--batch needs positive integers");
+  p.require([&] { return all_of(threads, [](std::int64_t v) { return v > 0; }); }, "--threads needs positive integers");
+  p.require([&] { return timed_steps > 0; }, "--steps needs a positive integer");
+  p.require([&] { return warmup_steps >= 0; }, "--warmup must be >= 0");
+  p.require([&] { return clock == "wall" || clock == "cpu"; },
+            [&] { return "--clock must be wall or cpu, got '" + clock + "'"; });
+  p.require([&] { return clock == "wall" || threads == std::vector<std::int64_t>{1}; },
+            "--clock cpu needs --threads 1 (other threads' time would be missed)");
+  // Without --all, a run needs a dimension named or it would silently run 24 configs.
+  p.require(
+      [&] { return all || o.list || p.given("preset") || p.given("step") || p.given("batch") || p.given("threads"); },
+      "name a configuration (--preset, --step, ...) or pass --all");
+  p.parse(argc, argv);
+  o.batches.assign(batches.begin(), batches.end());
+  o.threads.assign(threads.begin(), threads.end());
+  o.timed_steps = static_cast<int>(timed_steps);
+  o.warmup_steps = static_cast<int>(warmup_steps);
+  o.cpu_clock = clock == "cpu";
   return o;
 }
 
@@ -148,7 +148,7 @@ std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& ba
 
 std::vector<double> run(const Config& c, const Options& o) {
   const vaegan::ModelConfig model = vaegan::model_preset(c.preset);
-  vaegan::Tensor<float> batch(vaegan::Shape{c.batch, model.image_dim});
+  vaegan::Tensor<float> batch(vaegan::Shape{c.batch, model.image_dim()});
   vaegan::Rng data_rng(1);
   data_rng.fill_uniform(batch.data(), batch.numel(), 0.0, 1.0);
   if (c.step == "gan") {

@@ -47,7 +47,7 @@ inline double layer_sum(const Layers& layers, double rows, bool include_first) {
 
 inline double step_flops(const vaegan::ModelConfig& m, const std::string& step, vaegan::Index batch) {
   const double b = static_cast<double>(batch);
-  const double image = static_cast<double>(m.image_dim), latent = static_cast<double>(m.latent_dim);
+  const double image = static_cast<double>(m.image_dim()), latent = static_cast<double>(m.latent_dim);
   // Encoder: trunk layers, then the two heads (last hidden -> latent).
   Layers e = chain(image, m.encoder_hidden, latent);
   e.emplace_back(e.back());

@@ -59,9 +59,9 @@ vaegan::IdxImages read_reconstruct_input(const Flags& f, const vaegan::Checkpoin
     throw vaegan::IoError(std::string(e.what()) +
                           "; --reconstruct takes an IDX images file (e.g. data/t10k-images-idx3-ubyte)");
   }
-  if (idx.rows * idx.cols != info.config.image_dim)
+  if (idx.rows * idx.cols != info.config->image_dim())
     throw vaegan::IoError(f.reconstruct + ": images are " + std::to_string(idx.rows) + "x" + std::to_string(idx.cols) +
-                          " but the model expects " + std::to_string(info.config.image_dim) +
+                          " but the model expects " + std::to_string(info.config->image_dim()) +
                           " pixels (28x28); pass --reconstruct an IDX file of 28x28 images");
   return idx;
 }
@@ -88,7 +88,7 @@ void check_output_paths(const Flags& f) {
 
 template <class Trainer>
 int run(const Flags& f, const vaegan::CheckpointInfo& info) {
-  Trainer trainer(info.config, {}, 1);
+  Trainer trainer(*info.config, {}, 1);
   vaegan::load_training_checkpoint<Trainer, Scalar>(f.checkpoint, trainer, nullptr);
   vaegan::IdxImages to_reconstruct;
   if constexpr (!std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>) {
@@ -98,7 +98,7 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
                         "or pass a mnist_vae or mnist_vaegan checkpoint");
   }
   vaegan::Rng rng(static_cast<std::uint64_t>(f.seed));
-  vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(f.count, info.config.latent_dim)), images;
+  vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(f.count, info.config->latent_dim)), images;
   rng.fill_normal(z.data(), z.numel());
   trainer.generate(z, images);
   if (!f.out_idx.empty()) {
@@ -113,7 +113,7 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
     vaegan::write_image_grid(f.png, shown, grid);
     std::cout << "wrote a grid of " << shown.rows() << " samples to " << f.png << "\n";
   }
-  vaegan::Tensor<Scalar> ends(vaegan::Shape::matrix(2 * f.pairs, info.config.latent_dim));
+  vaegan::Tensor<Scalar> ends(vaegan::Shape::matrix(2 * f.pairs, info.config->latent_dim));
   if constexpr (!std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>) {
     if (!f.reconstruct.empty()) {
       const vaegan::IdxImages& idx = to_reconstruct;
@@ -185,7 +185,11 @@ int main(int argc, char** argv) {
       throw vaegan::IoError(std::string(e.what()) +
                             "; pass --checkpoint a file that mnist_vaegan, mnist_gan or mnist_vae wrote");
     }
-    std::cout << "mnist_sample: " << info.kind << " checkpoint at step " << info.step << " (" << info.config.describe()
+    if (!info.config)
+      throw vaegan::IoError(f.checkpoint + ": holds a model the program composed itself (no preset in section "
+                            "'model.config'); this tool rebuilds the preset models of mnist_vaegan, mnist_gan and "
+                            "mnist_vae: load such a checkpoint from the program that built the model");
+    std::cout << "mnist_sample: " << info.kind << " checkpoint at step " << info.step << " (" << info.config->describe()
               << ")\n";
     if (info.dtype != "float32")
       throw vaegan::IoError(f.checkpoint + ": holds " + info.dtype + "; this tool reads float32 checkpoints (those "

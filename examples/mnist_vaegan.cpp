@@ -26,7 +26,7 @@ struct TunedVaeGanSpec : examples::VaeGanSpec {
     o.trainer.gamma = 0.2;
     o.trainer.adversarial_warmup_steps = 1000;
     o.trainer.real_label = 0.9;
-    o.trainer.discriminator_dropout = 0.3;
+    o.discriminator_dropout = 0.3;
     return o;
   }
 };

@@ -48,8 +48,7 @@ int main(int argc, char** argv) {
     const vaegan::Index input_dim = vaegan::ClassifierConfig{}.input_dim;
     for (const auto* split : {&train, &test})
       if (split->image_size() != input_dim)
-        throw vaegan::IoError("the images in '" + data + "' are " + std::to_string(split->image_shape().first) + "x" +
-                              std::to_string(split->image_shape().second) + " but the classifier takes " +
+        throw vaegan::IoError("the images in '" + data + "' are " + std::to_string(split->image_shape()[1]) + "x" + std::to_string(split->image_shape()[2]) + " but the classifier takes " +
                               examples::image_size_text(input_dim) + "; pass --data with a dataset of " +
                               examples::image_size_text(input_dim) + " images (MNIST, Fashion-MNIST and KMNIST are)");
     if (batch > train.size())

@@ -15,7 +15,7 @@
 #include <vector>
 
 // The core engine only (not the umbrella, which also pulls in models, data, io and train).
-#include "vaegan/autodiff/gradcheck.hpp"
+#include "vaegan/testing/gradcheck.hpp"
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/config.hpp"

@@ -2,13 +2,17 @@
 // A small declarative command-line parser for the examples: --name value or --name=value,
 // --help lists every flag with its default. Bad input (unknown flag, missing or malformed
 // value, failed check) prints one line naming the problem and the fix and exits with 2.
+// Shared by the examples, the benchmarks (benchmarks/) and tests/crash.
 #include <cerrno>
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace cli {
@@ -25,12 +29,37 @@ class Parser {
     flags_.push_back({name, help, *target, "STRING", [target](const std::string& v) { *target = v; return true; }});
   }
   void add(const std::string& name, std::int64_t* target, const std::string& help) {
-    flags_.push_back({name, help, std::to_string(*target), "INT", [target](const std::string& v) {
+    flags_.push_back(
+        {name, help, std::to_string(*target), "INT", [target](const std::string& v) { return parse_int(v, target); }});
+  }
+  // An unsigned 64-bit integer (seeds): the full range, no sign.
+  void add(const std::string& name, std::uint64_t* target, const std::string& help) {
+    flags_.push_back({name, help, std::to_string(*target), "UINT", [target](const std::string& v) {
+                        if (v.empty() || v[0] < '0' || v[0] > '9') return false;
                         char* end = nullptr;
                         errno = 0;
-                        const long long x = std::strtoll(v.c_str(), &end, 10);
-                        if (v.empty() || *end != '\0' || errno == ERANGE) return false;
+                        const unsigned long long x = std::strtoull(v.c_str(), &end, 10);
+                        if (*end != '\0' || errno == ERANGE) return false;
                         *target = x;
+                        return true;
+                      }});
+  }
+  // Comma-separated lists (--threads 1,2 or --methods gan,vae): one item or more, none
+  // empty. A value given on the command line replaces the default list.
+  void add(const std::string& name, std::vector<std::string>* target, const std::string& help) {
+    flags_.push_back({name, help, join(*target), "STRING[,STRING...]",
+                      [target](const std::string& v) { return split_list(v, target); }});
+  }
+  void add(const std::string& name, std::vector<std::int64_t>* target, const std::string& help) {
+    std::vector<std::string> default_items;
+    for (const std::int64_t x : *target) default_items.push_back(std::to_string(x));
+    flags_.push_back({name, help, join(default_items), "INT[,INT...]", [target](const std::string& v) {
+                        std::vector<std::string> items;
+                        if (!split_list(v, &items)) return false;
+                        std::vector<std::int64_t> values(items.size());
+                        for (std::size_t i = 0; i < items.size(); ++i)
+                          if (!parse_int(items[i], &values[i])) return false;
+                        *target = std::move(values);
                         return true;
                       }});
   }
@@ -132,6 +161,31 @@ class Parser {
     std::function<bool()> check;
     std::function<std::string()> message;
   };
+  static bool split_list(const std::string& v, std::vector<std::string>* items) {
+    std::vector<std::string> out;
+    for (std::size_t start = 0;;) {
+      const std::size_t comma = v.find(',', start);
+      out.push_back(v.substr(start, comma == std::string::npos ? comma : comma - start));
+      if (out.back().empty()) return false;
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    *items = std::move(out);
+    return true;
+  }
+  static std::string join(const std::vector<std::string>& items) {
+    std::string text;
+    for (const auto& item : items) text += (text.empty() ? "" : ",") + item;
+    return text;
+  }
+  static bool parse_int(const std::string& v, std::int64_t* target) {
+    char* end = nullptr;
+    errno = 0;
+    const long long x = std::strtoll(v.c_str(), &end, 10);
+    if (v.empty() || *end != '\0' || errno == ERANGE) return false;
+    *target = x;
+    return true;
+  }
   Flag* find(const std::string& name) {
     for (auto& f : flags_)
       if (f.name == name) return &f;

@@ -42,6 +42,7 @@ struct VaeGanSpec {
     AdamFlags adam;
     vaegan::VaeGanOptions trainer;
     double lr_encoder = -1, lr_decoder = -1, lr_discriminator = -1;
+    double discriminator_dropout = 0.0;  // a layer of the preset discriminator (ModelConfig)
   };
   static constexpr const char* kName = "vaegan";
   static constexpr const char* kProgram = "mnist_vaegan";
@@ -69,7 +70,7 @@ struct VaeGanSpec {
     p.add(prefix + "adversarial-warmup", &t.adversarial_warmup_steps,
           "steps before adversarial terms and D training start");
     p.add(prefix + "real-label", &t.real_label, "discriminator target for real images (< 1: label smoothing)");
-    p.add(prefix + "d-dropout", &t.discriminator_dropout, "dropout between the discriminator's hidden layers");
+    p.add(prefix + "d-dropout", &o.discriminator_dropout, "dropout after each hidden layer of the discriminator");
     p.add(prefix + "logvar-max", &t.logvar_max, "clamp on the encoder's log-variance (upper)");
     p.add(prefix + "logvar-min", &t.logvar_min, "clamp on the encoder's log-variance (lower)");
     p.require([&t] { return t.gamma >= 0 && t.kl_weight >= 0 && t.feature_reconstruction_weight >= 0 &&
@@ -77,7 +78,7 @@ struct VaeGanSpec {
                             t.adversarial_warmup_steps >= 0; },
               "--" + prefix + "gamma, kl-weight, pixel-weight, feature-weight and the warm-ups must be >= 0");
     p.require([&t] { return t.real_label > 0 && t.real_label <= 1; }, "--" + prefix + "real-label must be in (0, 1]");
-    p.require([&t] { return t.discriminator_dropout >= 0 && t.discriminator_dropout < 1; },
+    p.require([&o] { return o.discriminator_dropout >= 0 && o.discriminator_dropout < 1; },
               "--" + prefix + "d-dropout must be in [0, 1)");
     p.require([&t] { return t.logvar_min < t.logvar_max; }, "--" + prefix + "logvar-min must be below logvar-max");
   }
@@ -89,7 +90,9 @@ struct VaeGanSpec {
     if (!p.given(prefix + "lr-decoder")) o.lr_decoder = -1;
     if (!p.given(prefix + "lr-discriminator")) o.lr_discriminator = -1;
   }
-  static void adjust_config(vaegan::ModelConfig&, const Options&) {}
+  static void adjust_config(vaegan::ModelConfig& c, const Options& o) {
+    c.discriminator_dropout = o.discriminator_dropout;
+  }
   static vaegan::VaeGanOptions make_options(const Options& o) {
     vaegan::VaeGanOptions t = o.trainer;
     t.encoder_adam = o.adam.with_lr(o.lr_encoder);
@@ -105,6 +108,7 @@ struct GanSpec {
     AdamFlags adam;
     vaegan::GanOptions trainer;
     double lr_generator = -1, lr_discriminator = -1;
+    double discriminator_dropout = 0.0;  // a layer of the preset discriminator (ModelConfig)
     std::string generator_activation = "relu";
   };
   static constexpr const char* kName = "gan";
@@ -120,11 +124,11 @@ struct GanSpec {
     p.add(prefix + "lr-generator", &o.lr_generator, "generator learning rate (-1: --" + prefix + "lr)");
     p.add(prefix + "lr-discriminator", &o.lr_discriminator, "discriminator learning rate (-1: --" + prefix + "lr)");
     p.add(prefix + "real-label", &t.real_label, "discriminator target for real images (< 1: label smoothing)");
-    p.add(prefix + "d-dropout", &t.discriminator_dropout, "dropout between the discriminator's hidden layers");
+    p.add(prefix + "d-dropout", &o.discriminator_dropout, "dropout after each hidden layer of the discriminator");
     p.add(prefix + "generator-activation", &o.generator_activation,
           "hidden activation of the generator: relu or leaky_relu");
     p.require([&t] { return t.real_label > 0 && t.real_label <= 1; }, "--" + prefix + "real-label must be in (0, 1]");
-    p.require([&t] { return t.discriminator_dropout >= 0 && t.discriminator_dropout < 1; },
+    p.require([&o] { return o.discriminator_dropout >= 0 && o.discriminator_dropout < 1; },
               "--" + prefix + "d-dropout must be in [0, 1)");
     p.require([&o] { return o.generator_activation == "relu" || o.generator_activation == "leaky_relu"; },
               "--" + prefix + "generator-activation must be relu or leaky_relu");
@@ -137,6 +141,7 @@ struct GanSpec {
   }
   static void adjust_config(vaegan::ModelConfig& c, const Options& o) {
     if (o.generator_activation == "leaky_relu") c.decoder_activation = vaegan::Activation::leaky_relu(0.2);
+    c.discriminator_dropout = o.discriminator_dropout;
   }
   static vaegan::GanOptions make_options(const Options& o) {
     vaegan::GanOptions t = o.trainer;

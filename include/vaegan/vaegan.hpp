@@ -9,7 +9,7 @@
 #include "vaegan/core/shape.hpp"
 #include "vaegan/core/tensor.hpp"
 
-#include "vaegan/autodiff/gradcheck.hpp"
+#include "vaegan/testing/gradcheck.hpp"
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/autodiff/tape.hpp"
 
@@ -58,6 +58,7 @@
 #include "vaegan/io/image_grid.hpp"
 #include "vaegan/io/png.hpp"
 #include "vaegan/io/svg_plot.hpp"
+#include "vaegan/io/weights.hpp"
 
 #include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/fit.hpp"

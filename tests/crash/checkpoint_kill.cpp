@@ -5,7 +5,7 @@
 // one it was saving. It must also load into a fresh trainer.
 //
 //   vaegan_checkpoint_kill_test [--trials N] [--dir DIR] [--seed S] [--window-saves K]
-//                               [--time-budget SECONDS] [--keep] [--self-check]
+//                               [--time-budget SECONDS] [--keep] [--self-check] [--help]
 //
 // --trials (default 200) trials are run, except that after 100 of them the run stops
 // once the trials have taken --time-budget seconds (default 25; 0: no limit), so that a
@@ -68,6 +68,8 @@
 #include <vector>
 
 #include <vaegan/vaegan.hpp>
+
+#include "cli.hpp"  // examples/common/cli.hpp
 
 extern char** environ;
 
@@ -279,47 +281,44 @@ struct Options {
 
 Options parse(int argc, char** argv) {
   Options o;
-  auto value = [&](int& i) -> std::string {
-    if (i + 1 >= argc) die(std::string(argv[i]) + " needs a value");
-    return argv[++i];
-  };
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--trials") o.trials = std::atoi(value(i).c_str());
-    else if (a == "--dir") o.dir = value(i);
-    else if (a == "--seed") o.seed = std::strtoull(value(i).c_str(), nullptr, 10);
-    else if (a == "--window-saves") o.window_saves = std::atoi(value(i).c_str());
-    else if (a == "--time-budget") o.time_budget = std::atof(value(i).c_str());
-    else if (a == "--keep") o.keep = true;
-    else if (a == "--self-check") o.self_check = true;
-    else {
-      std::cerr << "usage: " << argv[0]
-                << " [--trials N] [--dir DIR] [--seed S] [--window-saves K] [--time-budget SECONDS] [--keep]"
-                   " [--self-check]\n";
-      std::exit(2);
-    }
-  }
-  if (o.trials < 1 || o.window_saves < 1 || o.window_saves > kMaxSaves - 2) {
-    std::cerr << "checkpoint_kill: need --trials >= 1 and --window-saves 1.." << kMaxSaves - 2 << "\n";
-    std::exit(2);
-  }
+  std::int64_t trials = o.trials, window_saves = o.window_saves;
+  cli::Parser p("vaegan_checkpoint_kill_test",
+                "Crash safety of checkpoint saves: SIGKILLs a child while it saves and checks the file\n"
+                "on disk (see the comment at the top of tests/crash/checkpoint_kill.cpp).");
+  p.add("trials", &trials, "trials to run (after 100, stops once --time-budget is used up)");
+  p.add("dir", &o.dir, "work directory, emptied first (empty: a new one in the temporary directory)");
+  p.add("seed", &o.seed, "seed of the kill delays (0: from the clock, printed)");
+  p.add("window-saves", &window_saves, "kills land from the spawn to the end of this many saves");
+  p.add("time-budget", &o.time_budget, "seconds of trials after which the run stops, past 100 trials (0: no limit)");
+  p.add_switch("keep", &o.keep, "keep the work directory");
+  p.add_switch("self-check", &o.self_check, "test the test: children write in place and must be caught");
+  p.require([&] { return trials >= 1 && window_saves >= 1 && window_saves <= kMaxSaves - 2; },
+            "need --trials >= 1 and --window-saves 1.." + std::to_string(kMaxSaves - 2));
+  p.parse(argc, argv);
+  o.trials = static_cast<int>(trials);
+  o.window_saves = static_cast<int>(window_saves);
   return o;
+}
+
+// The child's command line, from spawn_child: --child DIR [--reference] [--direct] [--saves N].
+int child_parse_and_run(int argc, char** argv) {
+  std::string dir;
+  bool reference = false, direct = false;
+  std::int64_t saves = kMaxSaves;
+  cli::Parser p("vaegan_checkpoint_kill_test --child", "The child process the test spawns (not run by hand).");
+  p.add("child", &dir, "directory to save into");
+  p.add_switch("reference", &reference, "the reference run: every version to its own file");
+  p.add_switch("direct", &direct, "write in place, without the temporary file (--self-check)");
+  p.add("saves", &saves, "versions to save");
+  p.require([&] { return !dir.empty(); }, "--child needs a directory");
+  p.parse(argc, argv);
+  return child_main(dir, reference, static_cast<int>(std::clamp<std::int64_t>(saves, 1, kMaxSaves)), direct);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc >= 3 && std::strcmp(argv[1], "--child") == 0) {
-    bool reference = false, direct = false;
-    int saves = kMaxSaves;
-    for (int i = 3; i < argc; ++i) {
-      if (std::strcmp(argv[i], "--reference") == 0) reference = true;
-      else if (std::strcmp(argv[i], "--direct") == 0) direct = true;
-      else if (std::strcmp(argv[i], "--saves") == 0 && i + 1 < argc) saves = std::atoi(argv[++i]);
-      else return 2;
-    }
-    return child_main(argv[2], reference, std::clamp(saves, 1, kMaxSaves), direct);
-  }
+  if (argc >= 2 && std::strcmp(argv[1], "--child") == 0) return child_parse_and_run(argc, argv);
 
   const Options o = parse(argc, argv);
   std::error_code ec;

@@ -22,6 +22,7 @@
 #include <system_error>
 #include <vector>
 
+#include "vaegan/core/format.hpp"
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/io/atomic_file.hpp"
@@ -29,13 +30,6 @@
 namespace vaegan {
 
 namespace detail {
-
-// Shortest decimal text that parses back to exactly v ("0.1", "3", "1e-07", "nan").
-inline std::string format_double(double v) {
-  char buf[64];
-  const auto res = std::to_chars(buf, buf + sizeof(buf), v);
-  return std::string(buf, res.ptr);
-}
 
 inline bool parse_double(const std::string& text, double& out) {
   if (text.empty()) return false;

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
 
 namespace vaegan {

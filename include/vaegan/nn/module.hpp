@@ -25,8 +25,6 @@
 //                        took `a` over
 // A user's layer derives from Module<T> and plugs into Sequential, the models and the
 // trainers as it is (the README's library tour has one).
-#include <cstdio>
-#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
@@ -36,6 +34,7 @@
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/activation_kind.hpp"
 #include "vaegan/core/error.hpp"
+#include "vaegan/core/format.hpp"
 #include "vaegan/core/rng.hpp"
 #include "vaegan/core/shape.hpp"
 
@@ -97,15 +96,6 @@ class Module {
 };
 
 namespace detail {
-// The shortest decimal text that reads back as exactly `v` (for attributes).
-inline std::string format_double(double v) {
-  char text[32];
-  for (int digits = 6; digits <= 17; ++digits) {
-    std::snprintf(text, sizeof text, "%.*g", digits, v);
-    if (std::strtod(text, nullptr) == v) break;
-  }
-  return text;
-}
 // "Dense 'trunk.0'" or "Dense" when the layer has no name yet: for messages.
 inline std::string layer_label(const std::string& type, const std::string& path) {
   return path.empty() ? type : type + " '" + path + "'";

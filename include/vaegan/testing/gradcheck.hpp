@@ -10,6 +10,9 @@
 // errors cannot cancel out in a plain sum. For each input the error is
 //   ||analytic - numeric|| / max(||analytic + numeric||, tiny)    (2-norms over the input)
 // Keep inputs away from kinks (relu at 0) where the derivative is not defined.
+//
+// A testing utility the library ships (as dlib ships test_layer), not part of the engine:
+// it lives in testing/ because it uses ops/ (sum, mul), which autodiff/ must not depend on.
 #include <cmath>
 #include <cstdio>
 #include <functional>
