@@ -32,7 +32,7 @@ namespace vaegan_bench {
 
 using vaegan::Index;
 
-// One Dense shape of the `mlp` preset (shared/REFERENCE-WORKLOADS.md) and the layers
+// One Dense shape of the `mlp` preset (docs/reference-workloads.md) and the layers
 // that have it: `count` of them across encoder, decoder and discriminator.
 struct MlpLayer {
   const char* layers;

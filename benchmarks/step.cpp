@@ -1,4 +1,4 @@
-// bench_step: whole training steps of ../shared/REFERENCE-WORKLOADS.md through vaegan's
+// bench_step: whole training steps of docs/reference-workloads.md through vaegan's
 // trainers (GanTrainer, VaeTrainer, VaeGanTrainer with their default options, which are
 // the reference steps), one JSON line per configuration:
 //

@@ -1,5 +1,5 @@
 #pragma once
-// Matmul FLOPs per training step of the REFERENCE-WORKLOADS.md steps: the minimum the
+// Matmul FLOPs per training step of the docs/reference-workloads.md steps: the minimum the
 // workload needs, counted analytically from the model's widths so that vaegan and the
 // PyTorch reference (benchmarks/reference/step_torch.py, same formula) report GFLOP/s of
 // identical work. Elementwise ops, losses and Adam are not counted (they are O(params) or

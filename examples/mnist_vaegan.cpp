@@ -2,7 +2,7 @@
 // reconstructions, loss curves and checkpoints. `mnist_vaegan --help` lists the flags.
 //
 // Its defaults are the tuned VAE-GAN of the README's efficiency study (the best of the
-// tuning grid), not the bare reference step of REFERENCE-WORKLOADS.md; to train the
+// tuning grid), not the bare reference step of docs/reference-workloads.md; to train the
 // reference step, pass --reference.
 #include <cstring>
 #include <vector>
@@ -15,7 +15,7 @@ struct TunedVaeGanSpec : examples::VaeGanSpec {
   static constexpr const char* kSummary =
       "Train a VAE-GAN on MNIST: encoder + decoder (= generator) + discriminator.\n"
       "The defaults below are the tuned settings of the README's study; --reference (anywhere on the\n"
-      "command line) switches every default to the reference step of REFERENCE-WORKLOADS.md.";
+      "command line) switches every default to the reference step of docs/reference-workloads.md.";
   static Options defaults() {
     // The study's vaegan-4: encoder and decoder at 1e-3 (--lr), the discriminator at 2e-4.
     // (--lr given on the command line sets the discriminator's rate too; see resolve().)

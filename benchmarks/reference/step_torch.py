@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""PyTorch implementation of the reference workloads (/work/shared/REFERENCE-WORKLOADS.md).
+"""PyTorch implementation of the reference workloads (docs/reference-workloads.md).
 
 The same presets (`seed`, `mlp`) and the same GAN, VAE and VAE-GAN training steps that
 vaegan's bench_step runs, written the way a careful PyTorch user would write them, and

@@ -46,6 +46,16 @@ inline std::string image_size_text(vaegan::Index pixels) {
   return side * side == pixels ? std::to_string(side) + "x" + std::to_string(side) : std::to_string(pixels) + " pixels";
 }
 
+// "28x28" for a one-channel image shape [1, H, W], "3x32x32" for [C, H, W], else the
+// shape's dims ("[784]").
+inline std::string image_shape_text(const vaegan::Shape& shape) {
+  if (shape.rank() == 3) {
+    const std::string hw = std::to_string(shape[1]) + "x" + std::to_string(shape[2]);
+    return shape[0] == 1 ? hw : std::to_string(shape[0]) + "x" + hw;
+  }
+  return shape.str();
+}
+
 // The directories that creating `dir` makes, deepest first (empty if it exists).
 inline std::vector<std::filesystem::path> missing_directories(const std::string& dir) {
   std::vector<std::filesystem::path> missing;

@@ -1,10 +1,12 @@
 #pragma once
 // Training progress: on a terminal, one line redrawn in place (step, epoch, a bar, losses,
 // steps per second, ETA); when output is not a terminal (CI logs, files), a plain line
-// every few seconds instead, so logs stay readable.
+// every few seconds instead, so logs stay readable. A statistic the step did not compute
+// (NaN, e.g. the discriminator's during an adversarial warm-up) prints as "-", not "nan".
 #include <unistd.h>
 
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -30,11 +32,7 @@ class Reporter {
     const double rate = elapsed > 0 ? static_cast<double>(steps_this_run) / elapsed : 0.0;
     const double eta = rate > 0 ? static_cast<double>(total_ - step) / rate : 0.0;
     std::string losses;
-    for (int i = 0; i < stats.size() && i < 5; ++i) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, " %s %.4g", stats.name(i), stats.value(i));
-      losses += buf;
-    }
+    for (int i = 0; i < stats.size() && i < 5; ++i) losses += " " + stat_text(stats.name(i), stats.value(i));
     char head[160];
     std::snprintf(head, sizeof head, "step %lld/%lld epoch %lld/%lld", static_cast<long long>(step),
                   static_cast<long long>(total_), static_cast<long long>(epoch), static_cast<long long>(epochs));
@@ -55,6 +53,14 @@ class Reporter {
   // Ends the in-place line before other output.
   void newline() {
     if (tty_) std::printf("\n");
+  }
+
+  // "loss_d 1.435"; "loss_d -" for a statistic not computed (NaN).
+  static std::string stat_text(const char* name, double value) {
+    char buf[64];
+    if (std::isnan(value)) std::snprintf(buf, sizeof buf, "%s -", name);
+    else std::snprintf(buf, sizeof buf, "%s %.4g", name, value);
+    return buf;
   }
 
   static std::string format_duration(double seconds) {

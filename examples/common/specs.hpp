@@ -13,7 +13,7 @@ namespace examples {
 
 using Scalar = float;
 
-// Adam settings every method has (REFERENCE-WORKLOADS.md defaults).
+// Adam settings every method has (docs/reference-workloads.md defaults).
 struct AdamFlags {
   double lr = 2e-4;
   double beta1 = 0.5;
@@ -49,7 +49,7 @@ struct VaeGanSpec {
   static constexpr const char* kSummary = "Train a VAE-GAN on MNIST: encoder + decoder (= generator) + discriminator.";
   static constexpr bool kReconstructs = true;
 
-  // The reference step of REFERENCE-WORKLOADS.md.
+  // The reference step of docs/reference-workloads.md.
   static Options defaults() { return {}; }
 
   static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {

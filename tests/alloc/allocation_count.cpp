@@ -124,7 +124,7 @@ void* volatile g_sink = nullptr;
 constexpr Index kBatch = 64;
 constexpr Index kImage = 784;
 
-// The reference `mlp` preset networks (REFERENCE-WORKLOADS.md), with Adam as specified.
+// The reference `mlp` preset networks (docs/reference-workloads.md), with Adam as specified.
 struct MlpNetworks {
   Rng rng{42};
   vaegan::ParameterSet<float> e_params{"encoder"}, g_params{"decoder"}, d_params{"discriminator"};
@@ -291,7 +291,7 @@ TEST_CASE("tape: a steady-state VAE-GAN step of the mlp preset makes no heap all
 }
 
 // The library's own trainers, as bench_step and the example programs run them: every
-// REFERENCE-WORKLOADS.md step of the mlp preset, at 1 and 2 threads.
+// docs/reference-workloads.md step of the mlp preset, at 1 and 2 threads.
 TEST_CASE_TEMPLATE("trainers: a steady-state training step of the mlp preset makes no heap allocation", Trainer,
                    vaegan::GanTrainer<float>, vaegan::VaeTrainer<float>, vaegan::VaeGanTrainer<float>) {
   Trainer trainer(vaegan::model_preset("mlp"));

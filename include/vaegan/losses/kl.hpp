@@ -1,7 +1,7 @@
 #pragma once
 // KL(N(mu, exp(logvar)) || N(0, I)) = sum over dims of -(1 + logvar - mu^2 - exp(logvar)) / 2
 //   dmu = mu * factor * dL,   dlogvar = (exp(logvar) - 1) / 2 * factor * dL
-// Default reduction: summed over latent dims, mean over the batch (REFERENCE-WORKLOADS.md).
+// Default reduction: summed over latent dims, mean over the batch (docs/reference-workloads.md).
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/losses/reduction.hpp"
 

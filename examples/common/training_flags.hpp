@@ -1,0 +1,65 @@
+#pragma once
+// The flags every training example has (data, preset, epochs, output, checkpoints, limits),
+// and their checks. A Spec adds its own flags between add() and add_checks(), so --help
+// lists the common flags first and a bad common value is reported after the Spec's checks.
+#include <cstdint>
+#include <string>
+
+#include "cli.hpp"
+
+namespace examples {
+
+struct TrainingFlags {
+  std::string data = "data";
+  std::string preset = "mlp";
+  std::int64_t epochs = 5;
+  std::int64_t batch_size = 64;
+  std::int64_t seed = 1;
+  std::int64_t threads = 0;
+  std::string out;
+  std::int64_t checkpoint_every = 1;
+  std::string checkpoint;
+  bool resume = false;
+  std::int64_t max_steps = -1;
+  double time_budget = 0.0;
+  std::int64_t samples = 64;
+  bool check_numerics = false;
+
+  void add(cli::Parser& p) {
+    p.add("data", &data, "directory with the MNIST IDX files (scripts/get_mnist.sh fetches them)");
+    p.add("preset", &preset, "model preset: mlp or seed (docs/reference-workloads.md)");
+    p.add("epochs", &epochs, "train until this many epochs are complete");
+    p.add("batch-size", &batch_size, "images per step");
+    p.add("seed", &seed, "seed of initialization, noise and shuffling");
+    p.add("threads", &threads, "threads (0: all cores)");
+    p.add("out", &out, "output directory for images, CSV, plot and checkpoint");
+    p.add("checkpoint-every", &checkpoint_every, "save a checkpoint every N epochs (0: only at the end)");
+    p.add("checkpoint", &checkpoint, "checkpoint file (default: OUT/checkpoint.vgck)");
+    p.add_switch("resume", &resume, "continue from the checkpoint file instead of starting fresh");
+    p.add("max-steps", &max_steps, "stop after this many steps in total (-1: no limit)");
+    p.add("time-budget", &time_budget, "stop after this many seconds of training (0: no limit)");
+    p.add("samples", &samples, "images in each per-epoch sample grid");
+    p.add_switch("check-numerics", &check_numerics,
+                 "debug: check every op's output and gradient, and name the first op that makes a NaN or infinity");
+  }
+
+  // Messages built after parsing quote the value given.
+  void add_checks(cli::Parser& p) {
+    p.require([this] { return epochs >= 1 && epochs <= 1000000; },
+              [this] { return "--epochs must be 1..1000000, got " + std::to_string(epochs); });
+    p.require([this] { return max_steps >= -1; },
+              [this] { return "--max-steps must be >= 0, or -1 for no limit, got " + std::to_string(max_steps); });
+    p.require([this] { return batch_size >= 1; },
+              [this] { return "--batch-size must be >= 1 (images per step), got " + std::to_string(batch_size); });
+    p.require([this] { return threads >= 0 && threads <= 1024; },
+              [this] { return "--threads must be 0..1024 (0: all cores), got " + std::to_string(threads); });
+    p.require([this] { return checkpoint_every >= 0; }, [this] {
+      return "--checkpoint-every must be >= 0 (0: only at the end), got " + std::to_string(checkpoint_every);
+    });
+    p.require([this] { return samples >= 1 && samples <= 1024; },
+              [this] { return "--samples must be 1..1024, got " + std::to_string(samples); });
+    p.require([this] { return time_budget >= 0; }, "--time-budget must be >= 0 (0: no limit)");
+  }
+};
+
+}  // namespace examples
