@@ -17,6 +17,7 @@
 #include "vaegan/nn/network.hpp"
 #include "vaegan/nn/reshape.hpp"
 #include "vaegan/nn/sequential.hpp"
+#include "vaegan/ops/reshape.hpp"
 #include "vaegan/ops/rows.hpp"
 #include "vaegan/train/gan_trainer.hpp"
 #include "vaegan/train/vae_trainer.hpp"
@@ -165,6 +166,22 @@ TEST_CASE("module: gradients through Flatten, Dense, LeakyReLU, a user layer and
   const double error = parameter_gradient_error(net, x);
   INFO(error);
   CHECK(error < 1e-6);
+}
+
+TEST_CASE("reshape: gradients when the input has one consumer (handed over) and several (accumulated)") {
+  Rng rng(21);
+  const Tensor<double> x = random_normal<double>(Shape{3, 2, 6}, rng);
+  for (int consumers = 1; consumers <= 3; ++consumers) {
+    auto result = vaegan::gradcheck(
+        [&](Tape<double>&, const std::vector<Var<double>>& in) {
+          Var<double> y = vaegan::reshape(in[0], Shape{3, 3, 4});
+          for (int k = 1; k < consumers; ++k) y = vaegan::add(y, vaegan::reshape(in[0], Shape{3, 3, 4}));
+          return vaegan::mul(y, y);
+        },
+        {x});
+    INFO(consumers, " consumers: ", result.report());
+    CHECK(result.max_relative_error < 1e-7);
+  }
 }
 
 TEST_CASE("module: shapes that do not fit are refused at construction with both shapes") {

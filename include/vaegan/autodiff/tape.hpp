@@ -309,6 +309,24 @@ class Tape {
     }
     return n.grad;
   }
+  // A view's whole gradient becomes its input's, without a copy, when the input has no
+  // gradient yet this pass (the usual case: one consumer): the buffers trade places. The
+  // view then reads as having received no gradient (Var::grad() gives zeros); read its
+  // input's instead. Returns false (nothing done) when the input already has a gradient,
+  // belongs to a ParameterSet or has another size: the caller copies then.
+  bool hand_over_grad(Node<T>& view, Node<T>& input) {
+    if (input.grad_set || input.external_grad || input.numel() != view.numel() || view.external_grad) return false;
+    const auto [begin, end] = grad_rows(view);
+    view.grad_buf.swap(input.grad_buf);
+    input.grad_buf.reshape(input.shape);
+    input.grad = input.grad_buf.data();
+    input.grad_set = true;
+    input.grad_rows_begin = begin;
+    input.grad_rows_end = end;
+    view.grad = view.grad_buf.data();
+    view.grad_set = false;
+    return true;
+  }
   // The rows of n's gradient that may be non-zero (all of them for a parameter's).
   std::pair<Index, Index> grad_rows(const Node<T>& n) const {
     if (n.external_grad || !n.grad_set) return {0, n.shape.rows()};

@@ -1,7 +1,8 @@
 #pragma once
 // reshape: the same values under another shape that keeps the batch (first) dimension,
 // as a view of the input's memory (no copy forward).
-//   dX = dY viewed in X's shape: the rows of dY that can be non-zero are the rows of dX
+//   dX = dY viewed in X's shape: the rows of dY that can be non-zero are the rows of dX.
+// When dX has nothing yet, dY's buffer becomes dX (Tape::hand_over_grad): no copy.
 #include <string>
 
 #include "vaegan/autodiff/tape.hpp"
@@ -13,7 +14,7 @@ template <class T>
 struct ReshapeOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
-    if (!x.needed) return;
+    if (!x.needed || tape.hand_over_grad(n, x)) return;
     const auto [row0, row1] = tape.grad_rows(n);
     const Index row_size = n.shape.cols();
     T keep;
