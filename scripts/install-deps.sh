@@ -14,6 +14,7 @@ packages=(
   doctest-dev                             # tests
   libbenchmark-dev libopenblas-dev        # benchmarks
   curl ca-certificates                    # scripts/get_mnist.sh downloads MNIST where it can
+  python3-numpy                           # tests/export: the independent safetensors reader
 )
 case "${1:-}" in
   "") ;;
@@ -27,7 +28,7 @@ esac
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps.sh: this script needs Debian or Ubuntu (apt-get). Install these by hand:" >&2
   echo "  a C++17 compiler, CMake >= 3.16, Ninja, Meson, pkg-config, Eigen 3, zlib, stb, doctest," >&2
-  echo "  Google Benchmark, OpenBLAS, curl" >&2
+  echo "  Google Benchmark, OpenBLAS, curl, Python 3 with NumPy" >&2
   exit 1
 fi
 

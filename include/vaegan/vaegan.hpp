@@ -57,6 +57,7 @@
 #include "vaegan/io/csv.hpp"
 #include "vaegan/io/image_grid.hpp"
 #include "vaegan/io/png.hpp"
+#include "vaegan/io/safetensors.hpp"
 #include "vaegan/io/svg_plot.hpp"
 #include "vaegan/io/weights.hpp"
 

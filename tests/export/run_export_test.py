@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Driver of the safetensors export tests, shared by CTest and Meson (tests/export/).
+
+  run_export_test.py roundtrip --reference EXPORT_REFERENCE [--cli VAEGAN_EXPORT] --work DIR
+      export_reference trains a composed VAE-GAN and exports it; check_export.py reads the
+      file on its own and compares the rebuilt networks with the C++ outputs; with --cli,
+      vaegan_export on the saved checkpoint must write the same bytes as the in-process export.
+  run_export_test.py bad_input --reference EXPORT_REFERENCE --cli VAEGAN_EXPORT --work DIR
+      vaegan_export fed bad input: exit status 2 (usage) or 1 (runtime) with one line on
+      stderr, and no output file (nor a temporary) left behind.
+"""
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def fail(message):
+    print(f"run_export_test: FAIL: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def run(command, expect_rc=0, echo=True):
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if echo or (expect_rc is not None and result.returncode != expect_rc):
+        sys.stdout.write(result.stdout)
+        sys.stdout.write(result.stderr)
+    if expect_rc is not None and result.returncode != expect_rc:
+        fail(f"{' '.join(command)} exited with {result.returncode}, expected {expect_rc}")
+    return result
+
+
+def fresh_dir(path):
+    shutil.rmtree(path, ignore_errors=True)
+    os.makedirs(path)
+
+
+def leftovers(directory):
+    return sorted(n for n in os.listdir(directory) if ".tmp." in n)
+
+
+def roundtrip(args):
+    fresh_dir(args.work)
+    run([args.reference, args.work])
+    model = os.path.join(args.work, "model.safetensors")
+    run([sys.executable, os.path.join(HERE, "check_export.py"), "--model", model, "--dir", args.work])
+    if not args.cli:
+        print("run_export_test: no --cli (examples not built): the vaegan_export comparison is not run")
+        return
+    out = os.path.join(args.work, "cli.safetensors")
+    result = run([args.cli, "--checkpoint", os.path.join(args.work, "checkpoint.bin"), "--out", out])
+    lines = result.stdout.splitlines()
+    if len(lines) != 1 or out not in lines[0] or "tensors" not in lines[0] or "bytes" not in lines[0]:
+        fail(f"vaegan_export should print one line naming the file, the tensors and the bytes; got {lines}")
+    with open(model, "rb") as a, open(out, "rb") as b:
+        in_process, from_cli = a.read(), b.read()
+    if in_process != from_cli:
+        fail(f"vaegan_export wrote {len(from_cli)} bytes that differ from the in-process export ({len(in_process)} bytes)")
+    print(f"run_export_test: vaegan_export output is byte-identical to export_safetensors ({len(from_cli)} bytes)")
+    if leftovers(args.work):
+        fail(f"temporary files left behind: {leftovers(args.work)}")
+
+
+def bad_input(args):
+    fresh_dir(args.work)
+    run([args.reference, args.work])
+    checkpoint = os.path.join(args.work, "checkpoint.bin")
+    before = sorted(os.listdir(args.work))
+
+    def expect(name, flags, rc, absent=None):
+        result = run([args.cli] + flags, expect_rc=None, echo=False)
+        lines = result.stderr.splitlines()
+        if result.returncode != rc:
+            fail(f"{name}: exit status {result.returncode}, expected {rc}")
+        if len(lines) != 1 or not lines[0].startswith("vaegan_export: "):
+            fail(f"{name}: expected one line on stderr starting 'vaegan_export: ', got {lines}")
+        if rc == 1 and not lines[0].startswith("vaegan_export: error: "):
+            fail(f"{name}: a runtime error should read 'vaegan_export: error: ...', got {lines[0]!r}")
+        if result.stdout:
+            fail(f"{name}: expected nothing on stdout, got {result.stdout!r}")
+        if absent is not None and os.path.exists(absent) and not os.path.isdir(absent):
+            fail(f"{name}: '{absent}' was written")
+        if sorted(os.listdir(args.work)) != before:
+            fail(f"{name}: the work directory changed: {sorted(set(os.listdir(args.work)) - set(before))}")
+        print(f"run_export_test: {name}: exit {rc}: {lines[0]}")
+
+    missing_dir_out = os.path.join(args.work, "no-such-dir", "model.safetensors")
+    expect("output in a missing directory", ["--checkpoint", checkpoint, "--out", missing_dir_out], 1, missing_dir_out)
+    os.makedirs(os.path.join(args.work, "a-directory"))
+    before = sorted(os.listdir(args.work))
+    expect("output is a directory", ["--checkpoint", checkpoint, "--out", os.path.join(args.work, "a-directory")], 1)
+    # A parent that is a file: the atomic write itself fails (no early check catches it).
+    expect("output under a file", ["--checkpoint", checkpoint, "--out", os.path.join(checkpoint, "x.safetensors")], 1)
+    out = os.path.join(args.work, "out.safetensors")
+    expect("missing checkpoint", ["--checkpoint", os.path.join(args.work, "nope.bin"), "--out", out], 1, out)
+    expect("not a checkpoint", ["--checkpoint", os.path.join(args.work, "z.npy"), "--out", out], 1, out)
+    expect("unknown flag", ["--checkpoint", checkpoint, "--out", out, "--bogus"], 2, out)
+    expect("no --out", ["--checkpoint", checkpoint], 2, out)
+    expect("no --checkpoint", ["--out", out], 2, out)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", choices=["roundtrip", "bad_input"])
+    parser.add_argument("--reference", required=True, help="the export_reference program")
+    parser.add_argument("--cli", default="", help="the vaegan_export program (roundtrip: optional)")
+    parser.add_argument("--work", required=True, help="a scratch directory (emptied first)")
+    args = parser.parse_args()
+    if args.mode == "roundtrip":
+        roundtrip(args)
+    else:
+        if not args.cli:
+            parser.error("bad_input needs --cli")
+        bad_input(args)
+    print(f"run_export_test: {args.mode}: passed")
+
+
+if __name__ == "__main__":
+    main()
