@@ -70,9 +70,10 @@ struct Target {
   virtual void load(const CheckpointReader& r, bool with_batches) = 0;
 };
 
-template <template <class> class TrainerOf, class T>
+template <class TrainerType>
 struct TrainerTarget : Target {
-  using Trainer = TrainerOf<T>;
+  using Trainer = TrainerType;
+  using T = typename Trainer::Scalar;
   struct Saved {
     std::vector<std::vector<T>> tensors;
     std::vector<std::int64_t> adam_steps;
@@ -154,13 +155,13 @@ std::vector<std::unique_ptr<Target>>& targets() {
   static std::vector<std::unique_ptr<Target>> t = [] {
     std::vector<std::unique_ptr<Target>> v;
     const ModelConfig tiny = fuzz::tiny_config(), seed = model_preset("seed");
-    v.push_back(std::make_unique<TrainerTarget<VaeGanTrainer, float>>("tiny VaeGanTrainer<float>", tiny, true));
-    v.push_back(std::make_unique<TrainerTarget<GanTrainer, float>>("tiny GanTrainer<float>", tiny, true));
-    v.push_back(std::make_unique<TrainerTarget<VaeTrainer, float>>("tiny VaeTrainer<float>", tiny, true));
-    v.push_back(std::make_unique<TrainerTarget<VaeGanTrainer, double>>("tiny VaeGanTrainer<double>", tiny, true));
-    v.push_back(std::make_unique<TrainerTarget<VaeGanTrainer, float>>("seed VaeGanTrainer<float>", seed, false));
-    v.push_back(std::make_unique<TrainerTarget<GanTrainer, float>>("seed GanTrainer<float>", seed, false));
-    v.push_back(std::make_unique<TrainerTarget<VaeTrainer, float>>("seed VaeTrainer<float>", seed, false));
+    v.push_back(std::make_unique<TrainerTarget<VaeGanTrainer<float>>>("tiny VaeGanTrainer<float>", tiny, true));
+    v.push_back(std::make_unique<TrainerTarget<GanTrainer<float>>>("tiny GanTrainer<float>", tiny, true));
+    v.push_back(std::make_unique<TrainerTarget<VaeTrainer<float>>>("tiny VaeTrainer<float>", tiny, true));
+    v.push_back(std::make_unique<TrainerTarget<VaeGanTrainer<double>>>("tiny VaeGanTrainer<double>", tiny, true));
+    v.push_back(std::make_unique<TrainerTarget<VaeGanTrainer<float>>>("seed VaeGanTrainer<float>", seed, false));
+    v.push_back(std::make_unique<TrainerTarget<GanTrainer<float>>>("seed GanTrainer<float>", seed, false));
+    v.push_back(std::make_unique<TrainerTarget<VaeTrainer<float>>>("seed VaeTrainer<float>", seed, false));
     return v;
   }();
   return t;

@@ -121,11 +121,12 @@ void idx_corpus(const std::filesystem::path& dir) {
 
 // A trainer after one step (so the Adam moments are not all zero), saved with its batch
 // loop or without.
-template <template <class> class TrainerOf, class T>
+template <class Trainer>
 void save_trainer(const std::filesystem::path& path, const ModelConfig& config, bool with_batches) {
+  using T = typename Trainer::Scalar;
   const ImageDataset<T> data = fuzz::dataset<T>(config.image_dim());
   Batches<T> batches = data.batches({fuzz::kBatchSize, fuzz::kBatchSeed});
-  TrainerOf<T> trainer(config, {}, 3);
+  Trainer trainer(config, {}, 3);
   Tensor<T> x;
   batches.next(x);
   trainer.train_step(x);
@@ -135,10 +136,10 @@ void save_trainer(const std::filesystem::path& path, const ModelConfig& config, 
 void checkpoint_corpus(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   const ModelConfig tiny = fuzz::tiny_config();
-  save_trainer<VaeGanTrainer, float>(dir / "tiny-vaegan-f32-batches.ckpt", tiny, true);
-  save_trainer<GanTrainer, float>(dir / "tiny-gan-f32.ckpt", tiny, false);
-  save_trainer<VaeTrainer, float>(dir / "tiny-vae-f32-batches.ckpt", tiny, true);
-  save_trainer<VaeGanTrainer, double>(dir / "tiny-vaegan-f64.ckpt", tiny, false);
+  save_trainer<VaeGanTrainer<float>>(dir / "tiny-vaegan-f32-batches.ckpt", tiny, true);
+  save_trainer<GanTrainer<float>>(dir / "tiny-gan-f32.ckpt", tiny, false);
+  save_trainer<VaeTrainer<float>>(dir / "tiny-vae-f32-batches.ckpt", tiny, true);
+  save_trainer<VaeGanTrainer<double>>(dir / "tiny-vaegan-f64.ckpt", tiny, false);
 
   // One section of every type (the container alone, as the reader's unit tests use it).
   CheckpointWriter w;
@@ -172,9 +173,9 @@ void checkpoint_corpus(const std::filesystem::path& dir) {
 void seed_preset_corpus(const std::filesystem::path& dir) {
   std::filesystem::create_directories(dir);
   const ModelConfig seed = model_preset("seed");
-  save_trainer<VaeGanTrainer, float>(dir / "seed-vaegan-f32-batches.ckpt", seed, true);
-  save_trainer<GanTrainer, float>(dir / "seed-gan-f32.ckpt", seed, false);
-  save_trainer<VaeTrainer, float>(dir / "seed-vae-f32-batches.ckpt", seed, true);
+  save_trainer<VaeGanTrainer<float>>(dir / "seed-vaegan-f32-batches.ckpt", seed, true);
+  save_trainer<GanTrainer<float>>(dir / "seed-gan-f32.ckpt", seed, false);
+  save_trainer<VaeTrainer<float>>(dir / "seed-vae-f32-batches.ckpt", seed, true);
 }
 
 }  // namespace

@@ -4,6 +4,8 @@
 // themselves and their derivatives are in ops/activation.hpp.
 #include <string>
 
+#include "vaegan/core/format.hpp"
+
 namespace vaegan {
 
 enum class ActivationKind { identity = 0, relu, leaky_relu, sigmoid, tanh, softplus };
@@ -24,7 +26,7 @@ struct Activation {
     switch (kind) {
       case ActivationKind::identity: return "identity";
       case ActivationKind::relu: return "relu";
-      case ActivationKind::leaky_relu: return "leaky_relu(" + std::to_string(slope) + ")";
+      case ActivationKind::leaky_relu: return "leaky_relu(" + detail::format_double(slope) + ")";
       case ActivationKind::sigmoid: return "sigmoid";
       case ActivationKind::tanh: return "tanh";
       case ActivationKind::softplus: return "softplus";
