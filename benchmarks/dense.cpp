@@ -147,10 +147,8 @@ int main(int argc, char** argv) {
   std::vector<char*> args{argv[0], repetitions, aggregates_only};
   bool pin = false;
   for (int i = 1; i < argc; ++i) {
-    if (std::string(argv[i]) == "--pin")
-      pin = true;
-    else
-      args.push_back(argv[i]);
+    if (std::string(argv[i]) == "--pin") pin = true;
+    else args.push_back(argv[i]);
   }
   int count = static_cast<int>(args.size());
   args.push_back(nullptr);

@@ -168,10 +168,8 @@ Comparison compare(const std::function<void()>& ours, const std::function<void()
     }
     for (int i = first; i < first + count; ++i) {
       const std::size_t at = static_cast<std::size_t>(i);
-      if (side_ours)
-        t_ours[at] = time_per_call(ours, ours_calls, o.clock);
-      else
-        t_sgemm[at] = time_per_call(sgemm, sgemm_calls, o.clock);
+      if (side_ours) t_ours[at] = time_per_call(ours, ours_calls, o.clock);
+      else t_sgemm[at] = time_per_call(sgemm, sgemm_calls, o.clock);
     }
   };
   for (int first = 0, b = 0; first < o.reps; first += block, ++b) {
@@ -235,10 +233,8 @@ void print_table(int threads, const std::vector<Row>& rows) {
       const double f = vaegan_bench::gemm_flops(kPasses[p], r.batch, r.layer->in, r.layer->out);
       const Comparison& c = r.pass[p];
       std::printf(" | %.1f | %.1f | ", gflops(f, c.ours_seconds), gflops(f, c.sgemm_seconds));
-      if (p < 2)
-        std::printf("%.2f", c.ratio);
-      else
-        std::printf("**%.2f** [%.2f, %.2f]", c.ratio, c.ratio_q1, c.ratio_q3);
+      if (p < 2) std::printf("%.2f", c.ratio);
+      else std::printf("**%.2f** [%.2f, %.2f]", c.ratio, c.ratio_q1, c.ratio_q3);
     }
     std::printf(" | %.2f |\n", r.gemm_only.ratio);
   }

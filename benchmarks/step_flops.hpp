@@ -57,8 +57,7 @@ inline double step_flops(const vaegan::ModelConfig& m, const std::string& step, 
   auto dw = fwd;
   auto dx = [](const Layers& n, double r, bool first) { return layer_sum(n, r, first); };
   if (step == "gan")
-    return fwd(g, b) + fwd(d, 2 * b) + dw(d, 2 * b) + dx(d, 2 * b, false) + dx(d, b, true) + dw(g, b) +
-           dx(g, b, false);
+    return fwd(g, b) + fwd(d, 2 * b) + dw(d, 2 * b) + dx(d, 2 * b, false) + dx(d, b, true) + dw(g, b) + dx(g, b, false);
   if (step == "vae") return fwd(e, b) + fwd(g, b) + dw(g, b) + dx(g, b, true) + dw(e, b) + dx(e, b, false);
   return fwd(e, b) + fwd(g, 2 * b) + fwd(d, 3 * b) + dw(d, 3 * b) + dx(d, 3 * b, false)  // L_D
          + dx(g, b, true) + dw(e, b) + dx(e, b, false)                                   // L_E

@@ -11,21 +11,21 @@
 #include <time.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <exception>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <limits>
+#include <map>
 #include <memory>
 #include <mutex>
-#include <thread>
-#include <atomic>
-#include <exception>
-#include <iostream>
-#include <map>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/specs.hpp"
@@ -318,8 +318,8 @@ int main(int argc, char** argv) {
     const auto classifier = vaegan::Classifier<Scalar>::load(study.classifier);
     const vaegan::Evaluator<Scalar> evaluator(classifier, test.images());
     std::filesystem::create_directories(study.out);
-    std::vector<std::string> columns{"seed", "point", "seconds", "step", "fid", "precision", "recall",
-                                     "classes_covered", "kl_to_uniform", "diverged"};
+    std::vector<std::string> columns{"seed",      "point",  "seconds",         "step",          "fid",
+                                     "precision", "recall", "classes_covered", "kl_to_uniform", "diverged"};
     std::vector<EvalPoint> points;
     std::mutex mutex;
     std::map<std::string, std::unique_ptr<vaegan::CsvAppender>> csvs;
@@ -341,8 +341,10 @@ int main(int argc, char** argv) {
         const Run& r = runs[i];
         try {
           vaegan::CsvAppender& csv = *csvs[r.method];
-          if (r.method == "gan") run_method<examples::GanSpec>(gan, study, r.seed, train, evaluator, csv, points, mutex);
-          if (r.method == "vae") run_method<examples::VaeSpec>(vae, study, r.seed, train, evaluator, csv, points, mutex);
+          if (r.method == "gan")
+            run_method<examples::GanSpec>(gan, study, r.seed, train, evaluator, csv, points, mutex);
+          if (r.method == "vae")
+            run_method<examples::VaeSpec>(vae, study, r.seed, train, evaluator, csv, points, mutex);
           if (r.method == "vaegan")
             run_method<examples::VaeGanSpec>(vaegan_options, study, r.seed, train, evaluator, csv, points, mutex);
         } catch (...) {

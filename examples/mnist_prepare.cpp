@@ -91,8 +91,8 @@ class DigitsParser {
   }
   int peek() const { return pos_ < text_.size() ? static_cast<unsigned char>(text_[pos_]) : -1; }
   void skip_ws() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' ||
-                                   text_[pos_] == '\r'))
+    while (pos_ < text_.size() &&
+           (text_[pos_] == ' ' || text_[pos_] == '\t' || text_[pos_] == '\n' || text_[pos_] == '\r'))
       ++pos_;
   }
   void expect(char c) {
@@ -248,8 +248,8 @@ int main(int argc, char** argv) {
       shuffle(members, rng);
       test_count[c] = static_cast<vaegan::Index>(std::llround(static_cast<double>(class_count[c]) * test_fraction));
       if (test_count[c] >= class_count[c])
-        throw vaegan::Error("--test-fraction " + std::to_string(test_fraction) + " leaves class " +
-                            std::to_string(c) + " no training images; use a smaller fraction");
+        throw vaegan::Error("--test-fraction " + std::to_string(test_fraction) + " leaves class " + std::to_string(c) +
+                            " no training images; use a smaller fraction");
       test.insert(test.end(), members.begin(), members.begin() + test_count[c]);
       train.insert(train.end(), members.begin() + test_count[c], members.end());
     }

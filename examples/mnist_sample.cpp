@@ -39,8 +39,7 @@ vaegan::Tensor<Scalar> interpolate(const vaegan::Tensor<Scalar>& ends, vaegan::I
   for (vaegan::Index p = 0; p < pairs; ++p)
     for (vaegan::Index s = 0; s < steps; ++s) {
       const Scalar t = static_cast<Scalar>(s) / static_cast<Scalar>(steps - 1);
-      for (vaegan::Index d = 0; d < dim; ++d)
-        z(p * steps + s, d) = (1 - t) * ends(2 * p, d) + t * ends(2 * p + 1, d);
+      for (vaegan::Index d = 0; d < dim; ++d) z(p * steps + s, d) = (1 - t) * ends(2 * p, d) + t * ends(2 * p + 1, d);
     }
   return z;
 }
@@ -94,8 +93,9 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
   if constexpr (!std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>) {
     if (!f.reconstruct.empty()) to_reconstruct = read_reconstruct_input(f, info);
   } else if (!f.reconstruct.empty()) {
-    throw vaegan::Error("--reconstruct needs a VAE or VAE-GAN checkpoint: a GAN has no encoder; drop --reconstruct "
-                        "or pass a mnist_vae or mnist_vaegan checkpoint");
+    throw vaegan::Error(
+        "--reconstruct needs a VAE or VAE-GAN checkpoint: a GAN has no encoder; drop --reconstruct "
+        "or pass a mnist_vae or mnist_vaegan checkpoint");
   }
   vaegan::Rng rng(static_cast<std::uint64_t>(f.seed));
   vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(f.count, info.config->latent_dim)), images;
@@ -121,8 +121,7 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
       for (std::size_t i = 0; i < idx.pixels.size(); ++i) x[static_cast<vaegan::Index>(i)] = idx.pixels[i] / 255.0f;
       trainer.reconstruct(x, recon);
       vaegan::write_idx_images(f.recon_out, to_idx(recon));
-      std::cout << "wrote " << recon.rows() << " reconstructions of " << f.reconstruct << " to " << f.recon_out
-                << "\n";
+      std::cout << "wrote " << recon.rows() << " reconstructions of " << f.reconstruct << " to " << f.recon_out << "\n";
       if (!f.interpolate_png.empty() && x.rows() >= 2 * f.pairs) {
         // Interpolate between the posterior means of consecutive real images.
         vaegan::Tensor<Scalar> first(vaegan::Shape::matrix(2 * f.pairs, x.cols()));
@@ -148,8 +147,9 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
 
 int main(int argc, char** argv) {
   Flags f;
-  cli::Parser p("mnist_sample",
-                "Sample images from a checkpoint of mnist_vaegan, mnist_gan or mnist_vae, as IDX (for scoring) and PNG.");
+  cli::Parser p(
+      "mnist_sample",
+      "Sample images from a checkpoint of mnist_vaegan, mnist_gan or mnist_vae, as IDX (for scoring) and PNG.");
   p.add("checkpoint", &f.checkpoint, "checkpoint file written by a training example (required)");
   p.add("count", &f.count, "number of images to generate");
   p.add("out", &f.out_idx, "IDX file for the generated images (.gz to compress; empty: none)");
@@ -168,8 +168,9 @@ int main(int argc, char** argv) {
             "--reconstruct needs --reconstruct-out for the result");
   p.require([&] { return f.pairs >= 1 && f.pairs <= 64 && f.steps >= 2 && f.steps <= 64; },
             "--pairs must be 1..64 and --steps 2..64");
-  p.require([&] { return !f.out_idx.empty() || !f.png.empty() || !f.reconstruct.empty() || !f.interpolate_png.empty(); },
-            "nothing to do: give --out, --png, --reconstruct or --interpolate");
+  p.require(
+      [&] { return !f.out_idx.empty() || !f.png.empty() || !f.reconstruct.empty() || !f.interpolate_png.empty(); },
+      "nothing to do: give --out, --png, --reconstruct or --interpolate");
   p.require([&] { return f.threads >= 0; },
             [&] { return "--threads must be >= 0 (0: all cores), got " + std::to_string(f.threads); });
   p.parse(argc, argv);
@@ -186,13 +187,15 @@ int main(int argc, char** argv) {
                             "; pass --checkpoint a file that mnist_vaegan, mnist_gan or mnist_vae wrote");
     }
     if (!info.config)
-      throw vaegan::IoError(f.checkpoint + ": holds a model the program composed itself (no preset in section "
+      throw vaegan::IoError(f.checkpoint +
+                            ": holds a model the program composed itself (no preset in section "
                             "'model.config'); this tool rebuilds the preset models of mnist_vaegan, mnist_gan and "
                             "mnist_vae: load such a checkpoint from the program that built the model");
     std::cout << "mnist_sample: " << info.kind << " checkpoint at step " << info.step << " (" << info.config->describe()
               << ")\n";
     if (info.dtype != "float32")
-      throw vaegan::IoError(f.checkpoint + ": holds " + info.dtype + "; this tool reads float32 checkpoints (those "
+      throw vaegan::IoError(f.checkpoint + ": holds " + info.dtype +
+                            "; this tool reads float32 checkpoints (those "
                             "of mnist_vaegan, mnist_gan and mnist_vae)");
     if (info.kind == "vaegan") return run<vaegan::VaeGanTrainer<Scalar>>(f, info);
     if (info.kind == "gan") return run<vaegan::GanTrainer<Scalar>>(f, info);

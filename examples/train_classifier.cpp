@@ -16,7 +16,8 @@ int main(int argc, char** argv) {
   std::string data = "data", out = "out/classifier.vgck";
   std::int64_t epochs = 15, batch = 128, seed = 1, threads = 0, shift = 2;
   double lr = 1e-3;
-  cli::Parser p("train_classifier", "Train the MNIST classifier whose features the metrics use (FID, precision/recall, coverage).");
+  cli::Parser p("train_classifier",
+                "Train the MNIST classifier whose features the metrics use (FID, precision/recall, coverage).");
   p.add("data", &data, "directory with the MNIST IDX files (scripts/get_mnist.sh fetches them)");
   p.add("out", &out, "where to save the classifier");
   p.add("epochs", &epochs, "training epochs");
@@ -48,7 +49,8 @@ int main(int argc, char** argv) {
     const vaegan::Index input_dim = vaegan::ClassifierConfig{}.input_dim;
     for (const auto* split : {&train, &test})
       if (split->image_size() != input_dim)
-        throw vaegan::IoError("the images in '" + data + "' are " + std::to_string(split->image_shape()[1]) + "x" + std::to_string(split->image_shape()[2]) + " but the classifier takes " +
+        throw vaegan::IoError("the images in '" + data + "' are " + std::to_string(split->image_shape()[1]) + "x" +
+                              std::to_string(split->image_shape()[2]) + " but the classifier takes " +
                               examples::image_size_text(input_dim) + "; pass --data with a dataset of " +
                               examples::image_size_text(input_dim) + " images (MNIST, Fashion-MNIST and KMNIST are)");
     if (batch > train.size())
@@ -78,9 +80,10 @@ int main(int argc, char** argv) {
     });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     model.save(out);
-    std::printf("train_classifier: %lld train / %lld test images, test accuracy %.4f, train accuracy %.4f, %.1f s; saved %s\n",
-                static_cast<long long>(train.size()), static_cast<long long>(test.size()), model.accuracy(test),
-                model.accuracy(train), seconds, out.c_str());
+    std::printf(
+        "train_classifier: %lld train / %lld test images, test accuracy %.4f, train accuracy %.4f, %.1f s; saved %s\n",
+        static_cast<long long>(train.size()), static_cast<long long>(test.size()), model.accuracy(test),
+        model.accuracy(train), seconds, out.c_str());
     return 0;
   } catch (const std::exception& e) {
     examples::remove_if_empty(created_dirs);

@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
   std::string classifier_path = "out/classifier.vgck", real_path, generated_path, format = "text";
   bool floor = false;
   std::int64_t k = 3, threads = 0;
-  cli::Parser p("vaegan_eval", "Score generated images (IDX) against real images (IDX): FID, precision, recall, coverage.");
+  cli::Parser p("vaegan_eval",
+                "Score generated images (IDX) against real images (IDX): FID, precision, recall, coverage.");
   p.add("classifier", &classifier_path, "classifier checkpoint from train_classifier");
   p.add("real", &real_path, "IDX file of held-out real images (e.g. data/t10k-images-idx3-ubyte)");
   p.add("generated", &generated_path, "IDX file of generated images (e.g. from mnist_sample --out)");
@@ -120,20 +121,23 @@ int main(int argc, char** argv) {
     if (format == "json") {
       // Scores that were not asked for are null, never a number that reads as a result.
       const bool scored = !generated_path.empty();
-      std::printf("{\"generated\": %s, \"count\": %s, \"fid\": %s, \"precision\": %s, \"recall\": %s, "
-                  "\"classes_covered\": %s, \"kl_to_uniform\": %s, \"fid_floor\": %s}\n",
-                  scored ? json_string(generated_path).c_str() : "null",
-                  json_integer(s.count, scored).c_str(), json_number(s.fid, scored).c_str(),
-                  json_number(s.precision, scored).c_str(), json_number(s.recall, scored).c_str(),
-                  json_integer(s.classes_covered, scored).c_str(), json_number(s.kl_to_uniform, scored).c_str(),
-                  json_number(floor_fid, floor).c_str());
+      std::printf(
+          "{\"generated\": %s, \"count\": %s, \"fid\": %s, \"precision\": %s, \"recall\": %s, "
+          "\"classes_covered\": %s, \"kl_to_uniform\": %s, \"fid_floor\": %s}\n",
+          scored ? json_string(generated_path).c_str() : "null", json_integer(s.count, scored).c_str(),
+          json_number(s.fid, scored).c_str(), json_number(s.precision, scored).c_str(),
+          json_number(s.recall, scored).c_str(), json_integer(s.classes_covered, scored).c_str(),
+          json_number(s.kl_to_uniform, scored).c_str(), json_number(floor_fid, floor).c_str());
     } else {
       if (!generated_path.empty())
-        std::printf("%s: %lld images\n  FID %.3f\n  precision %.3f  recall %.3f\n  classes covered %d/%d  KL(hist||uniform) %.4f\n",
-                    generated_path.c_str(), static_cast<long long>(s.count), s.fid, s.precision, s.recall,
-                    s.classes_covered, classifier.config().classes, s.kl_to_uniform);
-      if (floor) std::printf("FID floor (two disjoint halves of %s, %lld images each): %.3f\n", real_path.c_str(),
-                             static_cast<long long>(real.rows() / 2), floor_fid);
+        std::printf(
+            "%s: %lld images\n  FID %.3f\n  precision %.3f  recall %.3f\n  classes covered %d/%d  KL(hist||uniform) "
+            "%.4f\n",
+            generated_path.c_str(), static_cast<long long>(s.count), s.fid, s.precision, s.recall, s.classes_covered,
+            classifier.config().classes, s.kl_to_uniform);
+      if (floor)
+        std::printf("FID floor (two disjoint halves of %s, %lld images each): %.3f\n", real_path.c_str(),
+                    static_cast<long long>(real.rows() / 2), floor_fid);
     }
     return 0;
   } catch (const std::exception& e) {

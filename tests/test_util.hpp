@@ -15,7 +15,6 @@
 #include <vector>
 
 // The core engine only (not the umbrella, which also pulls in models, data, io and train).
-#include "vaegan/testing/gradcheck.hpp"
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/config.hpp"
@@ -43,6 +42,7 @@
 #include "vaegan/ops/rows.hpp"
 #include "vaegan/optim/adam.hpp"
 #include "vaegan/optim/sgd.hpp"
+#include "vaegan/testing/gradcheck.hpp"
 
 namespace vaegan::test {
 
@@ -165,10 +165,10 @@ class GradcheckLedger {
 
 // Asserts that vaegan::gradcheck(fn, inputs...) passes at kGradcheckTolerance, reporting
 // the errors on failure. A macro so that doctest names the calling line.
-#define VAEGAN_CHECK_GRADIENTS(fn, ...)                                                      \
-  do {                                                                                       \
-    const ::vaegan::GradcheckResult gradcheck_result_ = ::vaegan::gradcheck(fn, __VA_ARGS__); \
+#define VAEGAN_CHECK_GRADIENTS(fn, ...)                                                                 \
+  do {                                                                                                  \
+    const ::vaegan::GradcheckResult gradcheck_result_ = ::vaegan::gradcheck(fn, __VA_ARGS__);           \
     ::vaegan::test::GradcheckLedger::instance().record(__FILE__, gradcheck_result_.max_relative_error); \
-    INFO(gradcheck_result_.report());                                                        \
-    CHECK(gradcheck_result_.max_relative_error < ::vaegan::test::kGradcheckTolerance);       \
+    INFO(gradcheck_result_.report());                                                                   \
+    CHECK(gradcheck_result_.max_relative_error < ::vaegan::test::kGradcheckTolerance);                  \
   } while (false)

@@ -26,7 +26,10 @@ class Parser {
   Parser(std::string program, std::string summary) : program_(std::move(program)), summary_(std::move(summary)) {}
 
   void add(const std::string& name, std::string* target, const std::string& help) {
-    flags_.push_back({name, help, *target, "STRING", [target](const std::string& v) { *target = v; return true; }});
+    flags_.push_back({name, help, *target, "STRING", [target](const std::string& v) {
+                        *target = v;
+                        return true;
+                      }});
   }
   void add(const std::string& name, std::int64_t* target, const std::string& help) {
     flags_.push_back(
@@ -75,12 +78,14 @@ class Parser {
   }
   // A switch: --name turns it on, --name=false / --no-name turns it off.
   void add_switch(const std::string& name, bool* target, const std::string& help) {
-    flags_.push_back({name, help, *target ? "on" : "off", "", [target](const std::string& v) {
+    flags_.push_back({name, help, *target ? "on" : "off", "",
+                      [target](const std::string& v) {
                         if (v == "" || v == "true" || v == "1" || v == "on") *target = true;
                         else if (v == "false" || v == "0" || v == "off") *target = false;
                         else return false;
                         return true;
-                      }, true});
+                      },
+                      true});
   }
   // A check run after parsing; `message` is printed when it fails. Say what is wrong and
   // what to pass instead.

@@ -27,7 +27,8 @@ vaegan::ImageDataset<T> load_split(const std::string& dir, const char* split) {
     throw vaegan::IoError("--data '" + dir + "' does not exist; run scripts/get_mnist.sh " + dir +
                           " to fetch MNIST there, or pass --data with the directory that holds the IDX files");
   if (!std::filesystem::is_directory(dir, ec))
-    throw vaegan::IoError("--data '" + dir + "' is a file, not a directory; pass --data with the directory that holds "
+    throw vaegan::IoError("--data '" + dir +
+                          "' is a file, not a directory; pass --data with the directory that holds "
                           "the IDX files (scripts/get_mnist.sh fetches them)");
   try {
     return vaegan::load_mnist<T>(dir, split);

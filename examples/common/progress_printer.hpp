@@ -25,8 +25,8 @@ class ProgressPrinter {
   void end_line() { reporter_.newline(); }
   // The one line that closes an epoch.
   void epoch_done(const vaegan::EpochEvent& e, const std::string& samples_file) {
-    std::printf("epoch %lld done: %.1f s training, samples in %s\n", static_cast<long long>(e.epoch),
-                e.epoch_seconds, samples_file.c_str());
+    std::printf("epoch %lld done: %.1f s training, samples in %s\n", static_cast<long long>(e.epoch), e.epoch_seconds,
+                samples_file.c_str());
     std::fflush(stdout);
   }
 

@@ -16,8 +16,8 @@ template <class Trainer, class T, bool Reconstructs>
 class SampleWriter {
  public:
   // `shown_real` ([N, C, H, W]) must outlive the writer; unused without Reconstructs.
-  SampleWriter(Trainer& trainer, const OutputDir& out, std::int64_t count, vaegan::Index latent_dim,
-               std::uint64_t seed, const vaegan::Tensor<T>& shown_real)
+  SampleWriter(Trainer& trainer, const OutputDir& out, std::int64_t count, vaegan::Index latent_dim, std::uint64_t seed,
+               const vaegan::Tensor<T>& shown_real)
       : trainer_(trainer), out_(out), shown_real_(shown_real), fixed_z_(vaegan::Shape::matrix(count, latent_dim)) {
     vaegan::Rng(seed ^ 0xfeedULL).fill_normal(fixed_z_.data(), fixed_z_.numel());
     grid_.scale = 2;

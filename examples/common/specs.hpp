@@ -73,10 +73,12 @@ struct VaeGanSpec {
     p.add(prefix + "d-dropout", &o.discriminator_dropout, "dropout after each hidden layer of the discriminator");
     p.add(prefix + "logvar-max", &t.logvar_max, "clamp on the encoder's log-variance (upper)");
     p.add(prefix + "logvar-min", &t.logvar_min, "clamp on the encoder's log-variance (lower)");
-    p.require([&t] { return t.gamma >= 0 && t.kl_weight >= 0 && t.feature_reconstruction_weight >= 0 &&
-                            t.pixel_reconstruction_weight >= 0 && t.kl_warmup_steps >= 0 &&
-                            t.adversarial_warmup_steps >= 0; },
-              "--" + prefix + "gamma, kl-weight, pixel-weight, feature-weight and the warm-ups must be >= 0");
+    p.require(
+        [&t] {
+          return t.gamma >= 0 && t.kl_weight >= 0 && t.feature_reconstruction_weight >= 0 &&
+                 t.pixel_reconstruction_weight >= 0 && t.kl_warmup_steps >= 0 && t.adversarial_warmup_steps >= 0;
+        },
+        "--" + prefix + "gamma, kl-weight, pixel-weight, feature-weight and the warm-ups must be >= 0");
     p.require([&t] { return t.real_label > 0 && t.real_label <= 1; }, "--" + prefix + "real-label must be in (0, 1]");
     p.require([&o] { return o.discriminator_dropout >= 0 && o.discriminator_dropout < 1; },
               "--" + prefix + "d-dropout must be in [0, 1)");

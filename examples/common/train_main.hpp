@@ -101,13 +101,12 @@ int run_training(int argc, char** argv) {
 
     vaegan::FitCallbacks callbacks;
     callbacks.on_step = [&](const vaegan::StepEvent& e) { progress.on_step(e); };
-    callbacks.on_epoch = chain_epoch([&](const vaegan::EpochEvent&) { progress.end_line(); },
-                                     [&](const vaegan::EpochEvent& e) { samples.on_epoch(e); },
-                                     [&](const vaegan::EpochEvent& e) { losses.on_epoch(e); },
-                                     [&](const vaegan::EpochEvent& e) { checkpoints.on_epoch(e, trainer, batches); },
-                                     [&](const vaegan::EpochEvent& e) {
-                                       progress.epoch_done(e, out.epoch_file("samples", e.epoch));
-                                     });
+    callbacks.on_epoch =
+        chain_epoch([&](const vaegan::EpochEvent&) { progress.end_line(); },
+                    [&](const vaegan::EpochEvent& e) { samples.on_epoch(e); },
+                    [&](const vaegan::EpochEvent& e) { losses.on_epoch(e); },
+                    [&](const vaegan::EpochEvent& e) { checkpoints.on_epoch(e, trainer, batches); },
+                    [&](const vaegan::EpochEvent& e) { progress.epoch_done(e, out.epoch_file("samples", e.epoch)); });
     vaegan::FitOptions fit_options;
     fit_options.epochs = f.epochs;
     fit_options.max_steps = f.max_steps;
@@ -121,8 +120,8 @@ int run_training(int argc, char** argv) {
     checkpoints.save(trainer, batches);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << program << ": done after " << trainer.step() << " steps (" << (trainer.step() - first_step)
-              << " this run) in " << wall << " s; samples: " << f.out << "/samples.png, checkpoint: "
-              << checkpoints.path() << "\n";
+              << " this run) in " << wall << " s; samples: " << f.out
+              << "/samples.png, checkpoint: " << checkpoints.path() << "\n";
     return 0;
   } catch (const vaegan::NumericError& e) {
     out.remove_if_unused();

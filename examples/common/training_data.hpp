@@ -27,8 +27,8 @@ struct TrainingData {
   // Loads --data `dir` for a model of `config` trained at `batch_size`. Data errors throw
   // IoError naming the file and the fix; a batch larger than the training set is a usage
   // error, reported through `usage_error` (which does not return: cli::Parser::fail).
-  TrainingData(const char* program, const std::string& dir, const vaegan::ModelConfig& config,
-               std::int64_t batch_size, const std::function<void(const std::string&)>& usage_error)
+  TrainingData(const char* program, const std::string& dir, const vaegan::ModelConfig& config, std::int64_t batch_size,
+               const std::function<void(const std::string&)>& usage_error)
       : train(announce_and_load(program, dir)) {
     if (train.image_shape() != config.image_shape)
       throw vaegan::IoError("the images in '" + dir + "' are " + image_shape_text(train.image_shape()) +

@@ -53,9 +53,10 @@ struct TrainingFlags {
               [this] { return "--batch-size must be >= 1 (images per step), got " + std::to_string(batch_size); });
     p.require([this] { return threads >= 0 && threads <= 1024; },
               [this] { return "--threads must be 0..1024 (0: all cores), got " + std::to_string(threads); });
-    p.require([this] { return checkpoint_every >= 0; }, [this] {
-      return "--checkpoint-every must be >= 0 (0: only at the end), got " + std::to_string(checkpoint_every);
-    });
+    p.require([this] { return checkpoint_every >= 0; },
+              [this] {
+                return "--checkpoint-every must be >= 0 (0: only at the end), got " + std::to_string(checkpoint_every);
+              });
     p.require([this] { return samples >= 1 && samples <= 1024; },
               [this] { return "--samples must be 1..1024, got " + std::to_string(samples); });
     p.require([this] { return time_budget >= 0; }, "--time-budget must be >= 0 (0: no limit)");

@@ -9,9 +9,9 @@
 #include "vaegan/core/shape.hpp"
 #include "vaegan/core/tensor.hpp"
 
-#include "vaegan/testing/gradcheck.hpp"
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/autodiff/tape.hpp"
+#include "vaegan/testing/gradcheck.hpp"
 
 #include "vaegan/ops/activation.hpp"
 #include "vaegan/ops/dropout.hpp"

@@ -128,8 +128,8 @@ constexpr Index kImage = 784;
 struct MlpNetworks {
   Rng rng{42};
   vaegan::ParameterSet<float> e_params{"encoder"}, g_params{"decoder"}, d_params{"discriminator"};
-  vaegan::Sequential<float> encoder{e_params, {kImage, 512, 256}, {Activation::relu(), Activation::relu()}, rng,
-                                    "trunk"};
+  vaegan::Sequential<float> encoder{
+      e_params, {kImage, 512, 256}, {Activation::relu(), Activation::relu()}, rng, "trunk"};
   vaegan::Sequential<float> mu_head{e_params, {256, 32}, {Activation::identity()}, rng, "mu"};
   vaegan::Sequential<float> logvar_head{e_params, {256, 32}, {Activation::identity()}, rng, "logvar"};
   vaegan::Sequential<float> generator{

@@ -73,9 +73,7 @@ TEST_CASE_TEMPLATE("tape: NoGradGuard records values without gradients and resto
     CHECK(y.item() == T(5));  // values are still computed
     CHECK_FALSE(y.node().requires_grad);
     CHECK_FALSE(static_cast<bool>(y.node().backward));
-    {
-      vaegan::NoGradGuard<T> nested(tape);
-    }
+    { vaegan::NoGradGuard<T> nested(tape); }
     CHECK_FALSE(tape.grad_enabled());  // the inner guard restores "off", not "on"
   }
   CHECK(tape.grad_enabled());
@@ -304,8 +302,8 @@ TEST_CASE("tape: reset reuses every node buffer across steps") {
     moved += n.value_buf.data() != values[static_cast<std::size_t>(i)];
     moved += n.grad_buf.data() != grads[static_cast<std::size_t>(i)];
     moved += n.saved.data() != saved[static_cast<std::size_t>(i)];
-    moved += n.value_buf.capacity() + n.grad_buf.capacity() + n.saved.capacity() !=
-             capacities[static_cast<std::size_t>(i)];
+    moved +=
+        n.value_buf.capacity() + n.grad_buf.capacity() + n.saved.capacity() != capacities[static_cast<std::size_t>(i)];
   }
   CHECK(moved == 0);
 }
@@ -370,8 +368,9 @@ TEST_CASE("tape: ops record the right shape when their node makes the node vecto
       Var<double> y = tape.variable(Tensor<double>(Shape{3, 2}, 0.5));
       for (int i = 0; i < padding; ++i) tape.full(Shape{1}, 0.0);
       const Var<double> out = op(x, y);
-      const Shape expected = std::string(name) == "matmul" ? Shape{3, 3} : std::string(name) == "bce" ? Shape{1}
-                                                                                                       : Shape{3, 2};
+      const Shape expected = std::string(name) == "matmul" ? Shape{3, 3}
+                             : std::string(name) == "bce"  ? Shape{1}
+                                                           : Shape{3, 2};
       REQUIRE(out.shape() == expected);
       if (std::string(name) != "detach")  // a view has no buffer of its own
         CHECK(out.node().value_buf.numel() == expected.numel());

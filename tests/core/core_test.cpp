@@ -220,7 +220,7 @@ TEST_CASE("rng: normal has mean 0 and variance 1 within five standard errors") {
   }
   const double mean = sum / n, var = sum2 / n - mean * mean;
   CHECK(std::abs(mean) < 5.0 / std::sqrt(static_cast<double>(n)));  // sd of the mean: 1/sqrt(n)
-  CHECK(std::abs(var - 1.0) < 5.0 * std::sqrt(2.0 / n));             // sd of the variance: sqrt(2/n)
+  CHECK(std::abs(var - 1.0) < 5.0 * std::sqrt(2.0 / n));            // sd of the variance: sqrt(2/n)
   // The tails are Gaussian too: P(|x| > 2) = 0.0455.
   const double p = 0.0455003;
   CHECK(std::abs(beyond_two_sigma / n - p) < 5.0 * std::sqrt(p * (1 - p) / n));
@@ -347,7 +347,10 @@ TEST_CASE("parallel: parallel_for runs chunks on several threads when asked") {
   vaegan::set_num_threads(2);
   std::vector<int> owner(8, -1);
   vaegan::detail::parallel_for(
-      8, [&](Index b, Index e) { for (Index i = b; i < e; ++i) owner[static_cast<std::size_t>(i)] = omp_get_thread_num(); },
+      8,
+      [&](Index b, Index e) {
+        for (Index i = b; i < e; ++i) owner[static_cast<std::size_t>(i)] = omp_get_thread_num();
+      },
       1);
   // Static schedule over 8 chunks and 2 threads: chunks 0-3 on thread 0, 4-7 on thread 1.
   CHECK(std::set<int>(owner.begin(), owner.end()) == std::set<int>{0, 1});

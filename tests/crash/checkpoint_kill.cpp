@@ -79,7 +79,7 @@ namespace fs = std::filesystem;
 using Trainer = vaegan::VaeGanTrainer<float>;
 using Bytes = std::vector<char>;
 
-constexpr int kMaxSaves = 12;       // versions a child saves; then it waits to be killed
+constexpr int kMaxSaves = 12;  // versions a child saves; then it waits to be killed
 constexpr int kBatch = 16;
 constexpr int kMaxLeftovers = 16;  // temporary files of killed saves kept around (the rest deleted)
 constexpr std::uint64_t kTrainerSeed = 7;
@@ -324,8 +324,8 @@ int main(int argc, char** argv) {
   std::error_code ec;
   const std::string self = fs::read_symlink("/proc/self/exe", ec).string();
   if (ec) die("cannot find this program's path via /proc/self/exe: " + ec.message());
-  const std::string dir = o.dir.empty() ? (fs::temp_directory_path() / ("vaegan-kill-" + std::to_string(::getpid()))).string()
-                                        : o.dir;
+  const std::string dir =
+      o.dir.empty() ? (fs::temp_directory_path() / ("vaegan-kill-" + std::to_string(::getpid()))).string() : o.dir;
   fs::remove_all(dir);
   fs::create_directories(fs::path(dir) / "ref");
   const std::uint64_t seed = o.seed ? o.seed : static_cast<std::uint64_t>(now_ns());
@@ -350,15 +350,16 @@ int main(int argc, char** argv) {
   }
   std::printf("checkpoint_kill: seed %llu, %d trials in %s\n", static_cast<unsigned long long>(seed), o.trials,
               dir.c_str());
-  std::printf("reference run: %.3f s; checkpoint %zu bytes; first save %.1f..%.1f ms after the spawn; kill window "
-              "0..%.1f ms (%d saves)\n",
-              ref_seconds, version[1].size(), times.begin(1) * 1e-6, times.end(1) * 1e-6,
-              times.end(o.window_saves) * 1e-6, o.window_saves);
+  std::printf(
+      "reference run: %.3f s; checkpoint %zu bytes; first save %.1f..%.1f ms after the spawn; kill window "
+      "0..%.1f ms (%d saves)\n",
+      ref_seconds, version[1].size(), times.begin(1) * 1e-6, times.end(1) * 1e-6, times.end(o.window_saves) * 1e-6,
+      o.window_saves);
 
   // ---- the trials ------------------------------------------------------------------------
   const std::string target = (fs::path(dir) / kCheckpointName).string();
   const std::string trial_log = (fs::path(dir) / "trial.log").string();
-  Bytes before;              // the file before this trial (empty: none yet)
+  Bytes before;  // the file before this trial (empty: none yet)
   bool have_before = false;
   int mid_write = 0, kept_previous = 0, got_new = 0, no_file = 0, before_first_done = 0, damaged = 0;
   std::map<int, int> by_done;  // completed saves at the kill -> trials
@@ -419,8 +420,8 @@ int main(int argc, char** argv) {
     if (temps_after > temps_before + 1) die("one kill left more than one temporary file");
     mid_write += landed_mid_write;
 
-    const std::string where = "trial " + std::to_string(trial) + " (delay " + std::to_string(delay / 1000) +
-                              " us, " + std::to_string(done) + " saves done)";
+    const std::string where = "trial " + std::to_string(trial) + " (delay " + std::to_string(delay / 1000) + " us, " +
+                              std::to_string(done) + " saves done)";
     const bool exists = fs::exists(target);
     Bytes now;
     if (exists) now = read_file(target);
@@ -449,8 +450,8 @@ int main(int argc, char** argv) {
       if (!error.empty()) {
         problem += (problem.empty() ? "" : "; ") + error;
       } else if (step < 1 || step > kMaxSaves || now != version[step]) {
-        problem += (problem.empty() ? "" : "; ") + std::string("the checkpoint loads as step ") +
-                   std::to_string(step) + " but its bytes are not that version";
+        problem += (problem.empty() ? "" : "; ") + std::string("the checkpoint loads as step ") + std::to_string(step) +
+                   " but its bytes are not that version";
       }
     }
     if (!problem.empty()) {
@@ -481,8 +482,8 @@ int main(int argc, char** argv) {
 
   if (o.self_check) {
     // Direct writes leave no temporary files; the trials must have caught the damage.
-    std::printf("self-check: %d of %d trials found the checkpoint damaged by a kill during a direct write\n",
-                damaged, trials);
+    std::printf("self-check: %d of %d trials found the checkpoint damaged by a kill during a direct write\n", damaged,
+                trials);
     if (damaged == 0) die("self-check: no trial noticed a checkpoint written without the temporary file");
     if (!o.keep) fs::remove_all(dir);
     std::printf("checkpoint_kill: PASS (the test detects non-atomic saves)\n");
@@ -499,7 +500,8 @@ int main(int argc, char** argv) {
   for (int waited = 0; read_lines(trial_log).size() < static_cast<std::size_t>(kMaxSaves); waited += 10) {
     if (waited > 30000) die("the final run did not finish its saves within 30 s");
     int status = 0;
-    if (::waitpid(last, &status, WNOHANG) == last) die("the final run exited early (status " + std::to_string(status) + ")");
+    if (::waitpid(last, &status, WNOHANG) == last)
+      die("the final run exited early (status " + std::to_string(status) + ")");
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   ::kill(last, SIGKILL);
@@ -508,23 +510,27 @@ int main(int argc, char** argv) {
     die("after the trials, a fresh run among the leftover temporary files did not save a complete checkpoint");
   if (temp_files(dir).size() != leftovers.size()) die("the final, unkilled run left a temporary file behind");
 
-  std::printf("%d trials, %d kills inside a write (a temporary file was left), %d before the first save "
-              "of the trial completed\n",
-              trials, mid_write, before_first_done);
-  std::printf("file after the kill: %d the previous complete checkpoint, %d the new complete one, %d none yet "
-              "(killed before the first save ever completed); 0 damaged\n",
-              kept_previous, got_new, no_file);
+  std::printf(
+      "%d trials, %d kills inside a write (a temporary file was left), %d before the first save "
+      "of the trial completed\n",
+      trials, mid_write, before_first_done);
+  std::printf(
+      "file after the kill: %d the previous complete checkpoint, %d the new complete one, %d none yet "
+      "(killed before the first save ever completed); 0 damaged\n",
+      kept_previous, got_new, no_file);
   std::printf("saves completed at the kill:");
   for (const auto& [d, n] : by_done) std::printf(" %d:%d", d, n);
-  std::printf("\nleft behind: one temporary file per kill inside a write, %d in all (up to %zu bytes each); "
-              "later saves never remove them and still succeed (the last %zu, %ju bytes, were there during "
-              "the final run); every checkpoint loaded\n",
-              mid_write, version[1].size(), leftovers.size(), leftover_bytes);
+  std::printf(
+      "\nleft behind: one temporary file per kill inside a write, %d in all (up to %zu bytes each); "
+      "later saves never remove them and still succeed (the last %zu, %ju bytes, were there during "
+      "the final run); every checkpoint loaded\n",
+      mid_write, version[1].size(), leftovers.size(), leftover_bytes);
   std::printf("kill window: on average 0..%.1f ms after the spawn (from the save times of unkilled runs)\n",
               window_ns * 1e-6 / trials);
-  std::printf("time: %.1f s for the trials (%.1f s until the kills, %.1f s for the killed processes to end, "
-              "%.1f s checking)\n",
-              trials_seconds, slept_ns * 1e-9, reap_ns * 1e-9, check_ns * 1e-9);
+  std::printf(
+      "time: %.1f s for the trials (%.1f s until the kills, %.1f s for the killed processes to end, "
+      "%.1f s checking)\n",
+      trials_seconds, slept_ns * 1e-9, reap_ns * 1e-9, check_ns * 1e-9);
   if (mid_write == 0) die("no kill landed inside a write: the test proved nothing (is the disk very fast?)");
   if (!o.keep) fs::remove_all(dir);
   std::printf("checkpoint_kill: PASS\n");

@@ -12,8 +12,8 @@
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/data/mnist.hpp"
 
-using vaegan::BatchOptions;
 using vaegan::Batches;
+using vaegan::BatchOptions;
 using vaegan::BatchState;
 using vaegan::IdxImages;
 using vaegan::IdxLabels;

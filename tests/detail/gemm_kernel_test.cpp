@@ -23,8 +23,8 @@ TEST_CASE("gemm: float products spanning several depth blocks and partial tiles 
             vaegan::set_num_threads(threads);
             const Index m = s[0], n = s[1], k = s[2], pad = 3;
             const Index lda = (ta ? m : k) + pad, ldb = (tb ? k : n) + pad, ldc = n + pad;
-            std::vector<float> a(static_cast<std::size_t>((ta ? k : m) * lda)), b(static_cast<std::size_t>((tb ? n : k) * ldb)),
-                c(static_cast<std::size_t>(m * ldc));
+            std::vector<float> a(static_cast<std::size_t>((ta ? k : m) * lda)),
+                b(static_cast<std::size_t>((tb ? n : k) * ldb)), c(static_cast<std::size_t>(m * ldc));
             rng.fill_uniform(a.data(), static_cast<Index>(a.size()), -1.0, 1.0);
             rng.fill_uniform(b.data(), static_cast<Index>(b.size()), -1.0, 1.0);
             rng.fill_uniform(c.data(), static_cast<Index>(c.size()), -1.0, 1.0);
@@ -38,7 +38,13 @@ TEST_CASE("gemm: float products spanning several depth blocks and partial tiles 
                 const double want = 0.5 * ab[static_cast<std::size_t>(i * n + j)] + beta * old;
                 if (!(std::abs(c[static_cast<std::size_t>(i * ldc + j)] - want) <= 1e-6 * (k + 2))) ++bad;
               }
-            CAPTURE(threads); CAPTURE(m); CAPTURE(n); CAPTURE(k); CAPTURE(ta); CAPTURE(tb); CAPTURE(beta);
+            CAPTURE(threads);
+            CAPTURE(m);
+            CAPTURE(n);
+            CAPTURE(k);
+            CAPTURE(ta);
+            CAPTURE(tb);
+            CAPTURE(beta);
             CHECK(bad == 0);
           }
 }
@@ -52,14 +58,21 @@ TEST_CASE("gemm: float results are bit-identical for 1 and 2 threads") {
     for (bool ta : {false, true})
       for (bool tb : {false, true}) {
         const Index m = s[0], n = s[1], k = s[2];
-        std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n)), one(static_cast<std::size_t>(m * n)), two(one.size());
+        std::vector<float> a(static_cast<std::size_t>(m * k)), b(static_cast<std::size_t>(k * n)),
+            one(static_cast<std::size_t>(m * n)), two(one.size());
         rng.fill_uniform(a.data(), m * k, -1.0, 1.0);
         rng.fill_uniform(b.data(), k * n, -1.0, 1.0);
         vaegan::set_num_threads(1);
-        vaegan::detail::gemm<float>(ta, tb, m, n, k, 1.0f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.0f, one.data(), n);
+        vaegan::detail::gemm<float>(ta, tb, m, n, k, 1.0f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.0f, one.data(),
+                                    n);
         vaegan::set_num_threads(2);
-        vaegan::detail::gemm<float>(ta, tb, m, n, k, 1.0f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.0f, two.data(), n);
-        CAPTURE(m); CAPTURE(n); CAPTURE(k); CAPTURE(ta); CAPTURE(tb);
+        vaegan::detail::gemm<float>(ta, tb, m, n, k, 1.0f, a.data(), ta ? m : k, b.data(), tb ? k : n, 0.0f, two.data(),
+                                    n);
+        CAPTURE(m);
+        CAPTURE(n);
+        CAPTURE(k);
+        CAPTURE(ta);
+        CAPTURE(tb);
         CHECK(std::memcmp(one.data(), two.data(), sizeof(float) * one.size()) == 0);
       }
 }

@@ -42,8 +42,8 @@ int gemm_mismatches(bool ta, bool tb, const GemmCase& s, T alpha, T beta, Index 
   for (Index i = 0; i < s.m; ++i) {
     for (Index j = 0; j < s.n; ++j) {
       const double old = beta == T(0) ? 0.0 : static_cast<double>(c_before[static_cast<std::size_t>(i * ldc + j)]);
-      const double expected = static_cast<double>(alpha) * ab[static_cast<std::size_t>(i * s.n + j)] +
-                              static_cast<double>(beta) * old;
+      const double expected =
+          static_cast<double>(alpha) * ab[static_cast<std::size_t>(i * s.n + j)] + static_cast<double>(beta) * old;
       const double got = static_cast<double>(c[static_cast<std::size_t>(i * ldc + j)]);
       if (!(std::abs(got - expected) <= tol)) ++bad;
     }
@@ -64,7 +64,7 @@ TEST_CASE_TEMPLATE("gemm: matches the triple loop for every transpose, alpha, be
   vaegan::test::ThreadCountGuard guard;
   // The last four shapes have m * n * k >= 2^18 and take the threaded path (rows split
   // when m >= n, columns otherwise; a panel count that does not divide the extent).
-  const std::vector<GemmCase> shapes = {{1, 1, 1},    {3, 5, 7},     {17, 33, 9},   {1, 40, 3},
+  const std::vector<GemmCase> shapes = {{1, 1, 1},     {3, 5, 7},     {17, 33, 9},   {1, 40, 3},
                                         {64, 100, 50}, {200, 40, 64}, {300, 7, 200}, {70, 130, 33}};
   REQUIRE(shapes[4].m * shapes[4].n * shapes[4].k >= vaegan::detail::kGemmParallelWork);
   REQUIRE(shapes[7].m * shapes[7].n * shapes[7].k >= vaegan::detail::kGemmParallelWork);

@@ -32,7 +32,7 @@ constexpr int kSide = 28;
 struct Segment {
   double x0, y0, x1, y1;
 };
-constexpr Segment kSegments[7] = {{0, 0, 1, 0}, {1, 0, 1, 0.5}, {1, 0.5, 1, 1}, {0, 1, 1, 1},
+constexpr Segment kSegments[7] = {{0, 0, 1, 0},   {1, 0, 1, 0.5}, {1, 0.5, 1, 1},  {0, 1, 1, 1},
                                   {0, 0.5, 0, 1}, {0, 0, 0, 0.5}, {0, 0.5, 1, 0.5}};
 // Bit s set: digit d lights segment s (a = bit 0 ... g = bit 6).
 constexpr unsigned kDigitSegments[10] = {0x3f, 0x06, 0x5b, 0x4f, 0x66, 0x6d, 0x7d, 0x07, 0x7f, 0x6f};
@@ -149,8 +149,7 @@ int main(int argc, char** argv) {
     if (!png.empty()) {
       const vaegan::Index shown = std::min<vaegan::Index>(first.count, 16);
       vaegan::Tensor<float> images(vaegan::Shape::matrix(shown, side * side));
-      for (vaegan::Index i = 0; i < images.numel(); ++i)
-        images[i] = first.pixels[static_cast<std::size_t>(i)] / 255.0f;
+      for (vaegan::Index i = 0; i < images.numel(); ++i) images[i] = first.pixels[static_cast<std::size_t>(i)] / 255.0f;
       vaegan::ImageGridOptions grid;
       grid.height = side;
       grid.width = side;

@@ -181,26 +181,13 @@ void read_every_section(const CheckpointReader& r) {
           }
         }
         break;
-      case SectionType::string:
-        (void)r.str(name);
-        break;
-      case SectionType::u64:
-        (void)r.u64(name);
-        break;
-      case SectionType::i64:
-        (void)r.i64(name);
-        break;
-      case SectionType::f64:
-        (void)r.f64(name);
-        break;
-      case SectionType::tensor_f32:
-        (void)r.tensor<float>(name, r.tensor_shape(name));
-        break;
-      case SectionType::tensor_f64:
-        (void)r.tensor<double>(name, r.tensor_shape(name));
-        break;
-      default:
-        finding("accepted a section of unknown type " + std::to_string(static_cast<unsigned>(r.type(name))));
+      case SectionType::string: (void)r.str(name); break;
+      case SectionType::u64: (void)r.u64(name); break;
+      case SectionType::i64: (void)r.i64(name); break;
+      case SectionType::f64: (void)r.f64(name); break;
+      case SectionType::tensor_f32: (void)r.tensor<float>(name, r.tensor_shape(name)); break;
+      case SectionType::tensor_f64: (void)r.tensor<double>(name, r.tensor_shape(name)); break;
+      default: finding("accepted a section of unknown type " + std::to_string(static_cast<unsigned>(r.type(name))));
     }
   }
 }

@@ -519,27 +519,13 @@ void rewrite(const std::string& from, const std::string& to,
   for (const std::string& name : r.names()) {
     if (edit(name, w)) continue;
     switch (r.type(name)) {
-      case vaegan::SectionType::bytes:
-        w.add_bytes(name, r.bytes(name));
-        break;
-      case vaegan::SectionType::string:
-        w.add_string(name, r.str(name));
-        break;
-      case vaegan::SectionType::u64:
-        w.add_u64(name, r.u64(name));
-        break;
-      case vaegan::SectionType::i64:
-        w.add_i64(name, r.i64(name));
-        break;
-      case vaegan::SectionType::f64:
-        w.add_f64(name, r.f64(name));
-        break;
-      case vaegan::SectionType::tensor_f32:
-        w.add_tensor(name, r.tensor<float>(name, r.tensor_shape(name)));
-        break;
-      case vaegan::SectionType::tensor_f64:
-        w.add_tensor(name, r.tensor<double>(name, r.tensor_shape(name)));
-        break;
+      case vaegan::SectionType::bytes: w.add_bytes(name, r.bytes(name)); break;
+      case vaegan::SectionType::string: w.add_string(name, r.str(name)); break;
+      case vaegan::SectionType::u64: w.add_u64(name, r.u64(name)); break;
+      case vaegan::SectionType::i64: w.add_i64(name, r.i64(name)); break;
+      case vaegan::SectionType::f64: w.add_f64(name, r.f64(name)); break;
+      case vaegan::SectionType::tensor_f32: w.add_tensor(name, r.tensor<float>(name, r.tensor_shape(name))); break;
+      case vaegan::SectionType::tensor_f64: w.add_tensor(name, r.tensor<double>(name, r.tensor_shape(name))); break;
     }
   }
   w.save(to);

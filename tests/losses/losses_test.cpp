@@ -63,8 +63,7 @@ TEST_CASE("bce_with_logits: gradients with a scalar target") {
     for (double t : {0.0, 1.0, 0.9}) {
       CAPTURE(static_cast<int>(r));
       CAPTURE(t);
-      VAEGAN_CHECK_GRADIENTS([r, t](TapeD&, const Vars& in) { return vaegan::bce_with_logits(in[0], t, r); },
-                             {logits});
+      VAEGAN_CHECK_GRADIENTS([r, t](TapeD&, const Vars& in) { return vaegan::bce_with_logits(in[0], t, r); }, {logits});
     }
 }
 
@@ -211,7 +210,9 @@ TEST_CASE("softmax_cross_entropy: gradients") {
   VAEGAN_CHECK_GRADIENTS([&](TapeD&, const Vars& in) { return vaegan::softmax_cross_entropy(in[0], labels); },
                          {logits});
   VAEGAN_CHECK_GRADIENTS(
-      [&](TapeD&, const Vars& in) { return vaegan::scale(vaegan::softmax_cross_entropy(vaegan::tanh(in[0]), labels), 2.0); },
+      [&](TapeD&, const Vars& in) {
+        return vaegan::scale(vaegan::softmax_cross_entropy(vaegan::tanh(in[0]), labels), 2.0);
+      },
       {logits});
 }
 

@@ -651,8 +651,7 @@ TEST_CASE("Classifier: a truncated, missing or foreign checkpoint is an IoError"
   CheckpointWriter w;
   w.add_string("meta.kind", "vae");
   w.save(dir.file("vae.vgck"));
-  CHECK(contains(message_of<IoError>([&] { Classifier<float>::load(dir.file("vae.vgck")); }),
-                 "classifier.input_dim"));
+  CHECK(contains(message_of<IoError>([&] { Classifier<float>::load(dir.file("vae.vgck")); }), "classifier.input_dim"));
 }
 
 TEST_CASE("Classifier: a configuration without hidden layers or with one class is refused") {

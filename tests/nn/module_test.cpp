@@ -61,9 +61,7 @@ class TanhProjection : public vaegan::Module<T> {
     params_ = &params;
     weight_ = params.add(prefix + "weight", Shape{in_, out_}, vaegan::TorchLayout::transposed);
   }
-  void reset_parameters(Rng& rng) override {
-    rng.fill_uniform(params_->value_ptr(weight_), in_ * out_, -0.5, 0.5);
-  }
+  void reset_parameters(Rng& rng) override { rng.fill_uniform(params_->value_ptr(weight_), in_ * out_, -0.5, 0.5); }
   Var<T> forward(const Var<T>& x, const ForwardContext&) const override {
     return vaegan::tanh(vaegan::matmul(x, x.tape().parameter(*params_, weight_)));
   }
@@ -124,8 +122,7 @@ double parameter_gradient_error(Net& net, const Tensor<double>& x) {
 
 TEST_CASE("module: a Dense followed by an activation layer is fused into one linear op") {
   vaegan::Network<double> fused("net", Shape{5}, Sequential<double>(Dense<double>(5, 4), Tanh<double>()));
-  vaegan::Network<double> plain("net", Shape{5},
-                                Sequential<double>(Dense<double>(5, 4, vaegan::Activation::tanh())));
+  vaegan::Network<double> plain("net", Shape{5}, Sequential<double>(Dense<double>(5, 4, vaegan::Activation::tanh())));
   plain.parameters().values() = fused.parameters().values();
   Rng rng(3);
   const Tensor<double> x = random_normal<double>(Shape{3, 5}, rng);
@@ -191,9 +188,8 @@ TEST_CASE("module: shapes that do not fit are refused at construction with both 
                        doctest::Contains("Dense takes samples of [784], got [1, 28, 28] (put a Flatten before it)"),
                        ShapeError);
   // Widths that do not chain name the layer.
-  CHECK_THROWS_WITH_AS(
-      E(Shape{8}, Sequential<float>(Dense<float>(8, 16), ReLU<float>(), Dense<float>(12, 4)), 4),
-      doctest::Contains("layer '2' (Dense): Dense takes samples of [12], got [16]"), ShapeError);
+  CHECK_THROWS_WITH_AS(E(Shape{8}, Sequential<float>(Dense<float>(8, 16), ReLU<float>(), Dense<float>(12, 4)), 4),
+                       doctest::Contains("layer '2' (Dense): Dense takes samples of [12], got [16]"), ShapeError);
   CHECK_THROWS_WITH_AS(Reshape<float>(Shape{7, 7}).output_shape(Shape{50}),
                        doctest::Contains("Reshape to [7, 7] needs samples of 49 values, got [50]"), ShapeError);
   // A decoder making 784 values for a discriminator of 1x32x32 images.
@@ -286,7 +282,8 @@ TEST_CASE("module: structure text round-trips and names the first difference") {
   CHECK(s.first_difference(b.structure(), "the file") ==
         "layer 0 differs: the file has 'net.0' Dense [4] -> [9] in=4 out=9, this decoder has 'net.0' Dense [4] -> [8] "
         "in=4 out=8");
-  CHECK_THROWS_WITH_AS(vaegan::NetworkStructure::parse("network\tx\t[1]\t[1]\n" "layer\tp\tDense\t[2"),
+  CHECK_THROWS_WITH_AS(vaegan::NetworkStructure::parse("network\tx\t[1]\t[1]\n"
+                                                       "layer\tp\tDense\t[2"),
                        doctest::Contains("line 2"), vaegan::Error);
 }
 
@@ -294,9 +291,8 @@ TEST_CASE("weights: save_weights / load_weights round-trip, and the wrong networ
   vaegan_test::TempDir dir;
   const std::string path = dir.file("decoder.vgw");
   auto make = [](Index hidden) {
-    return vaegan::Decoder<float>(
-        4, Sequential<float>(Dense<float>(4, hidden), ReLU<float>(), Dense<float>(hidden, 6),
-                             Reshape<float>(Shape{1, 2, 3})));
+    return vaegan::Decoder<float>(4, Sequential<float>(Dense<float>(4, hidden), ReLU<float>(), Dense<float>(hidden, 6),
+                                                       Reshape<float>(Shape{1, 2, 3})));
   };
   vaegan::Decoder<float> source = make(8);
   Rng rng(12);
@@ -314,8 +310,8 @@ TEST_CASE("weights: save_weights / load_weights round-trip, and the wrong networ
                                          "'net.0.weight' [4, 9]"),
                        vaegan::IoError);
   CHECK(vaegan::test::max_abs_diff(kept, wider.parameters().values()) == 0.0);
-  vaegan::Decoder<double> other_dtype(4, Sequential<double>(Dense<double>(4, 8), ReLU<double>(), Dense<double>(8, 6),
-                                                            Reshape<double>(Shape{1, 2, 3})));
+  vaegan::Decoder<double> other_dtype(
+      4, Sequential<double>(Dense<double>(4, 8), ReLU<double>(), Dense<double>(8, 6), Reshape<double>(Shape{1, 2, 3})));
   CHECK_THROWS_WITH_AS(vaegan::load_weights(path, other_dtype),
                        doctest::Contains("holds float32 weights but this network uses float64"), vaegan::IoError);
 }

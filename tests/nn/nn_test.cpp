@@ -26,9 +26,8 @@ using vaegan::test::Vars;
 namespace {
 using TapeD = Tape<double>;
 
-const std::vector<Activation> kActivations = {Activation::identity(), Activation::relu(),
-                                              Activation::leaky_relu(0.2), Activation::sigmoid(),
-                                              Activation::tanh(),     Activation::softplus()};
+const std::vector<Activation> kActivations = {Activation::identity(), Activation::relu(), Activation::leaky_relu(0.2),
+                                              Activation::sigmoid(),  Activation::tanh(), Activation::softplus()};
 
 // Smallest |x W + b| over all elements: the distance of the pre-activations from the
 // relu kink, which must exceed what a 1e-6 perturbation can move them by.
@@ -58,7 +57,9 @@ TEST_CASE("linear: gradients with respect to x, W and b for every activation") {
                            {x, w, b});
     // The incoming gradient of a fused op feeding another op.
     VAEGAN_CHECK_GRADIENTS(
-        [act](TapeD&, const Vars& in) { return vaegan::exp(vaegan::scale(vaegan::linear(in[0], in[1], in[2], act), 0.3)); },
+        [act](TapeD&, const Vars& in) {
+          return vaegan::exp(vaegan::scale(vaegan::linear(in[0], in[1], in[2], act), 0.3));
+        },
         {x, w, b});
   }
 }
@@ -143,7 +144,8 @@ TEST_CASE("dense: widths and input width are checked") {
   Dense<float> layer(params, 4, 2, Activation::relu(), rng, Init::automatic, "fc");
   Tape<float> tape;
   Var<float> x = tape.constant(Tensor<float>(Shape{3, 5}));
-  CHECK_THROWS_WITH_AS(layer(x), "Dense 'fc': input has 5 features per sample, the layer expects 4 (input [3, 5])", ShapeError);
+  CHECK_THROWS_WITH_AS(layer(x), "Dense 'fc': input has 5 features per sample, the layer expects 4 (input [3, 5])",
+                       ShapeError);
 }
 
 // ---- initialization --------------------------------------------------------------------
@@ -232,7 +234,8 @@ TEST_CASE("sequential: dropout layers act in training only") {
   const Tensor<double> quiet =
       vaegan::test::value_of(net.forward(tape.constant(x), vaegan::ForwardContext::train_without_noise()));
   const int before = tape.size();
-  const Tensor<double> train = vaegan::test::value_of(net.forward(tape.constant(x), vaegan::ForwardContext::train(drop)));
+  const Tensor<double> train =
+      vaegan::test::value_of(net.forward(tape.constant(x), vaegan::ForwardContext::train(drop)));
   CHECK(vaegan::test::max_abs_diff(plain, quiet) == 0.0);
   CHECK(vaegan::test::max_abs_diff(plain, train) > 0.0);
   int dropout_nodes = 0;

@@ -242,7 +242,8 @@ TEST_CASE_TEMPLATE("activation: forward values match the formulas, also at large
     const double softplus_ref = std::max(dv, 0.0) + std::log1p(std::exp(-std::abs(dv)));
     const double ulps = 8 * static_cast<double>(std::numeric_limits<T>::epsilon());
     const double tiny = static_cast<double>(std::numeric_limits<T>::min());
-    for (const auto& [got, ref] : {std::pair<T, double>{s[j], sigmoid_ref}, std::pair<T, double>{sp[j], softplus_ref}}) {
+    for (const auto& [got, ref] :
+         {std::pair<T, double>{s[j], sigmoid_ref}, std::pair<T, double>{sp[j], softplus_ref}}) {
       CHECK(std::isfinite(got));
       if (ref >= tiny) {
         CHECK(static_cast<double>(got) == vaegan::test::relative(ref, ulps));

@@ -32,8 +32,11 @@ TEST_CASE("rows: gradients of concat_rows with 2, 3 and 4 parts") {
   const Tensor<double> c = random_normal(Shape{1, 3}, rng);
   VAEGAN_CHECK_GRADIENTS([](TapeD&, const Vars& in) { return vaegan::concat_rows(in[0], in[1]); }, {a, b});
   VAEGAN_CHECK_GRADIENTS([](TapeD&, const Vars& in) { return vaegan::concat_rows(in[0], in[1], in[2]); }, {a, b, c});
-  VAEGAN_CHECK_GRADIENTS([](TapeD&, const Vars& in) { return vaegan::concat_rows<double>({in[2], in[0], in[1], in[0]}); },
-                         {a, b, c});
+  VAEGAN_CHECK_GRADIENTS(
+      [](TapeD&, const Vars& in) {
+        return vaegan::concat_rows<double>({in[2], in[0], in[1], in[0]});
+      },
+      {a, b, c});
 }
 
 TEST_CASE("rows: gradients of slice_rows and split_rows") {
@@ -43,7 +46,9 @@ TEST_CASE("rows: gradients of slice_rows and split_rows") {
   VAEGAN_CHECK_GRADIENTS([](TapeD&, const Vars& in) { return vaegan::exp(vaegan::slice_rows(in[0], 5, 6)); }, {x});
   // Two overlapping slices of one tensor: both contributions land in the same rows.
   VAEGAN_CHECK_GRADIENTS(
-      [](TapeD&, const Vars& in) { return vaegan::mul(vaegan::slice_rows(in[0], 0, 3), vaegan::slice_rows(in[0], 2, 5)); },
+      [](TapeD&, const Vars& in) {
+        return vaegan::mul(vaegan::slice_rows(in[0], 0, 3), vaegan::slice_rows(in[0], 2, 5));
+      },
       {x});
   // Every part used, in another order, one of them twice; and a part left unused.
   VAEGAN_CHECK_GRADIENTS(
@@ -94,8 +99,8 @@ TEST_CASE("rows: shape errors name the op and the shapes") {
   Tape<float> tape;
   Var<float> a = tape.variable(Tensor<float>(Shape{2, 3}));
   Var<float> b = tape.variable(Tensor<float>(Shape{2, 4}));
-  CHECK_THROWS_WITH_AS(vaegan::concat_rows(a, b), "concat_rows: all parts need the same row shape (got [2, 3] and [2, 4])",
-                       ShapeError);
+  CHECK_THROWS_WITH_AS(vaegan::concat_rows(a, b),
+                       "concat_rows: all parts need the same row shape (got [2, 3] and [2, 4])", ShapeError);
   CHECK_THROWS_WITH_AS(vaegan::concat_rows<float>({a, a, a, a, a}), doctest::Contains("takes 1 to 4 tensors, got 5"),
                        vaegan::Error);
   CHECK_THROWS_WITH_AS(vaegan::slice_rows(a, 1, 3), "slice_rows: rows [1, 3) out of range for [2, 3]", ShapeError);
@@ -266,8 +271,8 @@ TEST_CASE("rows: linear layers over stacked rows, a loss on some rows only") {
   const Tensor<double> w2 = random_normal(Shape{5, 3}, rng, 0.0, 0.5);
   const Tensor<double> b2 = random_normal(Shape{3}, rng);
   const auto layers = [](const Vars& in) {
-    Var<double> h = vaegan::linear(vaegan::concat_rows(in[0], in[1]), in[2], in[3],
-                                   vaegan::Activation::leaky_relu(0.2));
+    Var<double> h =
+        vaegan::linear(vaegan::concat_rows(in[0], in[1]), in[2], in[3], vaegan::Activation::leaky_relu(0.2));
     return vaegan::linear(h, in[4], in[5]);
   };
   // The fake rows only (the generator's loss): every input, weights included.

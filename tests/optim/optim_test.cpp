@@ -79,7 +79,8 @@ double worst_difference_from_reference(const Options& options, int steps = kStep
     }
     opt.step();
     for (Index i = 0; i < n; ++i)
-      worst = std::max(worst, std::abs(static_cast<double>(params.values()[i]) - expected[static_cast<std::size_t>(i)]));
+      worst =
+          std::max(worst, std::abs(static_cast<double>(params.values()[i]) - expected[static_cast<std::size_t>(i)]));
   }
   CHECK(opt.steps() == steps);
   return worst;

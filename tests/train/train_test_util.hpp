@@ -86,8 +86,8 @@ template <class T, class Trainer>
 TrainerState<T> snapshot(Trainer& trainer) {
   TrainerState<T> s;
   for (const auto& net : trainer.networks())
-    s.networks.push_back({net.name, net.params->values(), net.optimizer->first_moment(),
-                          net.optimizer->second_moment(), net.optimizer->steps()});
+    s.networks.push_back({net.name, net.params->values(), net.optimizer->first_moment(), net.optimizer->second_moment(),
+                          net.optimizer->steps()});
   s.rng = trainer.rng().state();
   s.step = trainer.step();
   s.epoch = trainer.epoch();

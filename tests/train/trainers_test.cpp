@@ -193,11 +193,10 @@ ReferenceLosses<T> reference_vaegan_losses(VaeGanTrainer<T>& trainer, const Tens
   auto logits = split_rows(d.logit, std::array<Index, 3>{batch, batch, batch});
   auto features = split_rows(d.features, std::array<Index, 3>{batch, batch, batch});
   Var<T> rec = add(pixel_rec, scale(mse(features[1], features[0], Reduction::batch_mean), T(0.5)));
-  Var<T> loss_d = add(add(bce_with_logits(logits[0], T(1)), bce_with_logits(logits[1], T(0))),
-                      bce_with_logits(logits[2], T(0)));
+  Var<T> loss_d =
+      add(add(bce_with_logits(logits[0], T(1)), bce_with_logits(logits[1], T(0))), bce_with_logits(logits[2], T(0)));
   Var<T> loss_e = add(kl, rec);
-  Var<T> loss_dec =
-      add(scale(rec, T(0.75)), add(bce_with_logits(logits[1], T(1)), bce_with_logits(logits[2], T(1))));
+  Var<T> loss_dec = add(scale(rec, T(0.75)), add(bce_with_logits(logits[1], T(1)), bce_with_logits(logits[2], T(1))));
   return {loss_d, loss_e, loss_dec, pixel_rec, kl};
 }
 
@@ -297,7 +296,6 @@ TEST_CASE_TEMPLATE("trainers: check_numerics names the step and the first op tha
   for (std::size_t i = 0; i < before.networks.size(); ++i)
     CHECK(bit_identical(before.networks[i].params, after.networks[i].params));
 }
-
 
 TEST_CASE_TEMPLATE("trainers: a NaN in the batch throws NumericError naming the step and the loss, and changes nothing",
                    Trainer, VaeGanTrainer<float>, GanTrainer<float>, VaeTrainer<float>) {

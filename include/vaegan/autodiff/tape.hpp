@@ -110,7 +110,7 @@ template <class T>
 struct GradTarget {
   GradTarget() = default;
   GradTarget(const ParameterSet<T>& params) : owner(&params) {}  // NOLINT: implicit by design
-  GradTarget(const Var<T>& v) : node(v.id()) {}                   // NOLINT: implicit by design
+  GradTarget(const Var<T>& v) : node(v.id()) {}                  // NOLINT: implicit by design
   const ParameterSet<T>* owner = nullptr;
   int node = -1;
 };
@@ -228,8 +228,8 @@ class Tape {
     if (check_numerics_) check_recorded_values();
     Node<T>& out = node(loss.id());
     if (out.numel() != 1)
-      throw ShapeError(std::string("backward: the loss must have one element, got ") + out.shape.str() +
-                       " from op '" + out.op + "'");
+      throw ShapeError(std::string("backward: the loss must have one element, got ") + out.shape.str() + " from op '" +
+                       out.op + "'");
     const int last_id = loss.id();
     for (int i = 0; i <= last_id; ++i) {
       Node<T>& n = nodes_[static_cast<std::size_t>(i)];
@@ -261,9 +261,7 @@ class Tape {
   // the first contribution of a backward pass (overwrite), 1 afterwards (accumulate).
   // Callers write grad = contribution when keep is 0 and grad += contribution otherwise;
   // never contribution + keep * grad, since a reused buffer may hold a stale NaN.
-  T* grad_for_write(Node<T>& n, T* keep = nullptr) {
-    return grad_for_write_rows(n, 0, n.shape.rows(), keep);
-  }
+  T* grad_for_write(Node<T>& n, T* keep = nullptr) { return grad_for_write_rows(n, 0, n.shape.rows(), keep); }
   // The same for a contribution that touches only rows [begin, end) of the gradient (of a
   // matrix-like node: rows() x the rest). On a first contribution with `keep`, the caller
   // writes rows [begin, end) and this zero-fills the others; the node's non-zero row range

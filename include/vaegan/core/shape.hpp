@@ -75,8 +75,7 @@ class Shape {
 };
 
 namespace detail {
-[[noreturn]] inline void throw_shape(const char* op, const std::string& detail_text, const Shape& a,
-                                     const Shape& b) {
+[[noreturn]] inline void throw_shape(const char* op, const std::string& detail_text, const Shape& a, const Shape& b) {
   throw ShapeError(std::string(op) + ": " + detail_text + " (got " + a.str() + " and " + b.str() + ")");
 }
 inline void require_same_shape(const char* op, const Shape& a, const Shape& b) {

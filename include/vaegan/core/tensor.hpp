@@ -35,8 +35,14 @@ class Tensor {
 
   Tensor() = default;
   // Zero-initialized tensor of the given shape.
-  explicit Tensor(const Shape& shape) { resize(shape); set_zero(); }
-  Tensor(const Shape& shape, T fill) { resize(shape); std::fill(data_, data_ + size_, fill); }
+  explicit Tensor(const Shape& shape) {
+    resize(shape);
+    set_zero();
+  }
+  Tensor(const Shape& shape, T fill) {
+    resize(shape);
+    std::fill(data_, data_ + size_, fill);
+  }
   Tensor(const Shape& shape, std::initializer_list<T> values) {
     // Checked before allocating: a constructor that throws runs no destructor.
     if (static_cast<Index>(values.size()) != shape.numel())

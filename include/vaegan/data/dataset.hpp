@@ -66,8 +66,9 @@ class ImageDataset {
   ImageDataset(Tensor<T> images, std::vector<std::uint8_t> labels, const Shape& image)
       : images_(std::move(images)), labels_(std::move(labels)), shape_(image) {
     if (image.rank() != 3 || image.numel() < 1 || images_.shape().rank() < 2 || images_.cols() != image.numel())
-      throw ShapeError("ImageDataset: images of shape " + image.str() + " (an image shape is [C, H, W]) must come as [n, " +
-                       std::to_string(image.numel()) + "], got " + images_.shape().str());
+      throw ShapeError("ImageDataset: images of shape " + image.str() +
+                       " (an image shape is [C, H, W]) must come as [n, " + std::to_string(image.numel()) + "], got " +
+                       images_.shape().str());
     images_.reshape(Shape{images_.rows(), image.numel()});
     if (static_cast<Index>(labels_.size()) != images_.rows())
       throw ShapeError("ImageDataset: " + std::to_string(images_.rows()) + " images but " +
@@ -75,7 +76,8 @@ class ImageDataset {
   }
   // Grey images of rows x cols.
   ImageDataset(Tensor<T> images, std::vector<std::uint8_t> labels, Index rows, Index cols)
-      : ImageDataset(std::move(images), std::move(labels), Shape{1, std::max<Index>(rows, 0), std::max<Index>(cols, 0)}) {}
+      : ImageDataset(std::move(images), std::move(labels),
+                     Shape{1, std::max<Index>(rows, 0), std::max<Index>(cols, 0)}) {}
 
   Index size() const { return static_cast<Index>(labels_.size()); }
   bool empty() const { return labels_.empty(); }
@@ -101,15 +103,16 @@ class ImageDataset {
 
   // Copies the images at `indices[0..count)` into out [count, C, H, W] (and their labels
   // into *labels_out when given). Reuses the capacity of both.
-  void gather(const Index* indices, Index count, Tensor<T>& out, std::vector<std::uint8_t>* labels_out = nullptr) const {
+  void gather(const Index* indices, Index count, Tensor<T>& out,
+              std::vector<std::uint8_t>* labels_out = nullptr) const {
     const Index d = image_size();
     out.resize(Shape{count, shape_[0], shape_[1], shape_[2]});
     if (labels_out) labels_out->resize(static_cast<std::size_t>(count));
     for (Index b = 0; b < count; ++b) {
       const Index i = indices[b];
       if (i < 0 || i >= size())
-        throw ShapeError("ImageDataset::gather: index " + std::to_string(i) + " outside [0, " +
-                         std::to_string(size()) + ")");
+        throw ShapeError("ImageDataset::gather: index " + std::to_string(i) + " outside [0, " + std::to_string(size()) +
+                         ")");
       std::memcpy(out.data() + b * d, image(i), sizeof(T) * static_cast<std::size_t>(d));
       if (labels_out) (*labels_out)[static_cast<std::size_t>(b)] = label(i);
     }

@@ -145,8 +145,8 @@ class IdxInput {
   std::uint32_t read_u32(const char* field) {
     unsigned char b[4];
     if (read(b, 4) != 4)
-      throw_idx(path_, std::string("truncated header: ") + kind() + " ends before the " + field + " field; " +
-                           idx_fix_hint());
+      throw_idx(path_,
+                std::string("truncated header: ") + kind() + " ends before the " + field + " field; " + idx_fix_hint());
     return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
   }
 
@@ -157,7 +157,8 @@ class IdxInput {
     const auto check_limit = [&] {
       if (expected > kIdxMaxPayloadBytes)
         throw_idx(path_, "payload size: " + claim + ", more than the reader's limit of " +
-                             std::to_string(kIdxMaxPayloadBytes) + " bytes (16 GiB); the header is corrupt or the "
+                             std::to_string(kIdxMaxPayloadBytes) +
+                             " bytes (16 GiB); the header is corrupt or the "
                              "dataset must be split into several files");
     };
     std::vector<std::uint8_t> data;
@@ -190,8 +191,8 @@ class IdxInput {
         const std::size_t got = read(data.data() + size, want);
         size += got;
         if (got < want) {
-          throw_idx(path_, std::string("truncated: ") + claim + " but " + kind() + " holds " +
-                               std::to_string(size) + " bytes after the header; " + idx_fix_hint());
+          throw_idx(path_, std::string("truncated: ") + claim + " but " + kind() + " holds " + std::to_string(size) +
+                               " bytes after the header; " + idx_fix_hint());
         }
       }
     }
@@ -204,9 +205,10 @@ class IdxInput {
       throw_idx(path_, "truncated gzip file: the payload is complete but the stream ends before its CRC trailer; " +
                            std::string(idx_fix_hint()));
     if (trailing > 0)
-      throw_idx(path_, "trailing bytes: " + claim + " but " + kind() + " holds at least " +
-                           std::to_string(trailing) + " more bytes after them; the count in the header or the file is "
-                           "wrong; " + idx_fix_hint());
+      throw_idx(path_, "trailing bytes: " + claim + " but " + kind() + " holds at least " + std::to_string(trailing) +
+                           " more bytes after them; the count in the header or the file is "
+                           "wrong; " +
+                           idx_fix_hint());
     return data;
   }
 
@@ -225,7 +227,7 @@ class IdxInput {
       if (live) inflateEnd(&zs);
     }
   };
-  static constexpr std::size_t kInputChunk = std::size_t{1} << 17;  // raw bytes read from a file at a time
+  static constexpr std::size_t kInputChunk = std::size_t{1} << 17;    // raw bytes read from a file at a time
   static constexpr std::size_t kMaxZlibCount = std::size_t{1} << 30;  // zlib counts are 32-bit
 
   void start_gzip() {
@@ -322,10 +324,10 @@ class IdxInput {
   Inflater z_;
   std::vector<unsigned char> in_buf_;
   std::uint64_t raw_total_ = 0;  // raw bytes handed to inflate so far
-  int members_ = 1;           // the gzip member being read, from 1
-  bool member_done_ = false;  // inflate reached the end of the current member
-  bool ended_ = false;        // no raw input left
-  bool stream_cut_ = false;   // the gzip data ended inside a member
+  int members_ = 1;              // the gzip member being read, from 1
+  bool member_done_ = false;     // inflate reached the end of the current member
+  bool ended_ = false;           // no raw input left
+  bool stream_cut_ = false;      // the gzip data ended inside a member
 };
 
 inline std::string hex32(std::uint32_t v) {
@@ -344,7 +346,8 @@ inline void check_idx_magic(const std::string& path, std::uint32_t magic, std::u
     why += "; were the images and labels paths swapped?";
   } else if ((magic >> 16) != 0) {
     // Byte-swapped magic (little-endian writer) or not IDX at all.
-    const std::uint32_t swapped = ((magic & 0xff) << 24) | ((magic & 0xff00) << 8) | ((magic >> 8) & 0xff00) | (magic >> 24);
+    const std::uint32_t swapped =
+        ((magic & 0xff) << 24) | ((magic & 0xff00) << 8) | ((magic >> 8) & 0xff00) | (magic >> 24);
     why = swapped == expected ? "the header is little-endian; IDX integers are big-endian"
                               : "not an IDX file (the first two bytes of an IDX file are zero)";
   } else if (type != 0x08) {
@@ -361,8 +364,10 @@ inline void check_idx_magic(const std::string& path, std::uint32_t magic, std::u
 inline void check_idx_range(const std::string& path, const char* field, std::uint32_t v, Index lo, Index hi) {
   if (static_cast<Index>(v) < lo || static_cast<Index>(v) > hi)
     throw_idx(path, std::string(field) + ": " + std::to_string(v) + " is outside the accepted range " +
-                        std::to_string(lo) + ".." + std::to_string(hi) + "; the header is corrupt or this is not "
-                        "an image dataset; " + idx_fix_hint());
+                        std::to_string(lo) + ".." + std::to_string(hi) +
+                        "; the header is corrupt or this is not "
+                        "an image dataset; " +
+                        idx_fix_hint());
 }
 
 }  // namespace detail
@@ -383,8 +388,8 @@ inline IdxImages parse_idx_images(IdxInput& in, const std::string& path) {
   out.cols = cols;
   // At most 1e8 * 4096 * 4096 < 2^61: no overflow.
   const std::uint64_t bytes = std::uint64_t{count} * rows * cols;
-  out.pixels = in.read_payload(bytes, 16,
-                               std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols));
+  out.pixels = in.read_payload(
+      bytes, 16, std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols));
   return out;
 }
 
@@ -465,9 +470,8 @@ inline bool gzip_compress(const std::uint8_t* data, std::size_t n, std::vector<s
 // Writes header + payload through AtomicFile (temporary file, fsync, rename), gzip-
 // compressed when the name ends in ".gz".
 inline void write_idx_atomically(const std::string& path, const std::vector<std::uint8_t>& header,
-                                  const std::uint8_t* payload, std::size_t payload_size) {
-  if (payload_size > (std::size_t{1} << 31))
-    throw_idx(path, "cannot write more than 2 GiB of pixels in one IDX file");
+                                 const std::uint8_t* payload, std::size_t payload_size) {
+  if (payload_size > (std::size_t{1} << 31)) throw_idx(path, "cannot write more than 2 GiB of pixels in one IDX file");
   AtomicFile file(path, "write_idx");
   if (ends_with_gz(path)) {
     std::vector<std::uint8_t> raw(header);
@@ -490,8 +494,9 @@ inline void write_idx_images(const std::string& path, const IdxImages& images) {
   if (images.count < 0 || images.count > kIdxMaxCount || images.rows < 1 || images.rows > kIdxMaxSide ||
       images.cols < 1 || images.cols > kIdxMaxSide)
     detail::throw_idx(path, "cannot write " + std::to_string(images.count) + " images of " +
-                                std::to_string(images.rows) + "x" + std::to_string(images.cols) + ": count must be 0.." +
-                                std::to_string(kIdxMaxCount) + " and rows/cols 1.." + std::to_string(kIdxMaxSide));
+                                std::to_string(images.rows) + "x" + std::to_string(images.cols) +
+                                ": count must be 0.." + std::to_string(kIdxMaxCount) + " and rows/cols 1.." +
+                                std::to_string(kIdxMaxSide));
   const std::uint64_t bytes = std::uint64_t(images.count) * std::uint64_t(images.rows) * std::uint64_t(images.cols);
   if (images.pixels.size() != bytes)
     detail::throw_idx(path, "cannot write: pixels holds " + std::to_string(images.pixels.size()) + " bytes but " +

@@ -55,8 +55,8 @@ inline MnistFiles find_mnist_files(const std::string& dir, const std::string& sp
     std::string msg = "load_mnist: the " + split + " split is missing from " + dir + ": looked for";
     for (std::size_t i = 0; i < looked_for.size(); ++i) msg += (i ? ", " : " ") + looked_for[i];
     const char* found = files.images.empty() && files.labels.empty() ? "neither"
-                        : files.images.empty()                         ? "no images file"
-                                                                       : "no labels file";
+                        : files.images.empty()                       ? "no images file"
+                                                                     : "no labels file";
     msg += " and found " + std::string(found) + "; run scripts/get_mnist.sh " + dir + " to download or build them";
     throw IoError(msg);
   }

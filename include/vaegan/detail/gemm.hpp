@@ -76,12 +76,11 @@ class PersistentBlocking : public Eigen::internal::level3_blocking<T, T> {
 
 // Serial C[m, n] += alpha * op(A) * op(B) for one storage-order combination.
 template <class T, int LhsOrder, int RhsOrder>
-void gemm_accumulate_serial(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
-                            T* c, Index ldc) {
+void gemm_accumulate_serial(Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb, T* c,
+                            Index ldc) {
   PersistentBlocking<T> blocking(m, n, k);
   Eigen::internal::general_matrix_matrix_product<Index, T, LhsOrder, false, T, RhsOrder, false, Eigen::RowMajor,
-                                                 1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc, alpha, blocking,
-                                                         nullptr);
+                                                 1>::run(m, n, k, a, lda, b, ldb, c, 1, ldc, alpha, blocking, nullptr);
 }
 
 template <class T>
@@ -90,14 +89,10 @@ void gemm_accumulate_serial(bool trans_a, bool trans_b, Index m, Index n, Index 
   using Eigen::ColMajor;
   using Eigen::RowMajor;
   // A row-major [k, m] buffer read as op(A) = A^T is a column-major [m, k] matrix.
-  if (!trans_a && !trans_b)
-    gemm_accumulate_serial<T, RowMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-  else if (!trans_a && trans_b)
-    gemm_accumulate_serial<T, RowMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-  else if (trans_a && !trans_b)
-    gemm_accumulate_serial<T, ColMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
-  else
-    gemm_accumulate_serial<T, ColMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  if (!trans_a && !trans_b) gemm_accumulate_serial<T, RowMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  else if (!trans_a && trans_b) gemm_accumulate_serial<T, RowMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  else if (trans_a && !trans_b) gemm_accumulate_serial<T, ColMajor, RowMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
+  else gemm_accumulate_serial<T, ColMajor, ColMajor>(m, n, k, alpha, a, lda, b, ldb, c, ldc);
 }
 
 // Which serial kernel a product uses. Chosen once per product, not per thread panel, so
@@ -115,8 +110,8 @@ GemmKernel gemm_kernel_for([[maybe_unused]] Index m, [[maybe_unused]] Index n) {
 
 // Serial C[m, n] = alpha * op(A) * op(B) + beta * C with the chosen kernel.
 template <class T>
-void gemm_serial([[maybe_unused]] GemmKernel kernel, bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a,
-                 Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
+void gemm_serial([[maybe_unused]] GemmKernel kernel, bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha,
+                 const T* a, Index lda, const T* b, Index ldb, T beta, T* c, Index ldc) {
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
     if (kernel == GemmKernel::avx512) {
@@ -132,8 +127,7 @@ void gemm_serial([[maybe_unused]] GemmKernel kernel, bool trans_a, bool trans_b,
   if (beta != T(1)) {
     for (Index r = 0; r < m; ++r) {
       T* row = c + r * ldc;
-      if (beta == T(0))
-        std::fill(row, row + n, T(0));
+      if (beta == T(0)) std::fill(row, row + n, T(0));
       else
         for (Index j = 0; j < n; ++j) row[j] *= beta;
     }
@@ -160,8 +154,8 @@ inline Index gemm_panel_align([[maybe_unused]] GemmKernel kernel, [[maybe_unused
 // few percent of a step at batch 256, a tenth at batch 64). Every element of C sees the
 // same tiles in the same order as in the serial kernel: results match it bit for bit.
 inline void gemm_rows_shared_b(int panels, Index per_panel, bool trans_a, bool trans_b, Index m, Index n, Index k,
-                               float alpha, const float* a, Index lda, const float* b, Index ldb, float beta,
-                               float* c, Index ldc) {
+                               float alpha, const float* a, Index lda, const float* b, Index ldb, float beta, float* c,
+                               Index ldc) {
   using avx512::kTileCols;
   float* b_pack = gemm_pack_buffers<float>().need_shared_b(avx512::b_pack_size(n, k));
   const Index column_panels = (n + kTileCols - 1) / kTileCols;
@@ -188,8 +182,8 @@ inline void gemm_rows_shared_b(int panels, Index per_panel, bool trans_a, bool t
 // C[m, n] = alpha * op(A) * op(B) + beta * C. op(A) is [m, k] (A stored [k, m] when trans_a),
 // op(B) is [k, n] (B stored [n, k] when trans_b). All buffers row-major with leading dims.
 template <class T>
-void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b,
-          Index ldb, T beta, T* c, Index ldc) {
+void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const T* a, Index lda, const T* b, Index ldb,
+          T beta, T* c, Index ldc) {
   if (m == 0 || n == 0) return;
   const GemmKernel kernel = gemm_kernel_for<T>(m, n);
   const int threads = num_threads();

@@ -186,9 +186,8 @@ inline void tile(Index kc, const float* strip, const float* panel, float* c, Ind
 // Rows [row_begin, row_end) of C for depth block [k0, k0 + kc), against all n columns of
 // b_pack (packed by pack_b for that block): 12-row strips of op(A) packed into a_pack,
 // each run against every 32-column panel. The first block applies beta, later ones add.
-inline void multiply_strips(bool trans_a, const float* a, Index lda, Index row_begin, Index row_end, Index k0,
-                            Index kc, Index n, const float* b_pack, float alpha, float beta, float* c, Index ldc,
-                            float* a_pack) {
+inline void multiply_strips(bool trans_a, const float* a, Index lda, Index row_begin, Index row_end, Index k0, Index kc,
+                            Index n, const float* b_pack, float alpha, float beta, float* c, Index ldc, float* a_pack) {
   for (Index i0 = row_begin; i0 < row_end; i0 += kTileRows) {
     const Index rows = std::min(kTileRows, row_end - i0);
     pack_a(trans_a, trans_a ? a + k0 * lda + i0 : a + i0 * lda + k0, lda, rows, kc, a_pack);
@@ -206,8 +205,7 @@ inline void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, float al
   if (k == 0) {
     for (Index i = 0; i < m; ++i) {
       float* row = c + i * ldc;
-      if (beta == 0.0f)
-        std::fill(row, row + n, 0.0f);
+      if (beta == 0.0f) std::fill(row, row + n, 0.0f);
       else if (beta != 1.0f)
         for (Index j = 0; j < n; ++j) row[j] *= beta;
     }

@@ -47,20 +47,13 @@ enum class SectionType : std::uint32_t {
 
 inline const char* section_type_name(SectionType t) {
   switch (t) {
-    case SectionType::bytes:
-      return "bytes";
-    case SectionType::string:
-      return "string";
-    case SectionType::u64:
-      return "u64";
-    case SectionType::i64:
-      return "i64";
-    case SectionType::f64:
-      return "f64";
-    case SectionType::tensor_f32:
-      return "tensor<float>";
-    case SectionType::tensor_f64:
-      return "tensor<double>";
+    case SectionType::bytes: return "bytes";
+    case SectionType::string: return "string";
+    case SectionType::u64: return "u64";
+    case SectionType::i64: return "i64";
+    case SectionType::f64: return "f64";
+    case SectionType::tensor_f32: return "tensor<float>";
+    case SectionType::tensor_f64: return "tensor<double>";
   }
   return "unknown";
 }

@@ -304,8 +304,7 @@ class CheckpointReader {
                               : Shape{I(0), I(1), I(2), I(3)};
         return;
       }
-      default:
-        return;
+      default: return;
     }
   }
 

@@ -22,9 +22,9 @@
 #include <system_error>
 #include <vector>
 
-#include "vaegan/core/format.hpp"
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
+#include "vaegan/core/format.hpp"
 #include "vaegan/io/atomic_file.hpp"
 
 namespace vaegan {

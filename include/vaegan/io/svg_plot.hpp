@@ -27,23 +27,12 @@ inline std::string xml_escape(const std::string& s) {
   std::string out;
   for (const char c : s) {
     switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      case '\'':
-        out += "&apos;";
-        break;
-      default:
-        out += c;
+      case '&': out += "&amp;"; break;
+      case '<': out += "&lt;"; break;
+      case '>': out += "&gt;"; break;
+      case '"': out += "&quot;"; break;
+      case '\'': out += "&apos;"; break;
+      default: out += c;
     }
   }
   return out;
@@ -61,10 +50,8 @@ inline double nice_number(double x, bool round) {
   const double e = std::floor(std::log10(x));
   const double f = x / std::pow(10.0, e);
   double nf;
-  if (round)
-    nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
-  else
-    nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
+  if (round) nf = f < 1.5 ? 1 : f < 3 ? 2 : f < 7 ? 5 : 10;
+  else nf = f <= 1 ? 1 : f <= 2 ? 2 : f <= 5 ? 5 : 10;
   return nf * std::pow(10.0, e);
 }
 
@@ -250,8 +237,7 @@ class LinePlot {
         if (j - i == 1)
           o += "<circle " + attrs + " fill=\"" + color(k) + "\" cx=\"" + svg_num(px(s.x[i])) + "\" cy=\"" +
                svg_num(py(s.y[i])) + "\" r=\"2\"/>\n";
-        else
-          o += "<polyline " + attrs + " points=\"" + points + "\"/>\n";
+        else o += "<polyline " + attrs + " points=\"" + points + "\"/>\n";
         i = j;
       }
     }

@@ -49,8 +49,9 @@ void load_weights(const std::string& path, Network& network) {
   const CheckpointReader r(path);
   auto fail = [&](const std::string& why) -> void { throw IoError("weights file '" + path + "': " + why); };
   if (!r.has("weights.dtype") || !r.has("network.structure") || !r.has("network.params"))
-    fail("not a weights file (no weights.dtype, network.structure or network.params section); save_weights writes "
-         "them");
+    fail(
+        "not a weights file (no weights.dtype, network.structure or network.params section); save_weights writes "
+        "them");
   const std::string dtype = r.str("weights.dtype");
   if (dtype != detail::weights_dtype<T>())
     fail("holds " + dtype + " weights but this network uses " + detail::weights_dtype<T>());
@@ -68,7 +69,8 @@ void load_weights(const std::string& path, Network& network) {
     const auto& a = params ? saved.parameters : saved.buffers;
     const auto& b = params ? mine.parameters : mine.buffers;
     for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
-      if (i >= a.size()) fail("has no " + std::string(kind) + " '" + b[i].name + "' " + b[i].shape.str() + " of " + who);
+      if (i >= a.size())
+        fail("has no " + std::string(kind) + " '" + b[i].name + "' " + b[i].shape.str() + " of " + who);
       if (i >= b.size())
         fail("holds the " + std::string(kind) + " '" + a[i].name + "' " + a[i].shape.str() + " that " + who + " lacks");
       if (a[i].name != b[i].name || a[i].shape != b[i].shape)

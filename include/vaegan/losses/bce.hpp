@@ -28,7 +28,8 @@ template <class T>
 Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction reduction = Reduction::mean) {
   detail::require_same_shape("bce_with_logits", logits.shape(), targets.shape());
   Tape<T>& tape = logits.tape();
-  Node<T>& n = tape.record("bce_with_logits", &detail::BceWithLogitsOp<T>::backward, Shape::scalar(), {logits, targets});
+  Node<T>& n =
+      tape.record("bce_with_logits", &detail::BceWithLogitsOp<T>::backward, Shape::scalar(), {logits, targets});
   n.scalar = detail::reduction_factor<T>(reduction, logits.shape());
   const auto x = logits.array();
   const auto t = targets.array();

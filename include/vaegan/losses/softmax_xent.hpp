@@ -48,8 +48,8 @@ Var<T> softmax_cross_entropy(const Var<T>& logits, const int* labels, Index coun
                   " is outside [0, " + std::to_string(cols) + ")");
     label_var.node().value[r] = static_cast<T>(labels[r]);
   }
-  Node<T>& n = tape.record("softmax_cross_entropy", &detail::SoftmaxXentOp<T>::backward, Shape::scalar(),
-                           {logits, label_var});
+  Node<T>& n =
+      tape.record("softmax_cross_entropy", &detail::SoftmaxXentOp<T>::backward, Shape::scalar(), {logits, label_var});
   n.saved.resize(logits.shape());
   MatrixMap<T> p = n.saved.matrix();
   const auto x = logits.value();

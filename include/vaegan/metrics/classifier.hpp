@@ -40,9 +40,8 @@ class Classifier {
     Rng rng(seed);
     std::vector<Index> widths{config.input_dim};
     widths.insert(widths.end(), config.hidden.begin(), config.hidden.end());
-    trunk_ = std::make_unique<Sequential<T>>(*params_, widths,
-                                             std::vector<Activation>(widths.size() - 1, Activation::relu()), rng,
-                                             "trunk");
+    trunk_ = std::make_unique<Sequential<T>>(
+        *params_, widths, std::vector<Activation>(widths.size() - 1, Activation::relu()), rng, "trunk");
     head_ = std::make_unique<Dense<T>>(*params_, widths.back(), config.classes, Activation::identity(), rng,
                                        Init::xavier_uniform, "head");
   }
@@ -81,7 +80,8 @@ class Classifier {
     w.add_i64("classifier.input_dim", config_.input_dim);
     w.add_i64("classifier.classes", config_.classes);
     Tensor<T> hidden(Shape{static_cast<Index>(config_.hidden.size())});
-    for (std::size_t i = 0; i < config_.hidden.size(); ++i) hidden[static_cast<Index>(i)] = static_cast<T>(config_.hidden[i]);
+    for (std::size_t i = 0; i < config_.hidden.size(); ++i)
+      hidden[static_cast<Index>(i)] = static_cast<T>(config_.hidden[i]);
     w.add_tensor("classifier.hidden", hidden);
     w.add_f64("classifier.dropout", config_.dropout);
     w.add_tensor("classifier.params", params_->values());

@@ -61,8 +61,8 @@ inline double frechet_distance(const GaussianStats& a, const GaussianStats& b) {
     throw ShapeError("frechet_distance: feature sizes differ (" + std::to_string(a.mean.size()) + " and " +
                      std::to_string(b.mean.size()) + ")");
   const double mean_term = (a.mean - b.mean).squaredNorm();
-  const double d = mean_term + a.covariance.trace() + b.covariance.trace() -
-                   2.0 * trace_sqrt_product(a.covariance, b.covariance);
+  const double d =
+      mean_term + a.covariance.trace() + b.covariance.trace() - 2.0 * trace_sqrt_product(a.covariance, b.covariance);
   return std::max(d, 0.0);  // tiny negative values are rounding
 }
 

@@ -9,8 +9,8 @@
 #include <string>
 #include <vector>
 
-#include "vaegan/core/error.hpp"
 #include "vaegan/core/activation_kind.hpp"
+#include "vaegan/core/error.hpp"
 #include "vaegan/core/shape.hpp"
 
 namespace vaegan {
@@ -37,8 +37,9 @@ struct ModelConfig {
       for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "-" : "") + std::to_string(v[i]);
       return out;
     };
-    s << "image=" << image_shape[0] << "x" << image_shape[1] << "x" << image_shape[2] << " latent=" << latent_dim << " encoder=" << widths(encoder_hidden) << ":"
-      << encoder_activation.name() << " decoder=" << widths(decoder_hidden) << ":" << decoder_activation.name()
+    s << "image=" << image_shape[0] << "x" << image_shape[1] << "x" << image_shape[2] << " latent=" << latent_dim
+      << " encoder=" << widths(encoder_hidden) << ":" << encoder_activation.name()
+      << " decoder=" << widths(decoder_hidden) << ":" << decoder_activation.name()
       << " discriminator=" << widths(discriminator_hidden) << ":" << discriminator_activation.name();
     if (discriminator_dropout > 0.0) s << " dropout=" << discriminator_dropout;
     return s.str();
@@ -63,12 +64,11 @@ struct ModelConfig {
     dropout.precision(17);
     dropout << discriminator_dropout;
     s << "preset=" << preset << "\nimage_shape=" << image_shape[0] << "," << image_shape[1] << "," << image_shape[2]
-      << "\nlatent_dim=" << latent_dim
-      << "\nencoder_hidden=" << widths(encoder_hidden) << "\nencoder_activation=" << act(encoder_activation)
-      << "\ndecoder_hidden=" << widths(decoder_hidden) << "\ndecoder_activation=" << act(decoder_activation)
-      << "\ndiscriminator_hidden=" << widths(discriminator_hidden)
-      << "\ndiscriminator_activation=" << act(discriminator_activation)
-      << "\ndiscriminator_dropout=" << dropout.str() << "\n";
+      << "\nlatent_dim=" << latent_dim << "\nencoder_hidden=" << widths(encoder_hidden)
+      << "\nencoder_activation=" << act(encoder_activation) << "\ndecoder_hidden=" << widths(decoder_hidden)
+      << "\ndecoder_activation=" << act(decoder_activation) << "\ndiscriminator_hidden=" << widths(discriminator_hidden)
+      << "\ndiscriminator_activation=" << act(discriminator_activation) << "\ndiscriminator_dropout=" << dropout.str()
+      << "\n";
     return s.str();
   }
   static ModelConfig parse(const std::string& text) {
@@ -116,8 +116,7 @@ struct ModelConfig {
         const std::vector<Index> d = parse_widths(value);
         if (d.size() != 3) fail("image_shape '" + value + "' is not C,H,W");
         c.image_shape = Shape{d[0], d[1], d[2]};
-      }
-      else if (key == "latent_dim") c.latent_dim = parse_index(value);
+      } else if (key == "latent_dim") c.latent_dim = parse_index(value);
       else if (key == "encoder_hidden") c.encoder_hidden = parse_widths(value);
       else if (key == "encoder_activation") c.encoder_activation = parse_act(value);
       else if (key == "decoder_hidden") c.decoder_hidden = parse_widths(value);
@@ -128,8 +127,7 @@ struct ModelConfig {
         char* end = nullptr;
         c.discriminator_dropout = std::strtod(value.c_str(), &end);
         if (value.empty() || *end != '\0') fail("discriminator_dropout '" + value + "' is not a number");
-      }
-      else fail("unknown key '" + key + "'");
+      } else fail("unknown key '" + key + "'");
     }
     if (seen != 10) fail("expected 10 keys, found " + std::to_string(seen));
     c.validate();
@@ -147,8 +145,8 @@ struct ModelConfig {
     };
     if (!(discriminator_dropout >= 0.0 && discriminator_dropout < 1.0))
       throw Error("ModelConfig: discriminator_dropout must be in [0, 1), got " + std::to_string(discriminator_dropout));
-    if (image_shape.rank() != 3 || image_shape.numel() < 1 || latent_dim < 1 || !positive(encoder_hidden) || !positive(decoder_hidden) ||
-        !positive(discriminator_hidden))
+    if (image_shape.rank() != 3 || image_shape.numel() < 1 || latent_dim < 1 || !positive(encoder_hidden) ||
+        !positive(decoder_hidden) || !positive(discriminator_hidden))
       throw Error("ModelConfig: every width must be >= 1 and each network needs a hidden layer (" + describe() + ")");
   }
 };

@@ -30,10 +30,10 @@ class Encoder : public NetworkBase<T> {
     if (features.rank() != 1)
       throw ShapeError("encoder: the trunk must end in samples of [features] for the heads, got " + features.str() +
                        " (end it with a Flatten)");
-    mu_ = this->add_part("mu", Dense<T>(features[0], latent_dim, Activation::identity(), Init::xavier_uniform),
-                         features);
-    logvar_ = this->add_part(
-        "logvar", Dense<T>(features[0], latent_dim, Activation::identity(), Init::xavier_uniform), features);
+    mu_ =
+        this->add_part("mu", Dense<T>(features[0], latent_dim, Activation::identity(), Init::xavier_uniform), features);
+    logvar_ = this->add_part("logvar", Dense<T>(features[0], latent_dim, Activation::identity(), Init::xavier_uniform),
+                             features);
     this->set_output_shape(Shape{latent_dim});
     this->initialize_default();
   }

@@ -12,8 +12,8 @@
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/detail/gemm.hpp"
-#include "vaegan/nn/module.hpp"
 #include "vaegan/nn/init.hpp"
+#include "vaegan/nn/module.hpp"
 #include "vaegan/ops/activation.hpp"
 
 namespace vaegan {
@@ -116,9 +116,9 @@ class Dense : public Module<T> {
   std::string type() const override { return "Dense"; }
   Shape output_shape(const Shape& input) const override {
     if (input.rank() != 1 || input[0] != in_)
-      throw ShapeError(detail::layer_label("Dense", path_) + " takes samples of [" + std::to_string(in_) +
-                       "], got " + input.str() +
-                       (input.rank() > 1 ? " (put a Flatten before it)" : " (the layer before it gives another width)"));
+      throw ShapeError(
+          detail::layer_label("Dense", path_) + " takes samples of [" + std::to_string(in_) + "], got " + input.str() +
+          (input.rank() > 1 ? " (put a Flatten before it)" : " (the layer before it gives another width)"));
     return Shape{out_};
   }
   Attributes attributes() const override {
@@ -150,8 +150,8 @@ class Dense : public Module<T> {
     Tape<T>& tape = x.tape();
     if (x.cols() != in_)
       throw ShapeError(detail::layer_label("Dense", path_) + ": input has " + std::to_string(x.cols()) +
-                       " features per sample, the layer expects " + std::to_string(in_) + " (input " +
-                       x.shape().str() + ")");
+                       " features per sample, the layer expects " + std::to_string(in_) + " (input " + x.shape().str() +
+                       ")");
     return linear(x, tape.parameter(*params_, weight_), tape.parameter(*params_, bias_), applied_activation());
   }
   Var<T> operator()(const Var<T>& x) const { return forward(x); }

@@ -17,9 +17,7 @@ class Dropout : public Module<T> {
 
   std::string type() const override { return "Dropout"; }
   Shape output_shape(const Shape& input) const override { return input; }
-  Attributes attributes() const override {
-    return {{"p", detail::format_double(p_)}};
-  }
+  Attributes attributes() const override { return {{"p", detail::format_double(p_)}}; }
   bool stochastic() const override { return p_ > 0.0; }
   Var<T> forward(const Var<T>& x, const ForwardContext& ctx) const override {
     if (!ctx.draws_noise() || p_ == 0.0) return x;

@@ -15,7 +15,7 @@ enum class Init { automatic, he_normal, xavier_uniform, zeros };
 inline Init resolve_init(Init init, const Activation& act) {
   if (init != Init::automatic) return init;
   return (act.kind == ActivationKind::relu || act.kind == ActivationKind::leaky_relu) ? Init::he_normal
-                                                                                       : Init::xavier_uniform;
+                                                                                      : Init::xavier_uniform;
 }
 
 template <class T>

@@ -62,8 +62,7 @@ class NetworkBase {
   NetworkBase(const std::string& name, const Shape& input)
       : params_(std::make_unique<ParameterSet<T>>(name)), input_(input) {
     if (input.rank() < 1 || input.rank() > 3 || input.numel() < 1)
-      throw ShapeError(name + ": the sample shape must have rank 1 to 3 ([features] or [C, H, W]), got " +
-                       input.str());
+      throw ShapeError(name + ": the sample shape must have rank 1 to 3 ([features] or [C, H, W]), got " + input.str());
   }
 
   // Takes `module` over as the part `name` fed samples of `input`: checks the shapes fit

@@ -25,9 +25,8 @@ class Sequential : public Module<T> {
  public:
   Sequential() = default;
   // Sequential(layer, layer, ...): each layer is moved in.
-  template <class... Layers,
-            class = std::enable_if_t<(sizeof...(Layers) > 0) &&
-                                     (std::is_base_of_v<Module<T>, std::decay_t<Layers>> && ...)>>
+  template <class... Layers, class = std::enable_if_t<(sizeof...(Layers) > 0) &&
+                                                      (std::is_base_of_v<Module<T>, std::decay_t<Layers>> && ...)>>
   explicit Sequential(Layers&&... layers) {
     (add(std::forward<Layers>(layers)), ...);
   }
@@ -183,8 +182,7 @@ class Sequential : public Module<T> {
     if (activations.size() != widths.size() - 1)
       throw ShapeError("Sequential: " + std::to_string(widths.size()) + " widths need " +
                        std::to_string(widths.size() - 1) + " activations, got " + std::to_string(activations.size()));
-    for (std::size_t i = 0; i + 1 < widths.size(); ++i)
-      add(Dense<T>(widths[i], widths[i + 1], activations[i], init));
+    for (std::size_t i = 0; i + 1 < widths.size(); ++i) add(Dense<T>(widths[i], widths[i + 1], activations[i], init));
   }
   // The MLP constructors' names: "<name><i>.weight", as before composition existed.
   void bind_named(ParameterSet<T>& params, const std::string& name) {

@@ -43,7 +43,8 @@ struct NetworkStructure {
     for (const auto& p : parameters)
       s << "parameter\t" << checked(p.name) << "\t" << p.shape.str() << "\t" << p.offset << "\t"
         << (p.torch_layout == TorchLayout::transposed ? "transposed" : "same") << "\n";
-    for (const auto& b : buffers) s << "buffer\t" << checked(b.name) << "\t" << b.shape.str() << "\t" << b.offset << "\n";
+    for (const auto& b : buffers)
+      s << "buffer\t" << checked(b.name) << "\t" << b.shape.str() << "\t" << b.offset << "\n";
     return s.str();
   }
 
@@ -62,7 +63,8 @@ struct NetworkStructure {
         throw Error("network structure, line " + std::to_string(number) + ": " + why);
       };
       auto need = [&](std::size_t n) {
-        if (f.size() < n) fail("'" + f[0] + "' needs " + std::to_string(n) + " fields, got " + std::to_string(f.size()));
+        if (f.size() < n)
+          fail("'" + f[0] + "' needs " + std::to_string(n) + " fields, got " + std::to_string(f.size()));
       };
       try {
         if (f[0] == "network") {
@@ -107,8 +109,7 @@ struct NetworkStructure {
     const std::size_t n = std::max(layers.size(), other.layers.size());
     for (std::size_t i = 0; i < n; ++i) {
       if (i >= layers.size())
-        return other_label + " has an extra layer " + layer_text(other.layers[i]) + " that this " + name +
-               " lacks";
+        return other_label + " has an extra layer " + layer_text(other.layers[i]) + " that this " + name + " lacks";
       if (i >= other.layers.size())
         return "this " + name + " has layer " + layer_text(layers[i]) + " where " + other_label + " has no more layers";
       const auto& a = layers[i];

@@ -98,17 +98,25 @@ Var<T> activate(const Var<T>& x, const Activation& act) {
 }
 
 template <class T>
-Var<T> relu(const Var<T>& x) { return activate(x, Activation::relu()); }
+Var<T> relu(const Var<T>& x) {
+  return activate(x, Activation::relu());
+}
 template <class T>
 Var<T> leaky_relu(const Var<T>& x, double slope = 0.2) {
   if (!(slope > 0.0)) throw Error("leaky_relu: slope must be > 0 (the backward pass reads the sign from the output)");
   return activate(x, Activation::leaky_relu(slope));
 }
 template <class T>
-Var<T> sigmoid(const Var<T>& x) { return activate(x, Activation::sigmoid()); }
+Var<T> sigmoid(const Var<T>& x) {
+  return activate(x, Activation::sigmoid());
+}
 template <class T>
-Var<T> tanh(const Var<T>& x) { return activate(x, Activation::tanh()); }
+Var<T> tanh(const Var<T>& x) {
+  return activate(x, Activation::tanh());
+}
 template <class T>
-Var<T> softplus(const Var<T>& x) { return activate(x, Activation::softplus()); }
+Var<T> softplus(const Var<T>& x) {
+  return activate(x, Activation::softplus());
+}
 
 }  // namespace vaegan

@@ -154,14 +154,24 @@ Var<T> log(const Var<T>& x) {
 }
 
 template <class T>
-Var<T> operator+(const Var<T>& a, const Var<T>& b) { return add(a, b); }
+Var<T> operator+(const Var<T>& a, const Var<T>& b) {
+  return add(a, b);
+}
 template <class T>
-Var<T> operator-(const Var<T>& a, const Var<T>& b) { return sub(a, b); }
+Var<T> operator-(const Var<T>& a, const Var<T>& b) {
+  return sub(a, b);
+}
 template <class T>
-Var<T> operator*(const Var<T>& a, const Var<T>& b) { return mul(a, b); }
+Var<T> operator*(const Var<T>& a, const Var<T>& b) {
+  return mul(a, b);
+}
 template <class T>
-Var<T> operator*(const Var<T>& a, T s) { return scale(a, s); }
+Var<T> operator*(const Var<T>& a, T s) {
+  return scale(a, s);
+}
 template <class T>
-Var<T> operator*(T s, const Var<T>& a) { return scale(a, s); }
+Var<T> operator*(T s, const Var<T>& a) {
+  return scale(a, s);
+}
 
 }  // namespace vaegan

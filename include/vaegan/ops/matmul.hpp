@@ -47,8 +47,7 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b, bool trans_a = false, bool trans
   // reallocate when record() appends the output node below.
   const Shape sa = a.shape();
   const Shape sb = b.shape();
-  if (sa.rank() > 2 || sb.rank() > 2)
-    detail::throw_shape("matmul", "operands must be matrices (rank 1 or 2)", sa, sb);
+  if (sa.rank() > 2 || sb.rank() > 2) detail::throw_shape("matmul", "operands must be matrices (rank 1 or 2)", sa, sb);
   const Index m = trans_a ? sa.cols() : sa.rows();
   const Index k = trans_a ? sa.rows() : sa.cols();
   const Index k2 = trans_b ? sb.cols() : sb.rows();

@@ -65,20 +65,24 @@ Var<T> concat_rows(std::initializer_list<Var<T>> parts) {
   return tape.last();
 }
 template <class T>
-Var<T> concat_rows(const Var<T>& a, const Var<T>& b) { return concat_rows<T>({a, b}); }
+Var<T> concat_rows(const Var<T>& a, const Var<T>& b) {
+  return concat_rows<T>({a, b});
+}
 template <class T>
-Var<T> concat_rows(const Var<T>& a, const Var<T>& b, const Var<T>& c) { return concat_rows<T>({a, b, c}); }
+Var<T> concat_rows(const Var<T>& a, const Var<T>& b, const Var<T>& c) {
+  return concat_rows<T>({a, b, c});
+}
 
 // Rows [begin, end) of x, as a view of x's memory.
 template <class T>
 Var<T> slice_rows(const Var<T>& x, Index begin, Index end) {
   if (begin < 0 || end > x.rows() || begin > end)
-    throw ShapeError("slice_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) +
-                     ") out of range for " + x.shape().str());
+    throw ShapeError("slice_rows: rows [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of range for " +
+                     x.shape().str());
   Tape<T>& tape = x.tape();
   T* view = x.node().value + begin * x.cols();
-  Node<T>& n = tape.record_view("slice_rows", &detail::SliceRowsOp<T>::backward, x.shape().with_rows(end - begin),
-                                view, {x});
+  Node<T>& n =
+      tape.record_view("slice_rows", &detail::SliceRowsOp<T>::backward, x.shape().with_rows(end - begin), view, {x});
   n.row_begin = begin;
   n.row_end = end;
   return tape.last();

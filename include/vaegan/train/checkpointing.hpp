@@ -33,8 +33,8 @@ namespace vaegan {
 
 // What a checkpoint holds, read without building a trainer (e.g. to pick the right one).
 struct CheckpointInfo {
-  std::string kind;   // "vaegan", "gan" or "vae"
-  std::string dtype;  // "float32" or "float64"
+  std::string kind;                   // "vaegan", "gan" or "vae"
+  std::string dtype;                  // "float32" or "float64"
   std::optional<ModelConfig> config;  // the dense preset it was built from, if any
   std::int64_t step = 0;
   std::int64_t epoch = 0;
@@ -145,8 +145,7 @@ void check_checkpoint_structure(const CheckpointReader& r, const NetworkSlot<T>&
   } catch (const IoError&) {
     throw;
   } catch (const Error& e) {
-    throw IoError("checkpoint '" + r.path() + "': section '" + section + "': " + e.what() +
-                  " (the file is damaged)");
+    throw IoError("checkpoint '" + r.path() + "': section '" + section + "': " + e.what() + " (the file is damaged)");
   }
   const std::string diff = net.structure.first_difference(saved, "the checkpoint");
   if (!diff.empty())

@@ -18,26 +18,26 @@
 namespace vaegan {
 
 struct FitOptions {
-  std::int64_t epochs = 1;          // train until the trainer has completed this many epochs
-  std::int64_t max_steps = -1;      // stop after this many steps in total (-1: no limit)
-  double time_budget_seconds = 0.0; // stop once this much training time is spent (0: no limit)
+  std::int64_t epochs = 1;           // train until the trainer has completed this many epochs
+  std::int64_t max_steps = -1;       // stop after this many steps in total (-1: no limit)
+  double time_budget_seconds = 0.0;  // stop once this much training time is spent (0: no limit)
 };
 
 struct StepEvent {
-  std::int64_t step;              // steps completed in total
-  std::int64_t epoch;             // epochs completed before this one
-  Index batch_in_epoch;           // 1-based
+  std::int64_t step;     // steps completed in total
+  std::int64_t epoch;    // epochs completed before this one
+  Index batch_in_epoch;  // 1-based
   Index batches_per_epoch;
   const StepStats& stats;
-  double train_seconds;           // training time of this fit() call so far
+  double train_seconds;  // training time of this fit() call so far
 };
 
 struct EpochEvent {
-  std::int64_t epoch;             // epochs completed, counting this one
+  std::int64_t epoch;  // epochs completed, counting this one
   std::int64_t step;
-  const StepStats& mean_stats;    // mean of each statistic over the epoch's steps that reported it
-  double epoch_seconds;           // training time of this epoch
-  double train_seconds;           // training time of this fit() call so far
+  const StepStats& mean_stats;  // mean of each statistic over the epoch's steps that reported it
+  double epoch_seconds;         // training time of this epoch
+  double train_seconds;         // training time of this fit() call so far
 };
 
 struct FitCallbacks {

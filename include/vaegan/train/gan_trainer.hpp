@@ -63,8 +63,8 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
     Var<T> d = discriminator_.forward(concat_rows(x, sigmoid(fake_logits)), ctx);
     auto logits = split_rows(d, std::array<Index, 2>{batch, batch});
 
-    Var<T> loss_d = add(bce_with_logits(logits[0], static_cast<T>(options_.real_label)),
-                        bce_with_logits(logits[1], T(0)));
+    Var<T> loss_d =
+        add(bce_with_logits(logits[0], static_cast<T>(options_.real_label)), bce_with_logits(logits[1], T(0)));
     Var<T> loss_g = bce_with_logits(logits[1], T(1));
 
     StepStats stats(kStatNames, kStatCount);

@@ -15,9 +15,7 @@ class StepStats {
   static constexpr int kCapacity = 12;
 
   // `names` must outlive the stats (trainers pass a static array).
-  StepStats(const char* const* names, int count) : names_(names), count_(count) {
-    values_.fill(std::nan(""));
-  }
+  StepStats(const char* const* names, int count) : names_(names), count_(count) { values_.fill(std::nan("")); }
 
   int size() const { return count_; }
   const char* name(int i) const { return names_[i]; }

@@ -25,10 +25,10 @@
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/core/rng.hpp"
-#include "vaegan/nn/module.hpp"
-#include "vaegan/nn/structure.hpp"
 #include "vaegan/models/decoder.hpp"
 #include "vaegan/models/encoder.hpp"
+#include "vaegan/nn/module.hpp"
+#include "vaegan/nn/structure.hpp"
 #include "vaegan/ops/activation.hpp"
 #include "vaegan/ops/clamp.hpp"
 #include "vaegan/ops/reparam.hpp"
@@ -71,10 +71,10 @@ struct NetworkSlot {
 
 template <class T>
 struct LossRoute {
-  const char* name = "";   // "L_D", "L_E", ...
+  const char* name = "";  // "L_D", "L_E", ...
   Var<T> loss;
-  unsigned networks = 0;   // bit i set: trains network slot i
-  bool update = true;      // false: this step leaves those networks alone (gating, warm-up)
+  unsigned networks = 0;  // bit i set: trains network slot i
+  bool update = true;     // false: this step leaves those networks alone (gating, warm-up)
 };
 
 template <class Derived, class T>
@@ -194,7 +194,8 @@ class TrainerCore {
     for (const auto& r : routes)
       if (!std::isfinite(static_cast<double>(r.loss.item())))
         throw NumericError("step " + std::to_string(step_) + ": loss " + r.name + " is " +
-                           std::to_string(static_cast<double>(r.loss.item())) + " (trains " + network_names(r.networks) +
+                           std::to_string(static_cast<double>(r.loss.item())) + " (trains " +
+                           network_names(r.networks) +
                            "); lower the learning rates, or resume from the last checkpoint");
     for (const auto& r : routes) {
       if (!r.update) continue;
@@ -225,7 +226,8 @@ class TrainerCore {
       for (std::size_t i = 0; i < networks_.size(); ++i)
         if ((r.networks & (1u << i)) && !networks_[i].params->grads_finite())
           throw NumericError("step " + std::to_string(step_) + ": the gradient of " + r.name + " for the " +
-                             networks_[i].name + " is not finite; lower the learning rates, or resume from the "
+                             networks_[i].name +
+                             " is not finite; lower the learning rates, or resume from the "
                              "last checkpoint");
     }
     for (const auto& r : routes) {

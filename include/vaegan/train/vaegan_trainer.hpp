@@ -64,8 +64,7 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
   enum Network : unsigned { kEncoder = 0, kDecoder = 1, kDiscriminator = 2 };
 
   // Trains the networks given (moved in); their initial weights are drawn from `seed`.
-  VaeGanTrainer(Enc encoder, Dec decoder, Disc discriminator, const VaeGanOptions& options = {},
-                std::uint64_t seed = 1)
+  VaeGanTrainer(Enc encoder, Dec decoder, Disc discriminator, const VaeGanOptions& options = {}, std::uint64_t seed = 1)
       : Core(seed),
         options_(options),
         encoder_(std::move(encoder)),
