@@ -6,8 +6,8 @@ set -euo pipefail
 
 #
 #   scripts/install-deps.sh          what the README's commands need
-#   scripts/install-deps.sh --fuzz   also clang 14 and its sanitizer/libFuzzer runtimes, for
-#                                    scripts/fuzz.sh (.ci/run's fuzz step)
+#   scripts/install-deps.sh --fuzz   also clang 14, its sanitizer/libFuzzer runtimes and clang-format, for
+#                                    scripts/fuzz.sh and scripts/format.sh (.ci/run's fuzz and format steps)
 packages=(
   g++ cmake ninja-build meson pkg-config  # toolchain and both build systems
   libeigen3-dev zlib1g-dev libstb-dev     # the library's dependencies
@@ -18,7 +18,7 @@ packages=(
 )
 case "${1:-}" in
   "") ;;
-  --fuzz) packages+=(clang libclang-rt-14-dev) ;;  # libFuzzer + ASan/UBSan runtimes
+  --fuzz) packages+=(clang libclang-rt-14-dev clang-format) ;;  # libFuzzer + ASan/UBSan runtimes; the format check
   *)
     echo "usage: $0 [--fuzz]" >&2
     exit 2
