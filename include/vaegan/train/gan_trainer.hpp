@@ -96,11 +96,8 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
   Adam<T> generator_opt_, discriminator_opt_;
 };
 
+// Class template argument deduction: GanTrainer trainer(networks...).
 template <class Gen, class Disc>
-GanTrainer(Gen, Disc) -> GanTrainer<typename Gen::Scalar, Gen, Disc>;
-template <class Gen, class Disc>
-GanTrainer(Gen, Disc, const GanOptions&) -> GanTrainer<typename Gen::Scalar, Gen, Disc>;
-template <class Gen, class Disc>
-GanTrainer(Gen, Disc, const GanOptions&, std::uint64_t) -> GanTrainer<typename Gen::Scalar, Gen, Disc>;
+GanTrainer(Gen, Disc, const GanOptions& = {}, std::uint64_t = 1) -> GanTrainer<typename Gen::Scalar, Gen, Disc>;
 
 }  // namespace vaegan

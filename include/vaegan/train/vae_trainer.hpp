@@ -87,11 +87,8 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
   Adam<T> encoder_opt_, decoder_opt_;
 };
 
+// Class template argument deduction: VaeTrainer trainer(networks...).
 template <class Enc, class Dec>
-VaeTrainer(Enc, Dec) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
-template <class Enc, class Dec>
-VaeTrainer(Enc, Dec, const VaeOptions&) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
-template <class Enc, class Dec>
-VaeTrainer(Enc, Dec, const VaeOptions&, std::uint64_t) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
+VaeTrainer(Enc, Dec, const VaeOptions& = {}, std::uint64_t = 1) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
 
 }  // namespace vaegan

@@ -207,12 +207,9 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
   Adam<T> encoder_opt_, decoder_opt_, discriminator_opt_;
 };
 
+// Class template argument deduction: VaeGanTrainer trainer(networks...).
 template <class Enc, class Dec, class Disc>
-VaeGanTrainer(Enc, Dec, Disc) -> VaeGanTrainer<typename Enc::Scalar, Enc, Dec, Disc>;
-template <class Enc, class Dec, class Disc>
-VaeGanTrainer(Enc, Dec, Disc, const VaeGanOptions&) -> VaeGanTrainer<typename Enc::Scalar, Enc, Dec, Disc>;
-template <class Enc, class Dec, class Disc>
-VaeGanTrainer(Enc, Dec, Disc, const VaeGanOptions&, std::uint64_t)
+VaeGanTrainer(Enc, Dec, Disc, const VaeGanOptions& = {}, std::uint64_t = 1)
     -> VaeGanTrainer<typename Enc::Scalar, Enc, Dec, Disc>;
 
 }  // namespace vaegan
