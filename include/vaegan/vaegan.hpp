@@ -14,6 +14,8 @@
 #include "vaegan/testing/gradcheck.hpp"
 
 #include "vaegan/ops/activation.hpp"
+#include "vaegan/ops/batch_norm.hpp"
+#include "vaegan/ops/conv2d.hpp"
 #include "vaegan/ops/dropout.hpp"
 #include "vaegan/ops/elementwise.hpp"
 #include "vaegan/ops/matmul.hpp"
@@ -29,6 +31,8 @@
 #include "vaegan/losses/softmax_xent.hpp"
 
 #include "vaegan/nn/activation_layer.hpp"
+#include "vaegan/nn/batch_norm.hpp"
+#include "vaegan/nn/conv2d.hpp"
 #include "vaegan/nn/dense.hpp"
 #include "vaegan/nn/dropout.hpp"
 #include "vaegan/nn/init.hpp"

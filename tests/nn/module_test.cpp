@@ -13,6 +13,8 @@
 #include "vaegan/models/discriminator.hpp"
 #include "vaegan/models/encoder.hpp"
 #include "vaegan/nn/activation_layer.hpp"
+#include "vaegan/nn/batch_norm.hpp"
+#include "vaegan/nn/conv2d.hpp"
 #include "vaegan/nn/dropout.hpp"
 #include "vaegan/nn/network.hpp"
 #include "vaegan/nn/reshape.hpp"
@@ -314,4 +316,30 @@ TEST_CASE("weights: save_weights / load_weights round-trip, and the wrong networ
       4, Sequential<double>(Dense<double>(4, 8), ReLU<double>(), Dense<double>(8, 6), Reshape<double>(Shape{1, 2, 3})));
   CHECK_THROWS_WITH_AS(vaegan::load_weights(path, other_dtype),
                        doctest::Contains("holds float32 weights but this network uses float64"), vaegan::IoError);
+}
+
+TEST_CASE("weights: rank-4 conv weights and batch-norm buffers round-trip through save_weights / load_weights") {
+  vaegan_test::TempDir dir;
+  const std::string path = dir.file("conv.vgw");
+  auto make = [] {
+    return vaegan::Network<double>(
+        "critic", Shape{1, 5, 5},
+        Sequential<double>(vaegan::Conv2d<double>(1, 2, 3, 1, 1), vaegan::BatchNorm2d<double>(2), ReLU<double>(),
+                           Flatten<double>(), Dense<double>(50, 1)));
+  };
+  vaegan::Network<double> source = make();
+  Rng rng(5);
+  source.reset_parameters(rng);
+  Tape<double> tape;
+  source.forward(tape.constant(random_normal<double>(Shape{4, 1, 5, 5}, rng)), ForwardContext::train(rng));
+  const auto& buffers = source.parameters().buffer_slices();
+  REQUIRE(buffers.size() == 3);
+  CHECK(buffers[0].name == "net.1.running_mean");
+  CHECK(source.parameters().buffers()[0] != 0.0);  // the train-mode pass moved the running mean
+  CHECK(source.structure().parameters[0].shape == Shape({2, 1, 3, 3}));
+  vaegan::save_weights(path, source);
+  vaegan::Network<double> target = make();
+  vaegan::load_weights(path, target);
+  CHECK(vaegan::test::max_abs_diff(source.parameters().values(), target.parameters().values()) == 0.0);
+  CHECK(vaegan::test::max_abs_diff(source.parameters().buffers(), target.parameters().buffers()) == 0.0);
 }

@@ -55,6 +55,7 @@ struct Node {
   Activation activation;                          // linear, activation
   Index row_begin = 0, row_end = 0;               // slice_rows: the rows of its input it views
   bool transpose_a = false, transpose_b = false;  // matmul
+  Index stride = 1, padding = 0;                  // conv2d, conv_transpose2d
   ParameterSet<T>* owner = nullptr;               // a parameter leaf: its set and slice
   int slice = -1;
   bool requires_grad = false;
@@ -376,6 +377,8 @@ class Tape {
     n.activation = Activation{};
     n.row_begin = n.row_end = 0;
     n.transpose_a = n.transpose_b = false;
+    n.stride = 1;
+    n.padding = 0;
     n.requires_grad = false;
     n.needed = false;
     n.grad_set = false;
