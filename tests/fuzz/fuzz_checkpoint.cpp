@@ -97,7 +97,7 @@ struct TrainerTarget : Target {
   TrainerTarget(const char* label, const ModelConfig& config, bool full_compare)
       : label_(label),
         full_compare_(full_compare),
-        data_(fuzz::dataset<T>(config.image_dim())),
+        data_(fuzz::dataset<T>(config.image_shape)),
         batches_(data_.batches({fuzz::kBatchSize, 1})),
         trainer_(config, {}, 5) {
     saved_ = save();

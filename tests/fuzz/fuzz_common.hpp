@@ -27,19 +27,20 @@ inline ModelConfig tiny_config() {
   return c;
 }
 
-// The batch loops' datasets: `count` images of image_dim pixels, values in [0, 1].
+// The batch loops' datasets: kDatasetSize images of the model's image shape [C, H, W],
+// values in [0, 1].
 constexpr Index kDatasetSize = 10;
 constexpr Index kBatchSize = 4;
 constexpr std::uint64_t kBatchSeed = 99;
 
 template <class T>
-ImageDataset<T> dataset(Index image_dim) {
+ImageDataset<T> dataset(const Shape& image) {
   Rng rng(7);
-  Tensor<T> images(Shape::matrix(kDatasetSize, image_dim));
+  Tensor<T> images(Shape::matrix(kDatasetSize, image.numel()));
   for (Index i = 0; i < images.numel(); ++i) images[i] = static_cast<T>(rng.uniform());
   std::vector<std::uint8_t> labels(static_cast<std::size_t>(kDatasetSize));
   for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>(i % 10);
-  return ImageDataset<T>(std::move(images), std::move(labels), 1, image_dim);
+  return ImageDataset<T>(std::move(images), std::move(labels), image);
 }
 
 }  // namespace vaegan::fuzz

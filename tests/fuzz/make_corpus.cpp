@@ -124,7 +124,7 @@ void idx_corpus(const std::filesystem::path& dir) {
 template <class Trainer>
 void save_trainer(const std::filesystem::path& path, const ModelConfig& config, bool with_batches) {
   using T = typename Trainer::Scalar;
-  const ImageDataset<T> data = fuzz::dataset<T>(config.image_dim());
+  const ImageDataset<T> data = fuzz::dataset<T>(config.image_shape);
   Batches<T> batches = data.batches({fuzz::kBatchSize, fuzz::kBatchSeed});
   Trainer trainer(config, {}, 3);
   Tensor<T> x;
