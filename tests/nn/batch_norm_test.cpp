@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/network_gradcheck.hpp"
 #include "test_util.hpp"
 #include "vaegan/nn/activation_layer.hpp"
 #include "vaegan/nn/batch_norm.hpp"
@@ -77,42 +78,6 @@ Tensor<double> naive_normalize(const Tensor<double>& x, const Moments& m, const 
 }
 
 std::vector<double> to_vector(const Tensor<double>& t) { return std::vector<double>(t.data(), t.data() + t.numel()); }
-
-// d(sum(net(x) * R)) / d(parameters) against central differences, in double (as in
-// module_test.cpp, with the forward mode given).
-template <class Net>
-double parameter_gradient_error(Net& net, const Tensor<double>& x, const ForwardContext& ctx) {
-  auto& params = net.parameters();
-  Rng rng(77);
-  Tape<double> tape;
-  Tensor<double> projection;
-  auto loss = [&]() {
-    tape.reset();
-    Var<double> y = net.forward(tape.constant(x), ctx);
-    if (projection.numel() != y.numel()) {
-      projection.resize(y.shape());
-      rng.fill_uniform(projection.data(), projection.numel(), -1.0, 1.0);
-    }
-    return vaegan::sum(vaegan::mul(y, tape.constant(projection)));
-  };
-  params.zero_grad();
-  tape.backward(loss(), {params});
-  const Tensor<double> analytic = params.grads();
-  double num = 0.0, den = 0.0;
-  const double h = 1e-6;
-  for (Index i = 0; i < params.size(); ++i) {
-    const double saved = params.values()[i];
-    params.values()[i] = saved + h;
-    const double up = loss().item();
-    params.values()[i] = saved - h;
-    const double down = loss().item();
-    params.values()[i] = saved;
-    const double numeric = (up - down) / (2 * h);
-    num += (analytic[i] - numeric) * (analytic[i] - numeric);
-    den += (analytic[i] + numeric) * (analytic[i] + numeric);
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
-}
 
 const ForwardContext kTrain = ForwardContext::train_without_noise();
 const ForwardContext kEval = ForwardContext::eval();
@@ -288,7 +253,7 @@ TEST_CASE("batch_norm: BatchNorm layers update running statistics as PyTorch doe
     // Eval mode takes a batch of one; gradients reach the input and the parameters.
     VAEGAN_CHECK_GRADIENTS([&](Tape<double>&, const Vars& in) { return net.forward(in[0], kEval); },
                            {random_normal<double>(batch.with_rows(1), rng)});
-    const double error = parameter_gradient_error(net, x, kEval);
+    const double error = vaegan::test::network_gradient_error(net, x, kEval);
     INFO("eval parameter gradient error ", error);
     CHECK(error < 1e-6);
 
@@ -395,7 +360,7 @@ TEST_CASE("batch_norm: layers in a Network register PyTorch's names, and gradien
   Rng rng(8);
   const Tensor<double> x = random_normal<double>(Shape{5, 4}, rng);
   VAEGAN_CHECK_GRADIENTS([&](Tape<double>&, const Vars& in) { return net.forward(in[0], kTrain); }, {x});
-  double error = parameter_gradient_error(net, x, kTrain);
+  double error = vaegan::test::network_gradient_error(net, x, kTrain);
   INFO("1-d train parameter gradient error ", error);
   CHECK(error < 1e-6);
 
@@ -409,11 +374,11 @@ TEST_CASE("batch_norm: layers in a Network register PyTorch's names, and gradien
   CHECK(s2.buffers[0].name == "net.0.running_mean");
   const Tensor<double> images = random_normal<double>(Shape{2, 3, 2, 3}, rng, 0.5, 2.0);
   VAEGAN_CHECK_GRADIENTS([&](Tape<double>&, const Vars& in) { return conv.forward(in[0], kTrain); }, {images});
-  error = parameter_gradient_error(conv, images, kTrain);
+  error = vaegan::test::network_gradient_error(conv, images, kTrain);
   INFO("2-d train parameter gradient error ", error);
   CHECK(error < 1e-6);
   VAEGAN_CHECK_GRADIENTS([&](Tape<double>&, const Vars& in) { return conv.forward(in[0], kEval); }, {images});
-  error = parameter_gradient_error(conv, images, kEval);
+  error = vaegan::test::network_gradient_error(conv, images, kEval);
   INFO("2-d eval parameter gradient error ", error);
   CHECK(error < 1e-6);
 }

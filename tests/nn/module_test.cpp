@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "io/temp_dir.hpp"
+#include "nn/network_gradcheck.hpp"
 #include "test_util.hpp"
 #include "vaegan/io/weights.hpp"
 #include "vaegan/models/decoder.hpp"
@@ -85,41 +86,6 @@ int count_ops(const Tape<double>& tape, const std::string& op) {
   return n;
 }
 
-// d(sum(net(x) * R)) / d(parameters) against central differences, in double.
-template <class Net>
-double parameter_gradient_error(Net& net, const Tensor<double>& x) {
-  auto& params = net.parameters();
-  Rng rng(77);
-  Tape<double> tape;
-  Tensor<double> projection;
-  auto loss = [&]() {
-    tape.reset();
-    Var<double> y = net.forward(tape.constant(x), ForwardContext::train_without_noise());
-    if (projection.numel() != y.numel()) {
-      projection.resize(y.shape());
-      rng.fill_uniform(projection.data(), projection.numel(), -1.0, 1.0);
-    }
-    return vaegan::sum(vaegan::mul(y, tape.constant(projection)));
-  };
-  params.zero_grad();
-  tape.backward(loss(), {params});
-  const Tensor<double> analytic = params.grads();
-  double num = 0.0, den = 0.0;
-  const double h = 1e-6;
-  for (Index i = 0; i < params.size(); ++i) {
-    const double saved = params.values()[i];
-    params.values()[i] = saved + h;
-    const double up = loss().item();
-    params.values()[i] = saved - h;
-    const double down = loss().item();
-    params.values()[i] = saved;
-    const double numeric = (up - down) / (2 * h);
-    num += (analytic[i] - numeric) * (analytic[i] - numeric);
-    den += (analytic[i] + numeric) * (analytic[i] + numeric);
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
-}
-
 }  // namespace
 
 TEST_CASE("module: a Dense followed by an activation layer is fused into one linear op") {
@@ -162,7 +128,7 @@ TEST_CASE("module: gradients through Flatten, Dense, LeakyReLU, a user layer and
   INFO(result.report());
   CHECK(result.max_relative_error < 1e-6);
   // Parameter gradients of every layer, through the flat buffer.
-  const double error = parameter_gradient_error(net, x);
+  const double error = vaegan::test::network_gradient_error(net, x);
   INFO(error);
   CHECK(error < 1e-6);
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/network_gradcheck.hpp"
 #include "test_util.hpp"
 #include "vaegan/nn/activation_layer.hpp"
 #include "vaegan/nn/conv2d.hpp"
@@ -108,42 +109,6 @@ double dot(const Tensor<double>& a, const Tensor<double>& b) {
   double s = 0.0;
   for (Index i = 0; i < a.numel(); ++i) s += a[i] * b[i];
   return s;
-}
-
-// d(sum(net(x) * R)) / d(parameters) against central differences, in double (as in
-// tests/nn/module_test.cpp).
-template <class Net>
-double parameter_gradient_error(Net& net, const Tensor<double>& x) {
-  auto& params = net.parameters();
-  Rng rng(77);
-  Tape<double> tape;
-  Tensor<double> projection;
-  auto loss = [&]() {
-    tape.reset();
-    Var<double> y = net.forward(tape.constant(x), ForwardContext::train_without_noise());
-    if (projection.numel() != y.numel()) {
-      projection.resize(y.shape());
-      rng.fill_uniform(projection.data(), projection.numel(), -1.0, 1.0);
-    }
-    return vaegan::sum(vaegan::mul(y, tape.constant(projection)));
-  };
-  params.zero_grad();
-  tape.backward(loss(), {params});
-  const Tensor<double> analytic = params.grads();
-  double num = 0.0, den = 0.0;
-  const double h = 1e-6;
-  for (Index i = 0; i < params.size(); ++i) {
-    const double saved = params.values()[i];
-    params.values()[i] = saved + h;
-    const double up = loss().item();
-    params.values()[i] = saved - h;
-    const double down = loss().item();
-    params.values()[i] = saved;
-    const double numeric = (up - down) / (2 * h);
-    num += (analytic[i] - numeric) * (analytic[i] - numeric);
-    den += (analytic[i] + numeric) * (analytic[i] + numeric);
-  }
-  return std::sqrt(num) / std::max(std::sqrt(den), 1e-30);
 }
 
 // Corner cases: 1x1 kernels, a stride larger than the kernel (output positions no window
@@ -473,7 +438,7 @@ TEST_CASE("conv2d: layer parameter gradients through a network match finite diff
         "net", Shape{2, 5, 7},
         Sequential<double>(Conv2d<double>(2, 3, 3, 2, 1), Tanh<double>(), ConvTranspose2d<double>(3, 2, 3, 2, 1)));
     CHECK(net.output_shape() == Shape{2, 5, 7});
-    const double error = parameter_gradient_error(net, random_normal<double>(Shape{2, 2, 5, 7}, rng));
+    const double error = vaegan::test::network_gradient_error(net, random_normal<double>(Shape{2, 2, 5, 7}, rng));
     vaegan::test::GradcheckLedger::instance().record(__FILE__, error);
     INFO(error);
     CHECK(error < vaegan::test::kGradcheckTolerance);
@@ -484,7 +449,7 @@ TEST_CASE("conv2d: layer parameter gradients through a network match finite diff
         Sequential<double>(Conv2d<double>(1, 4, 4, 2, 1), Tanh<double>(), ConvTranspose2d<double>(4, 1, 4, 2, 1)));
     CHECK(net.structure().layers[0].output == Shape{4, 14, 14});
     CHECK(net.output_shape() == Shape{1, 28, 28});
-    const double error = parameter_gradient_error(net, random_normal<double>(Shape{2, 1, 28, 28}, rng));
+    const double error = vaegan::test::network_gradient_error(net, random_normal<double>(Shape{2, 1, 28, 28}, rng));
     vaegan::test::GradcheckLedger::instance().record(__FILE__, error);
     INFO(error);
     CHECK(error < vaegan::test::kGradcheckTolerance);
