@@ -5,12 +5,12 @@
 //   {"impl":"vaegan","preset":"mlp","step":"vaegan","batch":256,"threads":2,"steps":100,
 //    "median_ms":..,"min_ms":..,"max_ms":..,"flops_per_step":..,"gflops":..}
 //
-//   bench_step [--preset seed|mlp] [--step gan|vae|vaegan] [--batch N] [--threads N]
+//   bench_step [--preset seed|mlp|conv] [--step gan|vae|vaegan] [--batch N] [--threads N]
 //              [--steps N] [--warmup N] [--pin] [--clock wall|cpu] [--all] [--list] [--help]
 //
 // Each step is timed alone with the wall clock (forward, backward, Adam), after --warmup
 // untimed steps; median, min and max are over the --steps timed ones. --all runs every
-// configuration of the reference file (2 presets x 3 steps x batch 64, 256 x 1, 2
+// configuration of the reference file (3 presets x 3 steps x batch 64, 256 x 1, 2
 // threads); the flags given with it narrow that set. The real batch is a fixed uniform
 // [0, 1) tensor, as in benchmarks/reference/step_torch.py. --preset, --step, --batch and
 // --threads also take comma-separated lists (--batch 64,256); --help lists the flags.
@@ -50,7 +50,7 @@ struct Config {
 };
 
 struct Options {
-  std::vector<std::string> presets{"seed", "mlp"};
+  std::vector<std::string> presets{"seed", "mlp", "conv"};
   std::vector<std::string> steps{"gan", "vae", "vaegan"};
   std::vector<vaegan::Index> batches{64, 256};
   std::vector<int> threads{1, 2};
@@ -79,7 +79,7 @@ Options parse(int argc, char** argv) {
   cli::Parser p("bench_step",
                 "Whole training steps of the reference workloads, one JSON line per configuration\n"
                 "(see the comment at the top of benchmarks/step.cpp).");
-  p.add("preset", &o.presets, "model presets: seed, mlp");
+  p.add("preset", &o.presets, "model presets: seed, mlp, conv");
   p.add("step", &o.steps, "training steps: gan, vae, vaegan");
   p.add("batch", &batches, "images per step");
   p.add("threads", &threads, "thread counts");
@@ -99,10 +99,10 @@ Options parse(int argc, char** argv) {
   };
   p.require(
       [&] {
-        return first_bad(o.presets, {"seed", "mlp"}).empty();
+        return first_bad(o.presets, {"seed", "mlp", "conv"}).empty();
       },
       [&] {
-        return "--preset must be seed or mlp, got '" + first_bad(o.presets, {"seed", "mlp"}) + "'";
+        return "--preset must be seed, mlp or conv, got '" + first_bad(o.presets, {"seed", "mlp", "conv"}) + "'";
       });
   p.require(
       [&] {
@@ -148,7 +148,11 @@ std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& ba
 
 std::vector<double> run(const Config& c, const Options& o) {
   const vaegan::ModelConfig model = vaegan::model_preset(c.preset);
-  vaegan::Tensor<float> batch(vaegan::Shape{c.batch, model.image_dim()});
+  // Dense presets take flat rows (their encoder flattens anyway); conv takes [N, C, H, W].
+  const vaegan::Shape& image = model.image_shape;
+  vaegan::Tensor<float> batch(model.architecture == vaegan::Architecture::conv
+                                  ? vaegan::Shape{c.batch, image[0], image[1], image[2]}
+                                  : vaegan::Shape{c.batch, model.image_dim()});
   vaegan::Rng data_rng(1);
   data_rng.fill_uniform(batch.data(), batch.numel(), 0.0, 1.0);
   if (c.step == "gan") {

@@ -273,7 +273,7 @@ int main(int argc, char** argv) {
   p.add("out", &study.out, "output directory");
   p.add("methods", &study.methods, "comma-separated subset of gan,vae,vaegan");
   p.add("seeds", &study.seeds, "comma-separated seeds");
-  p.add("preset", &study.preset, "model preset: mlp or seed");
+  p.add("preset", &study.preset, "model preset: mlp, seed or conv");
   p.add("budget", &study.budget, "training seconds per run");
   p.add("eval-every", &study.eval_every, "score every this many training seconds");
   p.add("eval-samples", &study.eval_samples, "generated images per score");

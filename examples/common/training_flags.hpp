@@ -27,7 +27,7 @@ struct TrainingFlags {
 
   void add(cli::Parser& p) {
     p.add("data", &data, "directory with the MNIST IDX files (scripts/get_mnist.sh fetches them)");
-    p.add("preset", &preset, "model preset: mlp or seed (docs/reference-workloads.md)");
+    p.add("preset", &preset, "model preset: mlp, seed or conv (docs/reference-workloads.md)");
     p.add("epochs", &epochs, "train until this many epochs are complete");
     p.add("batch-size", &batch_size, "images per step");
     p.add("seed", &seed, "seed of initialization, noise and shuffling");

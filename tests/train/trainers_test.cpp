@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "nn/network_gradcheck.hpp"
 #include "train/train_test_util.hpp"
 #include "vaegan/losses/bce.hpp"
 #include "vaegan/losses/kl.hpp"
@@ -360,4 +361,144 @@ TEST_CASE("VaeTrainer: a learning rate that blows the weights up stops at the fi
     }
   }
   CHECK(thrown);
+}
+
+// ---- the conv preset ------------------------------------------------------------------------
+
+namespace {
+
+// The conv preset's shape at a size a gradient check can afford: 8x8 images, channels 2, 3.
+ModelConfig small_conv_config() {
+  ModelConfig c = model_preset("conv");
+  c.preset = "small-conv-test";
+  c.image_shape = Shape{1, 8, 8};
+  c.latent_dim = 3;
+  c.encoder_hidden = {2, 3};
+  c.decoder_hidden = {3, 2};
+  c.discriminator_hidden = {2, 3};
+  return c;
+}
+
+std::vector<std::string> layer_types(const NetworkStructure& s) {
+  std::vector<std::string> out;
+  for (const auto& l : s.layers) out.push_back(l.type);
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("conv preset: the layers of docs/reference-workloads.md with PyTorch's parameter counts") {
+  const ModelConfig config = model_preset("conv");
+  CHECK(config.architecture == Architecture::conv);
+  VaeGanTrainer<float> trainer(config, {}, 1);
+  using V = std::vector<std::string>;
+  const NetworkStructure enc = trainer.encoder().structure(), dec = trainer.decoder().structure(),
+                         disc = trainer.discriminator().structure();
+  CHECK(layer_types(enc) ==
+        V{"Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d", "LeakyReLU", "Flatten", "Dense", "Dense"});
+  CHECK(layer_types(dec) ==
+        V{"Dense", "BatchNorm1d", "ReLU", "Reshape", "ConvTranspose2d", "BatchNorm2d", "ReLU", "ConvTranspose2d"});
+  CHECK(layer_types(disc) == V{"Conv2d", "LeakyReLU", "Conv2d", "BatchNorm2d", "LeakyReLU", "Flatten", "Dense"});
+  CHECK(enc.layers[2].output == Shape{64, 7, 7});
+  CHECK(dec.layers[3].output == Shape{64, 7, 7});
+  CHECK(dec.layers[4].output == Shape{32, 14, 14});
+  CHECK(dec.output == Shape{1, 28, 28});
+  // Parameter counts as torch.nn counts them (weights + biases; batch norm: gamma, beta).
+  const Index conv1 = 32 * 1 * 16 + 32, conv2 = 64 * 32 * 16 + 64, bn64 = 2 * 64, head32 = 3136 * 32 + 32;
+  CHECK(trainer.encoder().parameters().size() == conv1 + conv2 + bn64 + 2 * head32);
+  CHECK(trainer.decoder().parameters().size() ==
+        (32 * 3136 + 3136) + 2 * 3136 + (64 * 32 * 16 + 32) + 2 * 32 + (32 * 1 * 16 + 1));
+  CHECK(trainer.discriminator().parameters().size() == conv1 + conv2 + bn64 + (3136 + 1));
+  // The discriminator's feature layer (Larsen's loss) is the last conv activation.
+  Tape<float> tape;
+  const Var<float> features =
+      trainer.discriminator().features(tape.constant(Tensor<float>(Shape{2, 1, 28, 28})), ForwardContext::eval());
+  CHECK(features.shape() == Shape{2, 64, 7, 7});
+}
+
+TEST_CASE("conv preset: every parameter gradient of the composed networks matches central differences") {
+  const ModelConfig config = small_conv_config();
+  const ForwardContext train = ForwardContext::train_without_noise();
+  Rng rng(12);
+  Decoder<double> decoder = conv_decoder<double>(config);
+  decoder.reset_parameters(rng);
+  Tensor<double> z(Shape{3, 3});
+  rng.fill_normal(z.data(), z.numel());
+  double error = vaegan::test::network_gradient_error(decoder, z, train);
+  INFO("decoder ", error);
+  CHECK(error < 1e-6);
+  Discriminator<double> disc = conv_discriminator<double>(config);
+  disc.reset_parameters(rng);
+  Tensor<double> x(Shape{3, 1, 8, 8});
+  rng.fill_uniform(x.data(), x.numel(), 0.0, 1.0);
+  error = vaegan::test::network_gradient_error(disc, x, train);
+  INFO("discriminator ", error);
+  CHECK(error < 1e-6);
+  // Eval mode uses the running statistics the train-mode passes above have updated.
+  error = vaegan::test::network_gradient_error(disc, x, ForwardContext::eval());
+  INFO("discriminator (eval) ", error);
+  CHECK(error < 1e-6);
+}
+
+TEST_CASE_TEMPLATE("conv preset: VAE-GAN steps on a fixed batch lower reconstruction", T, float, double) {
+  const ModelConfig config = small_conv_config();
+  VaeGanOptions options;
+  options.encoder_adam = options.decoder_adam = options.discriminator_adam = adam_lr(1e-2);
+  VaeGanTrainer<T> trainer(config, options, 5);
+  const Tensor<T> flat = binary_images<T>(8, 64, 3);
+  Tensor<T> batch(Shape{8, 1, 8, 8});
+  std::copy(flat.data(), flat.data() + flat.numel(), batch.data());
+  const std::vector<double> rec = train_on_batch(trainer, batch, 80, "rec");
+  INFO("rec first ", rec.front(), " last ", rec.back());
+  CHECK(window_mean(rec, 70, 80) < 0.8 * window_mean(rec, 0, 10));
+}
+
+TEST_CASE("conv preset: a checkpoint restores the batch-norm running statistics, so samples match") {
+  const ModelConfig config = small_conv_config();
+  GanTrainer<float> trainer(config, {}, 7);
+  const Tensor<float> flat = binary_images<float>(6, 64, 4);
+  Tensor<float> batch(Shape{6, 1, 8, 8});
+  std::copy(flat.data(), flat.data() + flat.numel(), batch.data());
+  for (int i = 0; i < 3; ++i) trainer.train_step(batch);
+  Tensor<float> z(Shape{4, 3}), before, after;
+  Rng rng(2);
+  rng.fill_normal(z.data(), z.numel());
+  trainer.generate(z, before);
+
+  vaegan_test::TempDir dir;
+  const std::string path = dir.file("conv.ckpt");
+  save_training_checkpoint<GanTrainer<float>, float>(path, trainer, nullptr);
+  GanTrainer<float> restored(config, {}, 99);
+  restored.generate(z, after);
+  CHECK_FALSE(bit_identical(before, after));  // a fresh model samples something else
+  load_training_checkpoint<GanTrainer<float>, float>(path, restored, nullptr);
+  restored.generate(z, after);
+  CHECK(bit_identical(before, after));
+}
+
+TEST_CASE(
+    "ModelConfig: the conv architecture round-trips, a config written before it reads as dense, and a "
+    "side that does not halve evenly is refused") {
+  const ModelConfig conv = model_preset("conv");
+  CHECK(ModelConfig::parse(conv.serialize()) == conv);
+  CHECK(ModelConfig::parse(conv.serialize()).architecture == Architecture::conv);
+
+  ModelConfig mlp = model_preset("mlp");
+  std::string old_text = mlp.serialize();
+  const std::string line = "architecture=dense\n";
+  REQUIRE(old_text.find(line) != std::string::npos);
+  old_text.erase(old_text.find(line), line.size());
+  CHECK(ModelConfig::parse(old_text) == mlp);
+  CHECK_THROWS_WITH_AS(ModelConfig::parse(mlp.serialize() + "architecture=dense\n"), doctest::Contains("appears twice"),
+                       Error);
+  std::string bad = conv.serialize();
+  bad.replace(bad.find("architecture=conv"), 17, "architecture=unet");
+  CHECK_THROWS_WITH_AS(ModelConfig::parse(bad), doctest::Contains("unknown architecture 'unet'"), Error);
+
+  ModelConfig odd = conv;
+  odd.image_shape = Shape{1, 30, 30};
+  CHECK_THROWS_WITH_AS(odd.validate(), doctest::Contains("must divide by 4; got 30x30"), Error);
+  odd.image_shape = Shape{3, 32, 32};
+  CHECK_NOTHROW(odd.validate());
+  CHECK_THROWS_WITH_AS(model_preset("resnet"), doctest::Contains("'seed' or 'conv'"), Error);
 }

@@ -1,10 +1,15 @@
 #pragma once
-// ModelConfig: the knobs of the dense presets (`seed` and `mlp` of
-// docs/reference-workloads.md): widths, activations, image shape, discriminator dropout.
-// models/presets.hpp composes the networks from it; the example programs store it in their
-// checkpoints so a sampler can rebuild the model without flags. A user's own model needs
-// none of this: the trainers take any composed networks.
+// ModelConfig: the knobs of the preset networks (`seed`, `mlp` and `conv` of
+// docs/reference-workloads.md): architecture, widths, activations, image shape,
+// discriminator dropout. models/presets.hpp composes the networks from it; the example
+// programs store it in their checkpoints so a sampler can rebuild the model without flags.
+// A user's own model needs none of this: the trainers take any composed networks.
+//
+// The `*_hidden` lists mean the width of each hidden layer for a dense architecture and the
+// channels of each convolution for a conv one (DCGAN-style: kernel 4, stride 2, padding 1, so
+// every layer halves or doubles the image side; see models/presets.hpp).
 #include <cstdlib>
+#include <set>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -15,8 +20,13 @@
 
 namespace vaegan {
 
+enum class Architecture { dense, conv };
+
+inline const char* architecture_name(Architecture a) { return a == Architecture::conv ? "conv" : "dense"; }
+
 struct ModelConfig {
   std::string preset = "custom";
+  Architecture architecture = Architecture::dense;
   Shape image_shape = Shape{1, 28, 28};  // [C, H, W] of one image
   Index latent_dim = 32;
   std::vector<Index> encoder_hidden{512, 256};
@@ -37,6 +47,7 @@ struct ModelConfig {
       for (std::size_t i = 0; i < v.size(); ++i) out += (i ? "-" : "") + std::to_string(v[i]);
       return out;
     };
+    if (architecture == Architecture::conv) s << "conv ";
     s << "image=" << image_shape[0] << "x" << image_shape[1] << "x" << image_shape[2] << " latent=" << latent_dim
       << " encoder=" << widths(encoder_hidden) << ":" << encoder_activation.name()
       << " decoder=" << widths(decoder_hidden) << ":" << decoder_activation.name()
@@ -63,7 +74,8 @@ struct ModelConfig {
     std::ostringstream dropout;
     dropout.precision(17);
     dropout << discriminator_dropout;
-    s << "preset=" << preset << "\nimage_shape=" << image_shape[0] << "," << image_shape[1] << "," << image_shape[2]
+    s << "preset=" << preset << "\narchitecture=" << architecture_name(architecture)
+      << "\nimage_shape=" << image_shape[0] << "," << image_shape[1] << "," << image_shape[2]
       << "\nlatent_dim=" << latent_dim << "\nencoder_hidden=" << widths(encoder_hidden)
       << "\nencoder_activation=" << act(encoder_activation) << "\ndecoder_hidden=" << widths(decoder_hidden)
       << "\ndecoder_activation=" << act(decoder_activation) << "\ndiscriminator_hidden=" << widths(discriminator_hidden)
@@ -75,7 +87,7 @@ struct ModelConfig {
     ModelConfig c;
     std::istringstream in(text);
     std::string line;
-    int seen = 0;
+    std::set<std::string> seen;
     auto fail = [](const std::string& why) -> void {
       throw Error("ModelConfig::parse: " + why + " (the stored model configuration is damaged)");
     };
@@ -110,9 +122,13 @@ struct ModelConfig {
       const auto eq = line.find('=');
       if (eq == std::string::npos) fail("line '" + line + "' has no '='");
       const std::string key = line.substr(0, eq), value = line.substr(eq + 1);
-      ++seen;
+      if (!seen.insert(key).second) fail("key '" + key + "' appears twice");
       if (key == "preset") c.preset = value;
-      else if (key == "image_shape") {
+      else if (key == "architecture") {
+        if (value == "dense") c.architecture = Architecture::dense;
+        else if (value == "conv") c.architecture = Architecture::conv;
+        else fail("unknown architecture '" + value + "'");
+      } else if (key == "image_shape") {
         const std::vector<Index> d = parse_widths(value);
         if (d.size() != 3) fail("image_shape '" + value + "' is not C,H,W");
         c.image_shape = Shape{d[0], d[1], d[2]};
@@ -129,7 +145,10 @@ struct ModelConfig {
         if (value.empty() || *end != '\0') fail("discriminator_dropout '" + value + "' is not a number");
       } else fail("unknown key '" + key + "'");
     }
-    if (seen != 10) fail("expected 10 keys, found " + std::to_string(seen));
+    // `architecture` came later: a configuration without it is a dense one.
+    const std::size_t required = 10 + seen.count("architecture");
+    if (seen.size() != required)
+      fail("expected " + std::to_string(required) + " keys, found " + std::to_string(seen.size()));
     c.validate();
     return c;
   }
@@ -148,6 +167,21 @@ struct ModelConfig {
     if (image_shape.rank() != 3 || image_shape.numel() < 1 || latent_dim < 1 || !positive(encoder_hidden) ||
         !positive(decoder_hidden) || !positive(discriminator_hidden))
       throw Error("ModelConfig: every width must be >= 1 and each network needs a hidden layer (" + describe() + ")");
+    if (architecture == Architecture::conv) {
+      // Each conv layer halves the side (kernel 4, stride 2, padding 1), each transposed
+      // conv doubles it: the image side must divide by 2^layers for every network.
+      auto check_side = [&](const char* net, std::size_t layers) {
+        const Index factor = Index{1} << layers;
+        if (layers > 16 || image_shape[1] % factor != 0 || image_shape[2] % factor != 0)
+          throw Error(std::string("ModelConfig: the conv ") + net + " has " + std::to_string(layers) +
+                      " layers, each halving the image side, so the image's height and width must divide by " +
+                      std::to_string(factor) + "; got " + std::to_string(image_shape[1]) + "x" +
+                      std::to_string(image_shape[2]) + " (use fewer channels entries or resize the images)");
+      };
+      check_side("encoder", encoder_hidden.size());
+      check_side("decoder", decoder_hidden.size());
+      check_side("discriminator", discriminator_hidden.size());
+    }
   }
 };
 
@@ -165,8 +199,15 @@ inline ModelConfig model_preset(const std::string& name) {
     c.encoder_hidden = {128, 64, 32};
     c.decoder_hidden = {32, 64, 128};
     c.discriminator_hidden = {128, 64};
+  } else if (name == "conv") {
+    c.architecture = Architecture::conv;
+    c.latent_dim = 32;
+    c.encoder_hidden = {32, 64};  // channels: Conv(1->32), Conv(32->64)
+    c.encoder_activation = Activation::leaky_relu(0.2);
+    c.decoder_hidden = {64, 32};  // Dense(32 -> 64x7x7), ConvT(64->32), ConvT(32->1)
+    c.discriminator_hidden = {32, 64};
   } else {
-    throw Error("unknown model preset '" + name + "': choose 'mlp' (default) or 'seed'");
+    throw Error("unknown model preset '" + name + "': choose 'mlp' (default), 'seed' or 'conv'");
   }
   return c;
 }

@@ -49,7 +49,7 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit GanTrainer(const ModelConfig& config, const GanOptions& options = {}, std::uint64_t seed = 1)
-      : GanTrainer(dense_decoder<T>(config, "generator"), dense_discriminator<T>(config), options, seed) {
+      : GanTrainer(preset_decoder<T>(config, "generator"), preset_discriminator<T>(config), options, seed) {
     config_ = config;
   }
 

@@ -48,7 +48,7 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit VaeTrainer(const ModelConfig& config, const VaeOptions& options = {}, std::uint64_t seed = 1)
-      : VaeTrainer(dense_encoder<T>(config), dense_decoder<T>(config), options, seed) {
+      : VaeTrainer(preset_encoder<T>(config), preset_decoder<T>(config), options, seed) {
     config_ = config;
   }
 

@@ -85,7 +85,7 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit VaeGanTrainer(const ModelConfig& config, const VaeGanOptions& options = {}, std::uint64_t seed = 1)
-      : VaeGanTrainer(dense_encoder<T>(config), dense_decoder<T>(config), dense_discriminator<T>(config), options,
+      : VaeGanTrainer(preset_encoder<T>(config), preset_decoder<T>(config), preset_discriminator<T>(config), options,
                       seed) {
     config_ = config;
   }
