@@ -607,9 +607,16 @@ TEST_CASE("Classifier: features are the post-ReLU penultimate layer, consistent 
   float smallest = features[0];
   for (Index i = 0; i < features.numel(); ++i) smallest = std::min(smallest, features[i]);
   CHECK(smallest >= 0.0f);
+  // Images as a decoder makes them, [n, C, H, W], score as their flat rows.
+  Tensor<float> as_images = images;
+  as_images.reshape(Shape{images.rows(), 1, 4, 4});
+  t.model.features(as_images, features_again);
+  CHECK(same_bits(features, features_again));
   // Images of the wrong size are refused, naming the expected width.
   Tensor<float> wrong(Shape::matrix(3, 15));
   CHECK(contains(message_of<ShapeError>([&] { t.model.features(wrong, features); }), "[n, 16]"));
+  Tensor<float> wrong_images(Shape{3, 1, 4, 3});
+  CHECK(contains(message_of<ShapeError>([&] { t.model.features(wrong_images, features); }), "[3, 1, 4, 3]"));
 }
 
 TEST_CASE("Classifier: a save/load round trip gives bit-identical features") {

@@ -112,10 +112,14 @@ class Classifier {
 
  private:
   void run(const Tensor<T>& images, Tensor<T>* features, std::vector<int>* labels) const {
-    if (images.shape().rank() != 2 || images.cols() != config_.input_dim)
-      throw ShapeError("Classifier: images must be [n, " + std::to_string(config_.input_dim) + "], got " +
-                       images.shape().str());
-    const Index n = images.rows(), chunk = 512;
+    // Flat rows [n, input_dim] or images [n, C, H, W] of input_dim pixels each (a
+    // decoder's output): the same row-major bytes.
+    const Shape& shape = images.shape();
+    const Index n = shape.rank() >= 2 ? shape[0] : 0, chunk = 512;
+    if (shape.rank() < 2 || n < 1 || images.numel() != n * config_.input_dim)
+      throw ShapeError("Classifier: images must be [n, " + std::to_string(config_.input_dim) +
+                       "] or [n, C, H, W] with C*H*W = " + std::to_string(config_.input_dim) + ", got " + shape.str());
+    const Index dim = config_.input_dim;
     if (features) features->resize(Shape::matrix(n, feature_dim()));
     if (labels) labels->assign(static_cast<std::size_t>(n), 0);
     Tape<T> tape;
@@ -123,7 +127,7 @@ class Classifier {
     for (Index r0 = 0; r0 < n; r0 += chunk) {
       const Index r1 = std::min(n, r0 + chunk);
       tape.reset();
-      Var<T> x = tape.constant(images.data() + r0 * images.cols(), Shape::matrix(r1 - r0, images.cols()));
+      Var<T> x = tape.constant(images.data() + r0 * dim, Shape::matrix(r1 - r0, dim));
       Var<T> h = trunk_->forward(x);
       if (features) std::copy(h.node().value, h.node().value + h.numel(), features->data() + r0 * feature_dim());
       if (labels) {
