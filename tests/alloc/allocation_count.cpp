@@ -304,3 +304,18 @@ TEST_CASE_TEMPLATE("trainers: a steady-state training step of the mlp preset mak
     CHECK(allocations_in_steady_state([&] { return static_cast<float>(trainer.train_step(images).value(0)); }) == 0);
   }
 }
+
+// The conv preset: im2col/col2im workspaces, batch-norm statistics and the transposed
+// convolutions all live in the tape's buffers after the first steps.
+TEST_CASE_TEMPLATE("trainers: a steady-state training step of the conv preset makes no heap allocation", Trainer,
+                   vaegan::GanTrainer<float>, vaegan::VaeTrainer<float>, vaegan::VaeGanTrainer<float>) {
+  Trainer trainer(vaegan::model_preset("conv"));
+  Tensor<float> images(Shape{16, 1, 28, 28});
+  Rng data_rng(4);
+  data_rng.fill_uniform(images.data(), images.numel(), 0.0, 1.0);
+  for (int threads : {1, 2}) {
+    CAPTURE(threads);
+    vaegan::set_num_threads(threads);
+    CHECK(allocations_in_steady_state([&] { return static_cast<float>(trainer.train_step(images).value(0)); }) == 0);
+  }
+}
