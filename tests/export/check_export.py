@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """The Python half of the safetensors export test (tests/export/).
 
-An independent reader of the file export_reference wrote (Python's standard library and
+An independent reader of a file export_reference wrote (Python's standard library and
 NumPy only, no vaegan code): it parses and checks the safetensors layout, loads the
 tensors, rebuilds the decoder and the encoder's mean head from the metadata's layer
-lists, runs them, and compares with what the C++ trainer computed:
+lists (Dense, activations, Dropout, Flatten, Reshape, Conv2d, ConvTranspose2d and
+BatchNorm1d/2d with PyTorch's semantics and tensor layouts, evaluation mode), runs them,
+and compares with what the C++ trainer computed:
 
     decoder: sigmoid(decoder(z))  vs  generated.npy  (the trainer's generate(z))
     encoder: mu(images)           vs  mu.npy         (the trainer's encode(images))
@@ -83,6 +85,45 @@ def activate(kind, attributes, x):
     raise CheckFailed(f"unknown activation {kind}")
 
 
+def conv2d(x, w, b, stride, padding):
+    """torch.nn.functional.conv2d: x [N, C, H, W], w [O, C, k, k] (cross-correlation)."""
+    n, c, h, width = x.shape
+    o, c_w, k, k2 = w.shape
+    require(c == c_w and k == k2, f"conv2d: input channels {c}, weight {w.shape}")
+    ho, wo = (h + 2 * padding - k) // stride + 1, (width + 2 * padding - k) // stride + 1
+    xp = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
+    y = np.zeros((n, o, ho, wo))
+    for i in range(k):
+        for j in range(k):
+            window = xp[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
+            y += np.einsum("nchw,oc->nohw", window, w[:, :, i, j])
+    return y + b.reshape(1, -1, 1, 1)
+
+
+def conv_transpose2d(x, w, b, stride, padding, output_padding):
+    """torch.nn.functional.conv_transpose2d: x [N, C, H, W], w [C, O, k, k]: every input
+    pixel scatters its weighted kernel into the output, which is then cropped by `padding`."""
+    n, c, h, width = x.shape
+    c_w, o, k, k2 = w.shape
+    require(c == c_w and k == k2, f"conv_transpose2d: input channels {c}, weight {w.shape}")
+    ho = (h - 1) * stride - 2 * padding + k + output_padding
+    wo = (width - 1) * stride - 2 * padding + k + output_padding
+    full = np.zeros((n, o, max((h - 1) * stride + k, padding + ho), max((width - 1) * stride + k, padding + wo)))
+    for i in range(k):
+        for j in range(k):
+            full[:, :, i : i + stride * (h - 1) + 1 : stride, j : j + stride * (width - 1) + 1 : stride] += np.einsum(
+                "nchw,co->nohw", x, w[:, :, i, j])
+    return full[:, :, padding : padding + ho, padding : padding + wo] + b.reshape(1, -1, 1, 1)
+
+
+def batch_norm_eval(x, weight, bias, mean, var, eps):
+    """torch.nn.BatchNorm{1,2}d in evaluation mode: the running statistics, per channel
+    (axis 1 of [N, F] or [N, C, H, W])."""
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    scale = weight / np.sqrt(var + eps)
+    return (x - mean.reshape(shape)) * scale.reshape(shape) + bias.reshape(shape)
+
+
 def run_layers(layers, x, tensors, network):
     """Evaluation-mode forward pass of a chain of layers (in float64)."""
     for layer in layers:
@@ -105,6 +146,25 @@ def run_layers(layers, x, tensors, network):
             x = x.reshape(x.shape[0], -1)
         elif kind == "Reshape":
             x = x.reshape((x.shape[0],) + tuple(layer["output"]))
+        elif kind in ("Conv2d", "ConvTranspose2d"):
+            a = layer["attributes"]
+            w = tensors[f"{network}.{path}.weight"].astype(np.float64)
+            b = tensors[f"{network}.{path}.bias"].astype(np.float64)
+            k, stride, padding = int(a["kernel"]), int(a["stride"]), int(a["padding"])
+            if kind == "Conv2d":  # weight [out, in, k, k], as torch.nn.Conv2d
+                require(w.shape == (int(a["out"]), int(a["in"]), k, k), f"{network}.{path}.weight: shape {w.shape}")
+                x = conv2d(x, w, b, stride, padding)
+            else:  # weight [in, out, k, k], as torch.nn.ConvTranspose2d
+                require(w.shape == (int(a["in"]), int(a["out"]), k, k), f"{network}.{path}.weight: shape {w.shape}")
+                x = conv_transpose2d(x, w, b, stride, padding, int(a["output_padding"]))
+        elif kind in ("BatchNorm1d", "BatchNorm2d"):
+            prefix = f"{network}.{path}"
+            require(tensors[f"{prefix}.num_batches_tracked"].shape == (1,) or
+                    tensors[f"{prefix}.num_batches_tracked"].shape == (),
+                    f"{prefix}.num_batches_tracked: shape {tensors[prefix + '.num_batches_tracked'].shape}")
+            x = batch_norm_eval(x, *(tensors[f"{prefix}.{t}"].astype(np.float64)
+                                     for t in ("weight", "bias", "running_mean", "running_var")),
+                                float(layer["attributes"]["eps"]))
         else:
             raise CheckFailed(f"{network}.{path}: unknown layer type {kind}")
         require(tuple(x.shape[1:]) == tuple(layer["output"]),

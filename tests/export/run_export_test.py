@@ -45,23 +45,28 @@ def leftovers(directory):
 def roundtrip(args):
     fresh_dir(args.work)
     run([args.reference, args.work])
-    model = os.path.join(args.work, "model.safetensors")
-    run([sys.executable, os.path.join(HERE, "check_export.py"), "--model", model, "--dir", args.work])
+    conv_dir = os.path.join(args.work, "conv")
+    for directory in (args.work, conv_dir):  # the dense model, then the conv one
+        run([sys.executable, os.path.join(HERE, "check_export.py"), "--model",
+             os.path.join(directory, "model.safetensors"), "--dir", directory])
     if not args.cli:
         print("run_export_test: no --cli (examples not built): the vaegan_export comparison is not run")
         return
-    out = os.path.join(args.work, "cli.safetensors")
-    result = run([args.cli, "--checkpoint", os.path.join(args.work, "checkpoint.bin"), "--out", out])
-    lines = result.stdout.splitlines()
-    if len(lines) != 1 or out not in lines[0] or "tensors" not in lines[0] or "bytes" not in lines[0]:
-        fail(f"vaegan_export should print one line naming the file, the tensors and the bytes; got {lines}")
-    with open(model, "rb") as a, open(out, "rb") as b:
-        in_process, from_cli = a.read(), b.read()
-    if in_process != from_cli:
-        fail(f"vaegan_export wrote {len(from_cli)} bytes that differ from the in-process export ({len(in_process)} bytes)")
-    print(f"run_export_test: vaegan_export output is byte-identical to export_safetensors ({len(from_cli)} bytes)")
-    if leftovers(args.work):
-        fail(f"temporary files left behind: {leftovers(args.work)}")
+    for directory in (args.work, conv_dir):
+        model = os.path.join(directory, "model.safetensors")
+        out = os.path.join(directory, "cli.safetensors")
+        result = run([args.cli, "--checkpoint", os.path.join(directory, "checkpoint.bin"), "--out", out])
+        lines = result.stdout.splitlines()
+        if len(lines) != 1 or out not in lines[0] or "tensors" not in lines[0] or "bytes" not in lines[0]:
+            fail(f"vaegan_export should print one line naming the file, the tensors and the bytes; got {lines}")
+        with open(model, "rb") as a, open(out, "rb") as b:
+            in_process, from_cli = a.read(), b.read()
+        if in_process != from_cli:
+            fail(f"vaegan_export wrote {len(from_cli)} bytes that differ from the in-process export "
+                 f"({len(in_process)} bytes)")
+        print(f"run_export_test: vaegan_export output is byte-identical to export_safetensors ({len(from_cli)} bytes)")
+        if leftovers(directory):
+            fail(f"temporary files left behind: {leftovers(directory)}")
 
 
 def bad_input(args):
