@@ -460,7 +460,11 @@ def worker(args):
 
     w = Workload(torch, args.preset, args.step, args.batch, adam=args.adam)
     run = w.run
-    perf = time.perf_counter
+    # --clock cpu: the calling thread's CPU time, as bench_step --clock cpu. With one torch
+    # thread and one OpenBLAS thread every kernel runs on this thread (autograd runs a
+    # CPU graph's backward on the calling thread too), so this leaves out only the time the
+    # process was preempted: the figure to trust on a machine shared with other work.
+    perf = time.thread_time if args.clock == "cpu" else time.perf_counter
     for _ in range(args.warmup):
         run()
     import gc
@@ -479,7 +483,7 @@ def worker(args):
     rec = {
         "impl": "pytorch", "preset": args.preset, "step": args.step, "batch": args.batch,
         "threads": args.threads, "torch_threads": t_req, "blas_threads": b_req,
-        "steps": args.steps,
+        "steps": args.steps, "clock": args.clock,
         "median_ms": round(med * 1e3, 4), "min_ms": round(min(times) * 1e3, 4),
         "max_ms": round(max(times) * 1e3, 4),
         "flops_per_step": flops, "gflops": round(flops / med / 1e9, 3),
@@ -688,7 +692,7 @@ def run_config(args, preset, step, batch, threads, search):
         extra.append("--flush-denormal")
     if args.no_mkldnn:
         extra.append("--no-mkldnn")
-    extra += ["--adam", args.adam]
+    extra += ["--adam", args.adam, "--clock", args.clock]
     if search:
         splits = thread_splits(threads)
     elif args.torch_threads is not None or args.blas_threads is not None:
@@ -726,6 +730,9 @@ def main():
     ap.add_argument("--steps", type=int, default=100, help="timed steps (default 100)")
     ap.add_argument("--warmup", type=int, default=10, help="warm-up steps (default 10)")
     ap.add_argument("--check", action="store_true", help="validate the math and exit")
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="wall (default), or cpu: the thread's CPU time per step, as "
+                         "bench_step --clock cpu (needs --threads 1)")
     ap.add_argument("--adam", choices=("foreach", "single", "fused"), default="foreach",
                     help="Adam implementation (default foreach, the fastest on CPU in 1.13; "
                          "fused is CUDA-only there)")
@@ -735,6 +742,9 @@ def main():
                     help="torch.backends.mkldnn.enabled = False (fp32 Linear uses BLAS anyway)")
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.clock == "cpu" and (args.threads != 1 or args.all):
+        sys.exit("step_torch.py: --clock cpu needs --threads 1 (other threads' time would be "
+                 "missed)")
 
     if args.worker:
         if args.torch_threads is None or args.blas_threads is None:
