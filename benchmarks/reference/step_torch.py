@@ -24,8 +24,8 @@ OpenBLAS for its thread count) and prints one JSON line.
 
 Output: one JSON line per configuration on stdout,
     {"impl":"pytorch","preset":"mlp","step":"vaegan","batch":256,"threads":2,
-     "torch_threads":1,"blas_threads":2,"steps":100,"median_ms":..,"min_ms":..,
-     "max_ms":..,"flops_per_step":..,"gflops":..}
+     "torch_threads":1,"blas_threads":2,"steps":100,"clock":"wall","median_ms":..,
+     "min_ms":..,"max_ms":..,"flops_per_step":..,"gflops":..}
 With --search, the splits that lost go to stderr (same format) and only the best to stdout.
 
 This module imports only the standard library at the top level, so compare.py can import
