@@ -145,7 +145,8 @@ def main():
                     help="timed steps per split in PyTorch's split search (default 30)")
     ap.add_argument("--peak-runs", type=int, default=3,
                     help="bench_peak runs per thread count; the median is used (default 3)")
-    ap.add_argument("--preset", action="append", help="only these presets (repeat or comma list)")
+    ap.add_argument("--preset", "--presets", action="append", dest="preset",
+                    help="only these presets: seed, mlp, conv (repeat or comma list)")
     ap.add_argument("--step", action="append", help="only these steps: gan, vae, vaegan")
     ap.add_argument("--batch", action="append", help="only these batch sizes: 64, 256")
     ap.add_argument("--threads", action="append", help="only these core budgets: 1, 2")
@@ -174,6 +175,14 @@ def main():
     batches = parse_list(args.batch, int, list(step_torch.BATCHES))
     threads_l = parse_list(args.threads, int, list(step_torch.THREADS))
     configs = list(itertools.product(presets, steps, batches, threads_l))
+    # bench_step refuses a preset it does not know when it parses its arguments: ask it
+    # now (--list runs nothing), not after minutes of timing the presets before it.
+    for preset in presets:
+        p = subprocess.run([bench_step, "--preset", preset, "--list"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, check=False)
+        if p.returncode != 0:
+            die(f"bench_step does not run preset {preset!r} ({p.stderr.strip()}); rebuild it "
+                f"from a tree that has it, or leave it out with --preset")
 
     raw = []   # every JSON line, tagged with phase and round
 
@@ -275,6 +284,11 @@ def main():
     out = []
     out.append("## vaegan vs PyTorch: one training step (median wall time)")
     out.append("")
+    if "conv" in presets:
+        out.append("The `conv` preset is DCGAN-style with batch norm: images [B, 1, 28, 28]; "
+                   "both sides run one decoder pass over [z; z_p] and one discriminator pass "
+                   "over the stacked batch, so batch norm sees the same rows.")
+        out.append("")
     out.append(f"Machine: {info['cpu']}, {info['nproc']} CPUs (nproc), Linux {info['kernel']}; "
                f"PyTorch {info['torch']} (Debian python3-torch) with BLAS {info['blas']}. "
                f"Date: {now}.")
