@@ -73,7 +73,16 @@ inline double step_flops(const Layers& e, const Layers& g, const Layers& d, cons
 }
 
 // The dense presets (`seed`, `mlp`, or any ModelConfig of widths).
+inline double conv_step_flops(const std::vector<vaegan::Index>& encoder_channels,
+                              const std::vector<vaegan::Index>& decoder_channels,
+                              const std::vector<vaegan::Index>& discriminator_channels, vaegan::Index image_channels,
+                              vaegan::Index height, vaegan::Index width, vaegan::Index latent, const std::string& step,
+                              vaegan::Index batch, vaegan::Index kernel, vaegan::Index stride, vaegan::Index padding);
+
 inline double step_flops(const vaegan::ModelConfig& m, const std::string& step, vaegan::Index batch) {
+  if (m.architecture == vaegan::Architecture::conv)  // presets.hpp: every conv is k4 s2 p1
+    return conv_step_flops(m.encoder_hidden, m.decoder_hidden, m.discriminator_hidden, m.image_shape[0],
+                           m.image_shape[1], m.image_shape[2], m.latent_dim, step, batch, 4, 2, 1);
   const double image = static_cast<double>(m.image_dim()), latent = static_cast<double>(m.latent_dim);
   // Encoder: trunk layers, then the two heads (last hidden -> latent).
   Layers e = chain(image, m.encoder_hidden, latent);

@@ -204,8 +204,7 @@ void run_case(const CaseSpec& c, std::FILE* data, std::FILE* out) {
       c.train ? vaegan::ForwardContext::train_without_noise() : vaegan::ForwardContext::eval();
   vaegan::Var<T> y = net.forward(xvar, ctx);
   if (y.shape() != r.shape())
-    throw std::runtime_error("match_dump: " + c.name + ": output " + y.shape().str() + ", expected " +
-                             r.shape().str());
+    throw std::runtime_error("match_dump: " + c.name + ": output " + y.shape().str() + ", expected " + r.shape().str());
   vaegan::Var<T> loss = vaegan::sum(vaegan::mul(y, tape.constant(r)));
   params.zero_grad();
   tape.backward(loss, {params, xvar});
