@@ -28,6 +28,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/data.hpp"
 #include "common/specs.hpp"
 
 namespace {
@@ -35,7 +36,8 @@ namespace {
 using examples::Scalar;
 
 struct Study {
-  std::string data = "data", classifier = "out/classifier.vgck", out = "out/compare", methods = "gan,vae,vaegan";
+  examples::DatasetFlags data_set;
+  std::string classifier = "out/classifier.vgck", out = "out/compare", methods = "gan,vae,vaegan";
   std::string seeds = "1,2,3", preset = "mlp", clock = "wall";
   double budget = 180, eval_every = 15;
   std::int64_t batch_size = 64, threads = 1, eval_samples = 1000, jobs = 1;
@@ -165,9 +167,10 @@ void write_summary(const Study& study, const std::vector<EvalPoint>& points, con
   std::map<std::string, std::map<std::int64_t, std::vector<EvalPoint>>> runs;
   for (const auto& p : points) runs[p.method][p.seed].push_back(p);
   std::ostringstream md;
-  md << "Study: preset `" << study.preset << "`, batch " << study.batch_size << ", " << study.threads
-     << " thread(s), budget " << study.budget << " s of training (" << study.clock << " clock) per run, scored every "
-     << study.eval_every << " s on " << study.eval_samples << " samples, seeds " << study.seeds << ".\n\n";
+  md << "Study: " << study.data_set.choice.title << ", preset `" << study.preset << "`, batch " << study.batch_size
+     << ", " << study.threads << " thread(s), budget " << study.budget << " s of training (" << study.clock
+     << " clock) per run, scored every " << study.eval_every << " s on " << study.eval_samples << " samples, seeds "
+     << study.seeds << ".\n\n";
   md << "Command: `" << command << "`\n\n";
   // Per-seed targets: the GAN's best FID within the budget, and when it got there.
   std::map<std::int64_t, double> gan_best;
@@ -268,7 +271,7 @@ int main(int argc, char** argv) {
   examples::VaeSpec::Options vae;
   examples::VaeGanSpec::Options vaegan_options;
   cli::Parser p("compare", "Efficiency study: GAN vs VAE vs VAE-GAN, FID against training time, several seeds.");
-  p.add("data", &study.data, "directory with the MNIST IDX files");
+  study.data_set.add(p);
   p.add("classifier", &study.classifier, "classifier checkpoint from train_classifier");
   p.add("out", &study.out, "output directory");
   p.add("methods", &study.methods, "comma-separated subset of gan,vae,vaegan");
@@ -293,6 +296,7 @@ int main(int argc, char** argv) {
   p.require([&] { return study.jobs == 1 || (study.jobs >= 1 && study.jobs <= 64 && study.clock == "cpu"); },
             "--jobs above 1 needs --clock cpu (and --threads 1): wall time is shared between concurrent runs");
   p.parse(argc, argv);
+  study.data_set.resolve(p);
   examples::GanSpec::resolve(p, gan, "gan-");
   examples::VaeSpec::resolve(p, vae, "vae-");
   examples::VaeGanSpec::resolve(p, vaegan_options, "vaegan-");
@@ -312,8 +316,8 @@ int main(int argc, char** argv) {
   try {
     vaegan::set_num_threads(static_cast<int>(study.threads));
     (void)vaegan::model_preset(study.preset);
-    const auto train = vaegan::load_mnist<Scalar>(study.data, "train");
-    const auto test = vaegan::load_mnist<Scalar>(study.data, "test");
+    const auto train = examples::load_split<Scalar>(study.data_set.data, "train", study.data_set.choice);
+    const auto test = examples::load_split<Scalar>(study.data_set.data, "test", study.data_set.choice);
     if (study.batch_size > train.size()) p.fail("--batch-size is larger than the training set");
     const auto classifier = vaegan::Classifier<Scalar>::load(study.classifier);
     const vaegan::Evaluator<Scalar> evaluator(classifier, test.images());

@@ -13,12 +13,13 @@
 #include "common/data.hpp"
 
 int main(int argc, char** argv) {
-  std::string data = "data", out = "out/classifier.vgck";
+  examples::DatasetFlags data_set;
+  std::string out = "out/classifier.vgck";
   std::int64_t epochs = 15, batch = 128, seed = 1, threads = 0, shift = 2;
   double lr = 1e-3;
   cli::Parser p("train_classifier",
                 "Train the MNIST classifier whose features the metrics use (FID, precision/recall, coverage).");
-  p.add("data", &data, "directory with the MNIST IDX files (scripts/get_mnist.sh fetches them)");
+  data_set.add(p);
   p.add("out", &out, "where to save the classifier");
   p.add("epochs", &epochs, "training epochs");
   p.add("batch-size", &batch, "images per step");
@@ -35,6 +36,8 @@ int main(int argc, char** argv) {
   p.require([&] { return threads >= 0; },
             [&] { return "--threads must be >= 0 (0: all cores), got " + std::to_string(threads); });
   p.parse(argc, argv);
+  data_set.resolve(p);
+  const std::string& data = data_set.data;
   {
     std::error_code ec;
     if (std::filesystem::is_directory(out, ec))
@@ -44,8 +47,8 @@ int main(int argc, char** argv) {
   std::vector<std::filesystem::path> created_dirs;  // removed again if still empty after a failure
   try {
     if (threads > 0) vaegan::set_num_threads(static_cast<int>(threads));
-    const auto train = examples::load_split<float>(data, "train");
-    const auto test = examples::load_split<float>(data, "test");
+    const auto train = examples::load_split<float>(data, "train", data_set.choice);
+    const auto test = examples::load_split<float>(data, "test", data_set.choice);
     const vaegan::Index input_dim = vaegan::ClassifierConfig{}.input_dim;
     for (const auto* split : {&train, &test})
       if (split->image_size() != input_dim)

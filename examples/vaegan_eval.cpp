@@ -10,6 +10,7 @@
 #include <vaegan/vaegan.hpp>
 
 #include "common/cli.hpp"
+#include "common/dataset_flag.hpp"
 
 namespace {
 vaegan::Tensor<float> to_tensor(const vaegan::IdxImages& idx) {
@@ -62,23 +63,35 @@ int main(int argc, char** argv) {
   std::string classifier_path = "out/classifier.vgck", real_path, generated_path, format = "text";
   bool floor = false;
   std::int64_t k = 3, threads = 0;
+  examples::DatasetFlags data_set;
   cli::Parser p("vaegan_eval",
                 "Score generated images (IDX) against real images (IDX): FID, precision, recall, coverage.");
   p.add("classifier", &classifier_path, "classifier checkpoint from train_classifier");
-  p.add("real", &real_path, "IDX file of held-out real images (e.g. data/t10k-images-idx3-ubyte)");
+  p.add("real", &real_path,
+        "IDX file of held-out real images (default: the test images of --dataset in --data, e.g. "
+        "data/t10k-images-idx3-ubyte)");
+  data_set.add(p);
   p.add("generated", &generated_path, "IDX file of generated images (e.g. from mnist_sample --out)");
   p.add("k", &k, "neighbours for the precision/recall manifolds");
   p.add("format", &format, "output: text or json");
   p.add_switch("floor", &floor, "also report the FID between two disjoint halves of the real set");
   p.add("threads", &threads, "threads (0: all cores)");
-  p.require([&] { return !real_path.empty(); }, "--real is required");
   p.require([&] { return !generated_path.empty() || floor; }, "give --generated (or --floor)");
   p.require([&] { return format == "text" || format == "json"; }, "--format must be text or json");
   p.require([&] { return k >= 1 && k <= 100; }, [&] { return "--k must be 1..100, got " + std::to_string(k); });
   p.require([&] { return threads >= 0; },
             [&] { return "--threads must be >= 0 (0: all cores), got " + std::to_string(threads); });
   p.parse(argc, argv);
+  data_set.resolve(p);
   try {
+    if (real_path.empty()) {  // the data set's test images
+      try {
+        real_path = vaegan::find_mnist_files(data_set.data, "test").images;
+      } catch (const vaegan::IoError&) {
+        throw vaegan::IoError("no --real given, and the " + data_set.choice.title + " test images are not in '" +
+                              data_set.data + "': " + data_set.choice.fix_for(data_set.data) + "; or pass --real FILE");
+      }
+    }
     if (threads > 0) vaegan::set_num_threads(static_cast<int>(threads));
     const auto classifier = [&] {
       try {

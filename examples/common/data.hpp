@@ -11,6 +11,8 @@
 
 #include <vaegan/vaegan.hpp>
 
+#include "dataset_flag.hpp"
+
 #if !defined(_WIN32)
 #include <signal.h>
 #include <sys/types.h>
@@ -18,24 +20,27 @@
 
 namespace examples {
 
-// Loads a split of the MNIST-format dataset in --data. Errors name the file and the problem;
-// where the reader gave no fix, the fix is added.
+// Loads a split of the IDX data set in --data `dir` (`dataset` names it in messages).
+// Errors name the file and the problem; where the reader gave no fix, the fix is added.
 template <class T>
-vaegan::ImageDataset<T> load_split(const std::string& dir, const char* split) {
+vaegan::ImageDataset<T> load_split(const std::string& dir, const char* split,
+                                   const DatasetChoice& dataset = known_datasets().front()) {
   std::error_code ec;
   if (!std::filesystem::exists(dir, ec))
-    throw vaegan::IoError("--data '" + dir + "' does not exist; run scripts/get_mnist.sh " + dir +
-                          " to fetch MNIST there, or pass --data with the directory that holds the IDX files");
+    throw vaegan::IoError("--data '" + dir + "' does not exist (looking for " + dataset.title + "); " +
+                          dataset.fix_for(dir));
   if (!std::filesystem::is_directory(dir, ec))
     throw vaegan::IoError("--data '" + dir +
-                          "' is a file, not a directory; pass --data with the directory that holds "
-                          "the IDX files (scripts/get_mnist.sh fetches them)");
+                          "' is a file, not a directory; pass --data with the directory that holds " + "the " +
+                          dataset.title + " IDX files");
   try {
     return vaegan::load_mnist<T>(dir, split);
   } catch (const vaegan::IoError& e) {
     std::string message = e.what();
+    const std::size_t mnist_fix = message.find("; run scripts/get_mnist.sh");
+    if (dataset.name != "mnist" && mnist_fix != std::string::npos) message.erase(mnist_fix);  // the reader's MNIST fix
     if (message.find("get_mnist.sh") == std::string::npos)
-      message += "; --data needs MNIST-format IDX files (scripts/get_mnist.sh " + dir + " fetches MNIST)";
+      message += "; --data needs " + dataset.title + "'s IDX files: " + dataset.fix_for(dir);
     throw vaegan::IoError(message);
   }
 }

@@ -56,6 +56,7 @@ int run_training(int argc, char** argv) {
   Spec::add_flags(p, options);
   f.add_checks(p);
   p.parse(argc, argv);
+  f.data_set.resolve(p);
   Spec::resolve(p, options);
   vaegan::ModelConfig config;
   try {
@@ -72,7 +73,7 @@ int run_training(int argc, char** argv) {
   try {
     // -- everything that can fail before training: data, output directory, checkpoint.
     vaegan::set_num_threads(f.threads > 0 ? static_cast<int>(f.threads) : vaegan::num_threads());
-    const TrainingData<Scalar> data(program, f.data, config, f.batch_size,
+    const TrainingData<Scalar> data(program, f.data_set, config, f.batch_size,
                                     [&p](const std::string& message) { p.fail(message); });
     if (f.resume) checkpoints.require_existing();
     out.create();

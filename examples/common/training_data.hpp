@@ -14,6 +14,7 @@
 #include <vaegan/vaegan.hpp>
 
 #include "data.hpp"
+#include "dataset_flag.hpp"
 
 namespace examples {
 
@@ -24,12 +25,13 @@ struct TrainingData {
   vaegan::ImageDataset<T> train;
   vaegan::Tensor<T> shown_real;  // [kShown, C, H, W]
 
-  // Loads --data `dir` for a model of `config` trained at `batch_size`. Data errors throw
+  // Loads the --dataset / --data set for a model of `config` trained at `batch_size`. Data errors throw
   // IoError naming the file and the fix; a batch larger than the training set is a usage
   // error, reported through `usage_error` (which does not return: cli::Parser::fail).
-  TrainingData(const char* program, const std::string& dir, const vaegan::ModelConfig& config, std::int64_t batch_size,
-               const std::function<void(const std::string&)>& usage_error)
-      : train(announce_and_load(program, dir)) {
+  TrainingData(const char* program, const DatasetFlags& source, const vaegan::ModelConfig& config,
+               std::int64_t batch_size, const std::function<void(const std::string&)>& usage_error)
+      : train(announce_and_load(program, source)) {
+    const std::string& dir = source.data;
     if (train.image_shape() != config.image_shape)
       throw vaegan::IoError("the images in '" + dir + "' are " + image_shape_text(train.image_shape()) +
                             " but the model expects " + image_shape_text(config.image_shape) + " (" +
@@ -52,9 +54,9 @@ struct TrainingData {
   }
 
  private:
-  static vaegan::ImageDataset<T> announce_and_load(const char* program, const std::string& dir) {
-    std::cout << program << ": loading MNIST from '" << dir << "'\n";
-    return load_split<T>(dir, "train");
+  static vaegan::ImageDataset<T> announce_and_load(const char* program, const DatasetFlags& source) {
+    std::cout << program << ": loading " << source.choice.title << " from '" << source.data << "'\n";
+    return load_split<T>(source.data, "train", source.choice);
   }
 };
 

@@ -6,11 +6,12 @@
 #include <string>
 
 #include "cli.hpp"
+#include "dataset_flag.hpp"
 
 namespace examples {
 
 struct TrainingFlags {
-  std::string data = "data";
+  DatasetFlags data_set;  // --dataset, --data
   std::string preset = "mlp";
   std::int64_t epochs = 5;
   std::int64_t batch_size = 64;
@@ -26,7 +27,7 @@ struct TrainingFlags {
   bool check_numerics = false;
 
   void add(cli::Parser& p) {
-    p.add("data", &data, "directory with the MNIST IDX files (scripts/get_mnist.sh fetches them)");
+    data_set.add(p);
     p.add("preset", &preset, "model preset: mlp, seed or conv (docs/reference-workloads.md)");
     p.add("epochs", &epochs, "train until this many epochs are complete");
     p.add("batch-size", &batch_size, "images per step");
