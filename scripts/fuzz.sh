@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer harnesses in tests/fuzz with AddressSanitizer + UndefinedBehavior-
-# Sanitizer and runs each one, one after another, on one core (docs/fuzzing.md).
+# Sanitizer and runs each one, one after another, on one core (docs/fuzzing.md); with
+# --jobs N, up to N at a time, each still on one core of its own.
 #
 #   scripts/fuzz.sh                  60 seconds per target
 #   scripts/fuzz.sh 600              600 seconds per target
 #   scripts/fuzz.sh --runs 100000    a fixed number of executions per target
 #   scripts/fuzz.sh 1800 --runs 10000000   whichever limit comes first
 #   scripts/fuzz.sh 60 idx           only the named targets
+#   scripts/fuzz.sh --jobs 2 60      build the binaries and run the targets 2 at a time (each
+#                                    target still gets its 60 s; CI runs $(nproc) at a time)
 #   scripts/fuzz.sh --build-only     build, generate the corpus, run nothing
 #   scripts/fuzz.sh --coverage       line coverage of the readers by the working corpora that
 #                                    the last run left in build-fuzz/corpus (needs llvm-14)
@@ -33,12 +36,18 @@ seconds_given=""
 runs=""
 build_only=0
 coverage=0
+jobs=1
 targets=()
 while (($#)); do
   case "$1" in
     --runs)
       [[ $# -ge 2 && "$2" =~ ^[0-9]+$ ]] || { echo "fuzz.sh: --runs needs a number" >&2; exit 2; }
       runs=$2
+      shift 2
+      ;;
+    --jobs)
+      [[ $# -ge 2 && "$2" =~ ^[1-9][0-9]*$ ]] || { echo "fuzz.sh: --jobs needs a positive number" >&2; exit 2; }
+      jobs=$2
       shift 2
       ;;
     --build-only) build_only=1; shift ;;
@@ -103,13 +112,33 @@ build_one() {
   echo "fuzz.sh: built $out in $((SECONDS - start)) s"
 }
 
+# At most $jobs commands at a time: `throttle` waits until one of the running ones ends;
+# `wait_all <what>` waits for all of them and fails if any did.
+pids=()
+throttle() { while (($(jobs -rp | wc -l) >= jobs)); do sleep 1; done; }
+wait_all() {
+  local pid failed=0
+  for pid in "${pids[@]}"; do wait "$pid" || failed=1; done
+  pids=()
+  ((failed == 0)) || die "$1 failed (see above)"
+}
+
 built=" "
 for t in "${targets[@]}"; do
   h=$(harness_of "$t")
   [[ $built == *" $h "* ]] && continue
-  build_one "$build/fuzz_$h" "tests/fuzz/fuzz_$h.cpp" -fsanitize=fuzzer "${sanitize[@]}"
+  throttle
+  build_one "$build/fuzz_$h" "tests/fuzz/fuzz_$h.cpp" -fsanitize=fuzzer "${sanitize[@]}" &
+  pids+=($!)
   built+="$h "
 done
+# The seed-preset corpus generator, alongside the harnesses.
+if ((!coverage)) && [[ " ${targets[*]} " == *" checkpoint-seed "* ]]; then
+  throttle
+  build_one "$build/make_corpus" tests/fuzz/make_corpus.cpp "${sanitize[@]}" &
+  pids+=($!)
+fi
+wait_all "building"
 
 # ---- coverage of the working corpora (no fuzzing) -------------------------------------------
 if ((coverage)); then
@@ -142,8 +171,8 @@ for t in "${targets[@]}"; do
   rm -rf "$build/corpus/$t"
   mkdir -p "$build/corpus/$t"
   if [[ $t == checkpoint-seed ]]; then
-    # Checkpoints of the real `seed` preset, one per trainer kind: too big to commit.
-    build_one "$build/make_corpus" tests/fuzz/make_corpus.cpp "${sanitize[@]}"
+    # Checkpoints of the real `seed` preset, one per trainer kind: too big to commit (its
+    # generator was built above).
     "$build/make_corpus" --seed-preset "$build/corpus/$t"
   else
     cp tests/fuzz/corpus/"$t"/* "$build/corpus/$t/"
@@ -163,13 +192,12 @@ else
   limit=(-max_total_time="$seconds"); what="$seconds s"
 fi
 
-status=0
-summary=()
-for t in "${targets[@]}"; do
+# fuzz_one <target>: fuzzes one target; writes its summary line to logs/<target>.summary
+# and, when it found something, what to print about it to logs/<target>.report.
+fuzz_one() {
+  local t=$1 h artifacts log max_len start rc elapsed execs rate cov found f
   h=$(harness_of "$t")
   artifacts="$build/artifacts/$t"
-  rm -rf "$artifacts"
-  mkdir -p "$artifacts" "$build/logs"
   log="$build/logs/$t.log"
   # libFuzzer's default cap is 1 MB, and it truncates longer corpus files to it: leave room
   # for the seed-preset checkpoints (up to 4 MB). The small corpora keep libFuzzer's default
@@ -189,19 +217,45 @@ for t in "${targets[@]}"; do
   cov=$(grep -Eo 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -1)
   found=$(find "$artifacts" -type f \( -name 'crash-*' -o -name 'leak-*' -o -name 'timeout-*' -o -name 'oom-*' \) | sort)
   if [[ $rc -ne 0 || -n "$found" ]]; then
-    status=1
-    summary+=("$t: FOUND something after ${execs:-?} executions in ${elapsed} s (exit code $rc)")
-    echo "fuzz.sh: $t FOUND something (exit code $rc); the end of $log:" >&2
-    tail -40 "$log" >&2
-    for f in $found; do
-      echo "fuzz.sh: reproducer: $f" >&2
-      echo "fuzz.sh:   replay with: $build/fuzz_$h $f" >&2
-    done
+    echo "$t: FOUND something after ${execs:-?} executions in ${elapsed} s (exit code $rc)" >"$build/logs/$t.summary"
+    {
+      echo "fuzz.sh: $t FOUND something (exit code $rc); the end of $log:"
+      tail -40 "$log"
+      for f in $found; do
+        echo "fuzz.sh: reproducer: $f"
+        echo "fuzz.sh:   replay with: $build/fuzz_$h $f"
+      done
+    } >"$build/logs/$t.report"
   else
-    summary+=("$t: ${execs:-?} executions in ${elapsed} s (${rate:-?} exec/s), ${cov:-cov: ?}, nothing found")
+    echo "$t: ${execs:-?} executions in ${elapsed} s (${rate:-?} exec/s), ${cov:-cov: ?}, nothing found" \
+      >"$build/logs/$t.summary"
+  fi
+}
+
+mkdir -p "$build/logs"
+for t in "${targets[@]}"; do
+  rm -rf "$build/artifacts/$t" "$build/logs/$t".{summary,report}
+  mkdir -p "$build/artifacts/$t"
+  throttle
+  fuzz_one "$t" &
+  pids+=($!)
+done
+for pid in "${pids[@]}"; do wait "$pid" || true; done
+
+status=0
+for t in "${targets[@]}"; do
+  if [[ -f "$build/logs/$t.report" ]]; then
+    status=1
+    cat "$build/logs/$t.report" >&2
   fi
 done
-
 echo "fuzz.sh: summary"
-for line in "${summary[@]}"; do echo "  $line"; done
+for t in "${targets[@]}"; do
+  if [[ -f "$build/logs/$t.summary" ]]; then
+    echo "  $(cat "$build/logs/$t.summary")"
+  else
+    status=1
+    echo "  $t: the fuzzing script itself failed (no summary; see $build/logs/$t.log)"
+  fi
+done
 exit $status
