@@ -20,11 +20,11 @@
 // One timed repetition is one whole layer step as a network runs it: tape.reset(), the
 // layer's forward on a fixed input, and a backward pass that computes the gradients of
 // the layer's weight and bias (in the parameter set's overwrite mode, as the trainers run
-// it) and of its input, except for conv1, whose input is the image (PyTorch skips that
-// gradient too). The output gradient is a fixed random tensor handed to the layer as the
-// next layer's backward would leave it (no copy, no loss op). The input is a view of a
-// fixed buffer (no copy either). Each repetition is timed alone; median, min and max are
-// over the --reps timed ones, after --warmup untimed ones.
+// it) and of its input (written, not added: as for an earlier layer's output), except for
+// conv1, whose input is the image (PyTorch skips that gradient too). The output gradient
+// is a fixed random tensor handed to the layer as the next layer's backward would leave it
+// (no copy, no loss op). The input is a view of a fixed buffer (no copy either). Each repetition is timed alone;
+// median, min and max are over the --reps timed ones, after --warmup untimed ones.
 //
 // --clock cpu times with the calling thread's CPU-time clock (1 thread only), which leaves
 // out the time the thread was preempted on a busy machine. flops counts the multiply-adds
@@ -145,9 +145,13 @@ class LayerRun {
     vaegan::Node<float>& loss =
         tape_.record_view("output_gradient", &hand_output_gradient<float>, Shape{1}, dy_.data(), {y});
     (void)loss;
+    // Overwrite mode for both sets: the first gradient written replaces the old one, as for
+    // the trainers' parameters and for an input computed by an earlier layer.
     params_.begin_overwrite();
+    inputs_.begin_overwrite();
     if (spec_.input_grad) tape_.backward(tape_.last(), {params_, inputs_});
     else tape_.backward(tape_.last(), {params_});
+    inputs_.end_overwrite();
     params_.end_overwrite();
   }
 
