@@ -60,6 +60,7 @@
 // Only the samples whose output gradient can be non-zero (tape.grad_rows) take part in the
 // backward pass, as in linear().
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -127,10 +128,7 @@ void im2row_impl(const ConvGeometry& g, const T* image, T* rows) {
           }
           const Index first = c * plane + (ih + i) * g.width + iw;  // pixel j at first + j (may be < 0 for j < j0)
           if (full && KW > 0) {
-            const T* src = image + first;
-            T v[KW > 0 ? KW : 1];
-            for (Index j = 0; j < KW; ++j) v[j] = src[j];
-            for (Index j = 0; j < KW; ++j) dst[j] = v[j];
+            std::memcpy(dst, image + first, sizeof(T) * static_cast<std::size_t>(KW));  // one vector move
           } else {
             for (Index j = 0; j < kw; ++j) dst[j] = j >= j0 && j < j1 ? image[first + j] : T(0);
           }
