@@ -105,88 +105,134 @@ struct ConvGeometry {
   }
 };
 
-// rows [out_h out_w, C kh kw] = im2row(image [C, height, width]), rows written in order:
-// position q = (oh, ow), channel c, kernel row i hold the kw pixels (oh s - p + i, ow s - p + j).
-// KW is the kernel width when known at compile time (4 for the reference models), 0 when not;
-// a known width lets the compiler copy a kernel row as one vector (loads before stores).
-template <int KW, class T>
-void im2row_impl(const ConvGeometry& g, const T* image, T* rows) {
-  const Index kw = KW > 0 ? KW : g.kw, kh = g.kh, plane = g.height * g.width;
-  T* dst = rows;
-  for (Index oh = 0; oh < g.out_h; ++oh) {
-    const auto [i0, i1] = g.inside(oh, g.height, kh);
-    const Index ih = oh * g.stride - g.padding;
-    for (Index ow = 0; ow < g.out_w; ++ow) {
-      const auto [j0, j1] = g.inside(ow, g.width, kw);
-      const bool full = j0 == 0 && j1 == kw;
-      const Index iw = ow * g.stride - g.padding;
-      for (Index c = 0; c < g.channels; ++c) {
-        for (Index i = 0; i < kh; ++i, dst += kw) {
-          if (i < i0 || i >= i1) {
-            for (Index j = 0; j < kw; ++j) dst[j] = T(0);
-            continue;
-          }
-          const Index first = c * plane + (ih + i) * g.width + iw;  // pixel j at first + j (may be < 0 for j < j0)
-          if (full && KW > 0) {
-            std::memcpy(dst, image + first, sizeof(T) * static_cast<std::size_t>(KW));  // one vector move
-          } else {
-            for (Index j = 0; j < kw; ++j) dst[j] = j >= j0 && j < j1 ? image[first + j] : T(0);
-          }
-        }
-      }
-    }
-  }
+// The row layout works on a zero-padded copy of one image, [C, height + 2p, width + 2p]
+// (a per-thread scratch buffer, in L1 for the reference models): every window then lies
+// inside it, so im2row is plain copies of kernel rows and row2im plain additions, without a
+// bounds test per value (and the image itself is written once, without a zero-fill).
+struct PaddedImage {
+  Index height = 0, width = 0;  // padded sizes
+  Index plane() const { return height * width; }
+};
+inline PaddedImage padded(const ConvGeometry& g) {
+  // (out - 1) stride + kernel <= size + 2 padding for both ops' geometries; max() for safety.
+  return {std::max(g.height + 2 * g.padding, (g.out_h - 1) * g.stride + g.kh),
+          std::max(g.width + 2 * g.padding, (g.out_w - 1) * g.stride + g.kw)};
 }
 
-// image [C, height, width] += row2im(rows [out_h out_w, C kh kw]): the adjoint of im2row.
-// Windows of neighbouring positions overlap when kw > stride; the positions of one row of
-// windows are visited in ceil(kw / stride) interleaved passes (every second one for k4 s2)
-// so that consecutive read-add-writes of a pixel row never overlap: a load that overlaps a
-// store still in flight would wait for it (a store-forwarding stall on every window).
+// pad = the image, zero-padded. The border of pad must be zero already (zero_padded once
+// per buffer use: copies of other images of the same geometry leave it zero).
+template <class T>
+void copy_into_padded(const ConvGeometry& g, const PaddedImage& pd, const T* image, T* pad) {
+  for (Index c = 0; c < g.channels; ++c)
+    for (Index ih = 0; ih < g.height; ++ih) {
+      // Rows of a few values: fixed-size copies of 4 (vector moves) instead of a memcpy call each.
+      const T* from = image + (c * g.height + ih) * g.width;
+      T* to = pad + c * pd.plane() + (ih + g.padding) * pd.width + g.padding;
+      Index iw = 0;
+      for (; iw + 4 <= g.width; iw += 4) std::memcpy(to + iw, from + iw, 4 * sizeof(T));
+      for (; iw < g.width; ++iw) to[iw] = from[iw];
+    }
+}
+
+// rows [out_h out_w, C kh kw] = im2row of the padded image: row q = (oh, ow) holds, per
+// channel c and kernel row i, the kw pixels (oh s + i, ow s + j) of pad. KW is the kernel
+// width when known at compile time (4 for the reference models; one vector move), 0 when not.
 template <int KW, class T>
-void row2im_add_impl(const ConvGeometry& g, const T* rows, T* image) {
-  const Index kw = KW > 0 ? KW : g.kw, kh = g.kh, k = g.window(), plane = g.height * g.width;
+void im2row_impl(const ConvGeometry& g, const PaddedImage& pd, const T* pad, T* rows) {
+  const Index kw = KW > 0 ? KW : g.kw, kh = g.kh;
+  T* dst = rows;
+  for (Index oh = 0; oh < g.out_h; ++oh)
+    for (Index ow = 0; ow < g.out_w; ++ow) {
+      const T* window = pad + oh * g.stride * pd.width + ow * g.stride;
+      for (Index c = 0; c < g.channels; ++c, window += pd.plane())
+        for (Index i = 0; i < kh; ++i, dst += kw) {
+          if constexpr (KW > 0) std::memcpy(dst, window + i * pd.width, sizeof(T) * KW);
+          else std::copy(window + i * pd.width, window + i * pd.width + kw, dst);
+        }
+    }
+}
+
+// pad += row2im(rows): the adjoint of im2row_impl. Windows of neighbouring positions
+// overlap when kw > stride; the positions of one row of windows are visited in
+// ceil(kw / stride) interleaved passes (every second one for k4 s2) so that consecutive
+// read-add-writes of a pixel row never overlap (a load that overlaps a store still in
+// flight waits for it: a store-forwarding stall).
+template <int KW, class T>
+void row2im_impl(const ConvGeometry& g, const PaddedImage& pd, const T* rows, T* pad) {
+  const Index kw = KW > 0 ? KW : g.kw, kh = g.kh, k = g.window();
   const Index passes = std::max<Index>(1, (kw + g.stride - 1) / g.stride);
   for (Index oh = 0; oh < g.out_h; ++oh) {
-    const auto [i0, i1] = g.inside(oh, g.height, kh);
-    const Index ih = oh * g.stride - g.padding;
     const T* row_block = rows + oh * g.out_w * k;  // the rows of this line of windows
-    for (Index c = 0; c < g.channels; ++c) {
-      for (Index i = i0; i < i1; ++i) {
-        const Index line = c * plane + (ih + i) * g.width;  // pixel row ih + i of channel c
+    for (Index c = 0; c < g.channels; ++c)
+      for (Index i = 0; i < kh; ++i) {
+        T* line = pad + c * pd.plane() + (oh * g.stride + i) * pd.width;
         const T* src0 = row_block + (c * kh + i) * kw;
-        for (Index pass = 0; pass < passes; ++pass) {
+        for (Index pass = 0; pass < passes; ++pass)
           for (Index ow = pass; ow < g.out_w; ow += passes) {
             const T* src = src0 + ow * k;
-            const Index iw = ow * g.stride - g.padding;
-            if (KW > 0 && iw >= 0 && iw + KW <= g.width) {
-              T* dst = image + line + iw;
-              T v[KW > 0 ? KW : 1];
+            T* dst = line + ow * g.stride;
+            if constexpr (KW > 0) {
+              T v[KW];
               for (Index j = 0; j < KW; ++j) v[j] = dst[j] + src[j];
               for (Index j = 0; j < KW; ++j) dst[j] = v[j];
             } else {
-              const Index j0 = std::max<Index>(0, -iw), j1 = std::min(kw, g.width - iw);
-              for (Index j = j0; j < j1; ++j) image[line + iw + j] += src[j];
+              for (Index j = 0; j < kw; ++j) dst[j] += src[j];
             }
           }
-        }
       }
-    }
   }
 }
 
-// rows [P, K] = im2row(image [C, H, W]) for one image.
-template <class T>
-void im2row(const ConvGeometry& g, const T* image, T* rows) {
-  if (g.kw == 4) im2row_impl<4>(g, image, rows);
-  else im2row_impl<0>(g, image, rows);
+// A per-thread scratch buffer of at least n values (grown, never shrunk: a repeated step
+// allocates nothing). Slot 0 holds a chunk's products, slot 1 a padded image.
+template <class T, int Slot>
+T* conv_scratch(Index n) {
+  thread_local Tensor<T> buffer;
+  if (buffer.numel() < n) buffer.resize(Shape{n});
+  return buffer.data();
 }
 
-// image [C, H, W] += row2im(rows [P, K]) for one image.
+// rows [P, K] = im2row(image [C, H, W]) for the images [a, e) (image s at images + s
+// image_size, its rows at rows + (s - a) P K), through this thread's padded buffer.
 template <class T>
-void row2im_add(const ConvGeometry& g, const T* rows, T* image) {
-  if (g.kw == 4) row2im_add_impl<4>(g, rows, image);
-  else row2im_add_impl<0>(g, rows, image);
+void im2row(const ConvGeometry& g, const T* images, Index a, Index e, T* rows) {
+  const PaddedImage pd = padded(g);
+  T* pad = conv_scratch<T, 1>(g.channels * pd.plane());
+  std::fill(pad, pad + g.channels * pd.plane(), T(0));
+  for (Index s = a; s < e; ++s) {
+    copy_into_padded(g, pd, images + s * g.image_size(), pad);
+    T* dst = rows + (s - a) * g.positions() * g.window();
+    if (g.kw == 4) im2row_impl<4>(g, pd, pad, dst);
+    else im2row_impl<0>(g, pd, pad, dst);
+  }
+}
+
+// For the images [a, e): image = row2im(rows) (its rows at rows + (s - a) P K), combined
+// with the image's old values as `mode` says: overwrite, add, or overwrite plus bias[c].
+enum class Row2imMode { write, add, write_bias };
+template <class T>
+void row2im(const ConvGeometry& g, const T* rows, Index a, Index e, T* images, Row2imMode mode,
+            const T* bias = nullptr) {
+  const PaddedImage pd = padded(g);
+  T* pad = conv_scratch<T, 1>(g.channels * pd.plane());
+  for (Index s = a; s < e; ++s) {
+    std::fill(pad, pad + g.channels * pd.plane(), T(0));
+    const T* src = rows + (s - a) * g.positions() * g.window();
+    if (g.kw == 4) row2im_impl<4>(g, pd, src, pad);
+    else row2im_impl<0>(g, pd, src, pad);
+    T* image = images + s * g.image_size();
+    for (Index c = 0; c < g.channels; ++c) {
+      const T b = mode == Row2imMode::write_bias ? bias[c] : T(0);
+      for (Index ih = 0; ih < g.height; ++ih) {
+        const T* from = pad + c * pd.plane() + (ih + g.padding) * pd.width + g.padding;
+        T* to = image + (c * g.height + ih) * g.width;
+        if (mode == Row2imMode::add)
+          for (Index iw = 0; iw < g.width; ++iw) to[iw] += from[iw];
+        else
+          for (Index iw = 0; iw < g.width; ++iw) to[iw] = from[iw] + b;
+      }
+    }
+  }
 }
 
 // col [C kh kw, out_h out_w] = im2col(image [C, height, width]).
@@ -300,15 +346,6 @@ void for_samples(Index begin, Index end, Index per_sample, F&& f) {
       grain);
 }
 
-// A scratch buffer of at least n values owned by the calling thread (grown, never shrunk:
-// a repeated step allocates nothing). One use at a time per thread.
-template <class T>
-T* conv_scratch(Index n) {
-  thread_local Tensor<T> buffer;
-  if (buffer.numel() < n) buffer.resize(Shape{n});
-  return buffer.data();
-}
-
 // The layout copies below go through 16 x 16 blocks: both sides then touch whole cache
 // lines, where an element-wise transpose writes one value per line per pass (for a buffer
 // not in cache, a read-for-ownership miss per store).
@@ -412,8 +449,8 @@ struct Conv2dOp {
       // R = im2row(x); Y^T = R W^T; y = (Y^T)^T + b, per chunk of samples (R is kept for dW)
       const PackedB<T> weight_t(true, c_out, k, wv, k);
       for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-        for (Index s = a; s < e; ++s) im2row(g, xv + s * image, saved + s * p * k);
-        T* yt = conv_scratch<T>((e - a) * p * c_out);
+        im2row(g, xv, a, e, saved + a * p * k);
+        T* yt = conv_scratch<T, 0>((e - a) * p * c_out);
         weight_t.multiply(false, (e - a) * p, saved + a * p * k, k, T(1), T(0), yt, c_out);
         for (Index s = a; s < e; ++s)
           from_position_major(yt + (s - a) * p * c_out, c_out, p, bias, false, y + s * c_out * p);
@@ -460,15 +497,10 @@ struct Conv2dOp {
     T keep;
     T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
     const PackedB<T> weight(false, k, c_out, w.value, k);
-    const Index image = g.image_size();
     for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-      T* dr = conv_scratch<T>((e - a) * p * k);
+      T* dr = conv_scratch<T, 0>((e - a) * p * k);
       weight.multiply(false, (e - a) * p, dyt + a * p * c_out, c_out, T(1), T(0), dr, k);
-      for (Index s = a; s < e; ++s) {
-        T* dx_s = dx + s * image;
-        if (keep == T(0)) std::fill(dx_s, dx_s + image, T(0));
-        row2im_add(g, dr + (s - a) * p * k, dx_s);
-      }
+      row2im(g, dr, a, e, dx, keep == T(0) ? Row2imMode::write : Row2imMode::add);
     });
   }
 
@@ -539,13 +571,9 @@ struct ConvTranspose2dOp {
       const PackedB<T> weight(false, k, c_in, wv, k);
       for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
         for (Index s = a; s < e; ++s) to_position_major(xv + s * c_in * p, c_in, p, xt + s * p * c_in);
-        T* r = conv_scratch<T>((e - a) * p * k);
+        T* r = conv_scratch<T, 0>((e - a) * p * k);
         weight.multiply(false, (e - a) * p, xt + a * p * c_in, c_in, T(1), T(0), r, k);
-        for (Index s = a; s < e; ++s) {
-          T* y_s = y + s * image;
-          for (Index c = 0; c < c_out; ++c) std::fill(y_s + c * plane, y_s + (c + 1) * plane, bias[c]);
-          row2im_add(g, r + (s - a) * p * k, y_s);
-        }
+        row2im(g, r, a, e, y, Row2imMode::write_bias, bias);
       });
       return;
     }
@@ -577,7 +605,7 @@ struct ConvTranspose2dOp {
   static void backward_rows(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
-    const Index batch = x.shape[0], c_in = x.shape[1], k = g.window(), p = g.positions(), image = g.image_size();
+    const Index batch = x.shape[0], c_in = x.shape[1], k = g.window(), p = g.positions();
     const T* dy = n.grad;
     n.saved.resize(Shape{batch * p * (c_in + k)});  // grows once; keeps X^T
     const T* xt = n.saved.data();
@@ -587,9 +615,9 @@ struct ConvTranspose2dOp {
     // dR = im2row(dY); dX^T = dR W^T and dx = (dX^T)^T, per chunk of samples
     const PackedB<T> weight_t(true, c_in, k, w.value, k);
     for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-      for (Index s = a; s < e; ++s) im2row(g, dy + s * image, dr + s * p * k);
+      im2row(g, dy, a, e, dr + a * p * k);
       if (dx == nullptr) return;
-      T* dxt = conv_scratch<T>((e - a) * p * c_in);
+      T* dxt = conv_scratch<T, 0>((e - a) * p * c_in);
       weight_t.multiply(false, (e - a) * p, dr + a * p * k, k, T(1), T(0), dxt, c_in);
       for (Index s = a; s < e; ++s)
         from_position_major(dxt + (s - a) * p * c_in, c_in, p, static_cast<const T*>(nullptr), keep_x != T(0),
