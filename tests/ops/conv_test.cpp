@@ -301,6 +301,31 @@ TEST_CASE("conv2d: float gradients match double ones in both layouts, bit-identi
   }
 }
 
+TEST_CASE("conv2d: detail::PackedB gives gemm_serial's result bit for bit, for any product height") {
+  // The row layout's chunked products multiply one packed weight by chunks of rows; each
+  // chunk's result must be exactly the serial GEMM's (the kernel, tiles and order are the same).
+  Rng rng(21);
+  for (const bool trans_a : {false, true})
+    for (const bool trans_b : {false, true})
+      for (const Index n : {Index{7}, Index{32}, Index{64}, Index{70}})
+        for (const Index k : {Index{5}, Index{300}}) {
+          INFO("trans_a ", trans_a, ", trans_b ", trans_b, ", n ", n, ", k ", k);
+          const Tensor<float> b = random_normal<float>(Shape{k, n}, rng);  // [k, n], or [n, k] when trans_b
+          const vaegan::detail::PackedB<float> packed(trans_b, n, k, b.data(), trans_b ? k : n);
+          for (const Index m : {Index{1}, Index{5}, Index{49}, Index{98}}) {
+            const Tensor<float> a = random_normal<float>(Shape{m, k}, rng);  // [m, k], or [k, m] when trans_a
+            Tensor<float> c(Shape{m, n}), reference(Shape{m, n});
+            c.set_zero();
+            reference.set_zero();
+            packed.multiply(trans_a, m, a.data(), trans_a ? m : k, 1.0f, 0.0f, c.data(), n);
+            const vaegan::detail::GemmKernel kernel = vaegan::detail::gemm_kernel_for<float>(12, n);
+            vaegan::detail::gemm_serial(kernel, trans_a, trans_b, m, n, k, 1.0f, a.data(), trans_a ? m : k, b.data(),
+                                        trans_b ? k : n, 0.0f, reference.data(), n);
+            CHECK(vaegan::test::max_abs_diff(c, reference) == 0.0);
+          }
+        }
+}
+
 // ---- gradients ---------------------------------------------------------------------------
 
 TEST_CASE("conv2d: gradients of x, w and b match finite differences") {

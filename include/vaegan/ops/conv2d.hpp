@@ -38,21 +38,22 @@
 // op < s); y is linear in R through row2im, whose adjoint is im2row.
 //
 // Why two layouts (docs/performance.md has the measurements): in the row layout every
-// product is one GEMM over the batch (or over L2-sized chunks of it) whose packed operand
-// is the weight, reused by all N P rows, and whose long side is the N P rows, a multiple
-// of the kernel's 12-row strips up to a few rows; the per-sample products of the column
-// layout pack the large col once per sample and waste up to a third of the kernel's
-// 32-wide tiles on P = 49 or 196 columns. The row layout pays for two NCHW <-> NHWC copies
-// of the C_small-channel tensor (y and dY for conv2d, x and dX for conv_transpose2d; C_small
+// product runs over L2-sized chunks of the batch against the weight packed once (or, for
+// dW, over blocks of dW's columns), and its long side is the N P rows, a multiple of the
+// kernel's 12-row strips up to a few rows; the per-sample products of the column layout
+// pack the large col once per sample and waste up to a third of the kernel's 32-wide tiles
+// on P = 49 or 196 columns. R itself is never stored: each pass builds the rows it needs a
+// chunk at a time in cache (im2row from a zero-padded copy of each image: plain copies). The row layout pays for two
+// NCHW <-> NHWC copies of the C_small-channel tensor (y and dY for conv2d, x and dX for conv_transpose2d; C_small
 // values per position against K for R), which outweigh its gains when K is small: the
 // column layout writes y in place and its GEMMs are cheap there.
 //
-// Memory: the matrices live in the node's `saved` tensor (rows: R, or X^T, from the
-// forward pass, and dY^T, or dR, added in backward; columns: col, and dcol added in
-// backward) and per-thread scratch buffers for the pieces of a chunk, so a step that
-// records the same ops again allocates nothing.
+// Memory: the node's `saved` tensor (rows: X^T of conv_transpose2d from the forward pass,
+// dY^T of conv2d in backward; columns: col, and dcol added in backward) and per-thread
+// scratch buffers for a chunk's pieces and a padded image, so a step that records the same
+// ops again allocates nothing.
 // Threads: row layout: chunks of samples run in parallel, each chunk's GEMMs serial; the
-// weight gradient is one GEMM over the batch that splits its output over gemm's threads.
+// weight gradient's column blocks run in parallel, each over the chunks in order.
 // Column layout: when one sample's product is too small for gemm's own threads, the samples
 // run in parallel, each on one thread; otherwise one after the other with gemm threading
 // each; dW sums the samples in order. Chunks are fixed by the sizes, and every element is
@@ -119,15 +120,15 @@ inline PaddedImage padded(const ConvGeometry& g) {
           std::max(g.width + 2 * g.padding, (g.out_w - 1) * g.stride + g.kw)};
 }
 
-// pad = the image, zero-padded. The border of pad must be zero already (zero_padded once
-// per buffer use: copies of other images of the same geometry leave it zero).
+// pad = channels [c0, c1) of the image, zero-padded. The border of pad must be zero already
+// (copies of other images of the same geometry leave it zero).
 template <class T>
-void copy_into_padded(const ConvGeometry& g, const PaddedImage& pd, const T* image, T* pad) {
-  for (Index c = 0; c < g.channels; ++c)
+void copy_into_padded(const ConvGeometry& g, const PaddedImage& pd, const T* image, Index c0, Index c1, T* pad) {
+  for (Index c = c0; c < c1; ++c)
     for (Index ih = 0; ih < g.height; ++ih) {
       // Rows of a few values: fixed-size copies of 4 (vector moves) instead of a memcpy call each.
       const T* from = image + (c * g.height + ih) * g.width;
-      T* to = pad + c * pd.plane() + (ih + g.padding) * pd.width + g.padding;
+      T* to = pad + (c - c0) * pd.plane() + (ih + g.padding) * pd.width + g.padding;
       Index iw = 0;
       for (; iw + 4 <= g.width; iw += 4) std::memcpy(to + iw, from + iw, 4 * sizeof(T));
       for (; iw < g.width; ++iw) to[iw] = from[iw];
@@ -138,13 +139,25 @@ void copy_into_padded(const ConvGeometry& g, const PaddedImage& pd, const T* ima
 // channel c and kernel row i, the kw pixels (oh s + i, ow s + j) of pad. KW is the kernel
 // width when known at compile time (4 for the reference models; one vector move), 0 when not.
 template <int KW, class T>
-void im2row_impl(const ConvGeometry& g, const PaddedImage& pd, const T* pad, T* rows) {
+void im2row_impl(const ConvGeometry& g, const PaddedImage& pd, Index channels, const T* pad, T* rows) {
   const Index kw = KW > 0 ? KW : g.kw, kh = g.kh;
   T* dst = rows;
   for (Index oh = 0; oh < g.out_h; ++oh)
     for (Index ow = 0; ow < g.out_w; ++ow) {
       const T* window = pad + oh * g.stride * pd.width + ow * g.stride;
-      for (Index c = 0; c < g.channels; ++c, window += pd.plane())
+      if constexpr (KW == 4) {
+        if (kh == 4) {  // the reference models' 4 x 4 kernel: four vector moves per channel
+          const Index w1 = pd.width, w2 = 2 * pd.width, w3 = 3 * pd.width;
+          for (Index c = 0; c < channels; ++c, window += pd.plane(), dst += 16) {
+            std::memcpy(dst, window, sizeof(T) * 4);
+            std::memcpy(dst + 4, window + w1, sizeof(T) * 4);
+            std::memcpy(dst + 8, window + w2, sizeof(T) * 4);
+            std::memcpy(dst + 12, window + w3, sizeof(T) * 4);
+          }
+          continue;
+        }
+      }
+      for (Index c = 0; c < channels; ++c, window += pd.plane())
         for (Index i = 0; i < kh; ++i, dst += kw) {
           if constexpr (KW > 0) std::memcpy(dst, window + i * pd.width, sizeof(T) * KW);
           else std::copy(window + i * pd.width, window + i * pd.width + kw, dst);
@@ -192,18 +205,20 @@ T* conv_scratch(Index n) {
   return buffer.data();
 }
 
-// rows [P, K] = im2row(image [C, H, W]) for the images [a, e) (image s at images + s
-// image_size, its rows at rows + (s - a) P K), through this thread's padded buffer.
+// rows [P, L] = im2row of channels [c0, c1) of the images [a, e) (image s at images + s
+// image_size, its rows at rows + (s - a) P L, L = (c1 - c0) kh kw: the columns
+// [c0 kh kw, c1 kh kw) of the full rows), through this thread's padded buffer.
 template <class T>
-void im2row(const ConvGeometry& g, const T* images, Index a, Index e, T* rows) {
+void im2row(const ConvGeometry& g, const T* images, Index a, Index e, Index c0, Index c1, T* rows) {
   const PaddedImage pd = padded(g);
-  T* pad = conv_scratch<T, 1>(g.channels * pd.plane());
-  std::fill(pad, pad + g.channels * pd.plane(), T(0));
+  const Index channels = c1 - c0, length = channels * g.kh * g.kw;
+  T* pad = conv_scratch<T, 1>(channels * pd.plane());
+  std::fill(pad, pad + channels * pd.plane(), T(0));
   for (Index s = a; s < e; ++s) {
-    copy_into_padded(g, pd, images + s * g.image_size(), pad);
-    T* dst = rows + (s - a) * g.positions() * g.window();
-    if (g.kw == 4) im2row_impl<4>(g, pd, pad, dst);
-    else im2row_impl<0>(g, pd, pad, dst);
+    copy_into_padded(g, pd, images + s * g.image_size(), c0, c1, pad);
+    T* dst = rows + (s - a) * g.positions() * length;
+    if (g.kw == 4) im2row_impl<4>(g, pd, channels, pad, dst);
+    else im2row_impl<0>(g, pd, channels, pad, dst);
   }
 }
 
@@ -399,17 +414,45 @@ void channel_bias_grad(Tape<T>& tape, Node<T>& b, const T* dy, Index s0, Index s
   }
 }
 
-// dW = (keep ? dW : 0) + A^T B over rows [0, rows) of A [rows, m] and B [rows, n] (both
-// position-major); all zero (or kept) when no row takes part.
+// Columns of R per block of the weight gradient (whole channels): about 256.
+constexpr Index kWeightGradColumns = 256;
+
+// dW [m, K] = (keep ? dW : 0) + sum over the samples s in [s0, s1) of A_s^T R_s, with
+// R_s = im2row(image s) [P, K] and A_s the position-major rows [P, m] of sample s in `a`.
+// R is never stored: blocks of whole channels (about kWeightGradColumns columns of R and of
+// dW) run in parallel, each building its columns of R a chunk of samples at a time in the
+// thread's scratch and adding the chunks' products in order. Blocks and chunks are fixed by
+// the sizes, so each dW element is the same sum whatever the thread count.
 template <class T>
-void weight_grad(Tape<T>& tape, Node<T>& w, Index rows, Index m, Index n, const T* a, const T* b) {
+void weight_grad_rows(Tape<T>& tape, Node<T>& w, const ConvGeometry& g, const T* images, const T* a, Index m, Index s0,
+                      Index s1) {
   T keep;
   T* dw = tape.grad_for_write(w, &keep);
-  if (rows == 0) {
+  if (s0 == s1) {
     if (keep == T(0)) std::fill(dw, dw + w.numel(), T(0));
     return;
   }
-  gemm<T>(true, false, m, n, rows, T(1), a, m, b, n, keep, dw, n);
+  const Index k = g.window(), per_channel = g.kh * g.kw, p = g.positions();
+  const Index block_channels = std::max<Index>(1, kWeightGradColumns / per_channel);
+  const Index blocks = (g.channels + block_channels - 1) / block_channels;
+  const Index chunk = std::max<Index>(1, kConvChunkValues / (p * block_channels * per_channel));
+  parallel_for(
+      blocks,
+      [&](Index b0, Index b1) {
+        for (Index block = b0; block < b1; ++block) {
+          const Index c0 = block * block_channels, c1 = std::min(g.channels, c0 + block_channels);
+          const Index cols = (c1 - c0) * per_channel;
+          const GemmKernel kernel = gemm_kernel_for<T>(m, cols);
+          T* r = conv_scratch<T, 0>(chunk * p * cols);
+          for (Index first = s0; first < s1; first += chunk) {
+            const Index last = std::min(s1, first + chunk);
+            im2row(g, images, first, last, c0, c1, r);
+            gemm_serial(kernel, true, false, m, cols, (last - first) * p, T(1), a + first * p * m, m, r, cols,
+                        first == s0 ? keep : T(1), dw + c0 * per_channel, k);
+          }
+        }
+      },
+      1);
 }
 
 // The layout a convolution's products use (see the top of this file): rows when a window
@@ -418,8 +461,8 @@ void weight_grad(Tape<T>& tape, Node<T>& w, Index rows, Index m, Index n, const 
 inline bool use_rows(const ConvGeometry& g, Index small_channels) { return g.window() > small_channels; }
 
 // Stride and padding are the node's own fields (node.stride, node.padding).
-// inputs: x, w, b; saved: rows: R [N P, K], then dY^T [N P, C_out] in backward;
-// columns: col [N, K, P], then dcol [N, K, P] in backward once dX is asked for.
+// inputs: x, w, b; saved: rows: dY^T [N P, C_out] in backward; columns: col [N, K, P],
+// then dcol [N, K, P] in backward once dX is asked for.
 template <class T>
 struct Conv2dOp {
   static ConvGeometry geometry(const Node<T>& x, const Node<T>& w, const Node<T>& y) {
@@ -439,25 +482,27 @@ struct Conv2dOp {
   static void forward(Node<T>& n, const Node<T>& x, const Node<T>& w, const Node<T>& b) {
     const ConvGeometry g = geometry(x, w, n);
     const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions(), image = g.image_size();
-    n.saved.resize(Shape{std::max<Index>(batch * p * k, 1)});
-    T* saved = n.saved.data();
     T* y = n.value;
     const T* xv = x.value;
     const T* wv = w.value;
     const T* bias = b.value;
     if (use_rows(g, c_out)) {
-      // R = im2row(x); Y^T = R W^T; y = (Y^T)^T + b, per chunk of samples (R is kept for dW)
+      // R = im2row(x); Y^T = R W^T; y = (Y^T)^T + b, per chunk of samples (R only in scratch:
+      // the backward pass builds it again)
       const PackedB<T> weight_t(true, c_out, k, wv, k);
       for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-        im2row(g, xv, a, e, saved + a * p * k);
-        T* yt = conv_scratch<T, 0>((e - a) * p * c_out);
-        weight_t.multiply(false, (e - a) * p, saved + a * p * k, k, T(1), T(0), yt, c_out);
+        T* r = conv_scratch<T, 0>((e - a) * p * (k + c_out));
+        T* yt = r + (e - a) * p * k;
+        im2row(g, xv, a, e, 0, g.channels, r);
+        weight_t.multiply(false, (e - a) * p, r, k, T(1), T(0), yt, c_out);
         for (Index s = a; s < e; ++s)
           from_position_major(yt + (s - a) * p * c_out, c_out, p, bias, false, y + s * c_out * p);
       });
       return;
     }
     // col_n = im2col(x_n); y_n = W col_n + b
+    n.saved.resize(Shape{std::max<Index>(batch * p * k, 1)});
+    T* saved = n.saved.data();
     for_each_sample(0, batch, c_out * p * k, [&](Index s) {
       T* col_s = saved + s * k * p;
       T* y_s = y + s * c_out * p;
@@ -485,13 +530,12 @@ struct Conv2dOp {
     Node<T>& w = tape.input(n, 1);
     const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions();
     const T* dy = n.grad;
-    n.saved.resize(Shape{batch * p * (k + c_out)});  // grows once; keeps R
-    const T* r = n.saved.data();
-    T* dyt = n.saved.data() + batch * p * k;
+    n.saved.resize(Shape{batch * p * c_out});
+    T* dyt = n.saved.data();
     for_samples(s0, s1, c_out * p,
                 [&](Index s) { to_position_major(dy + s * c_out * p, c_out, p, dyt + s * p * c_out); });
     // dW = (dY^T)^T R over the samples' rows
-    if (w.needed) weight_grad(tape, w, (s1 - s0) * p, c_out, k, dyt + s0 * p * c_out, r + s0 * p * k);
+    if (w.needed) weight_grad_rows(tape, w, g, x.value, dyt, c_out, s0, s1);
     if (!x.needed) return;
     // dR = dY^T W and dX = row2im(dR), per chunk of samples (dR stays in cache)
     T keep;
@@ -537,7 +581,7 @@ struct Conv2dOp {
   }
 };
 
-// inputs: x, w, b; saved: rows: X^T [N P, C_in], then dR [N P, K] in backward; columns:
+// inputs: x, w, b; saved: rows: X^T [N P, C_in]; columns:
 // col [N, K, P], reused for dcol in backward. The geometry is the conv one over the output
 // image (see the top of this file).
 template <class T>
@@ -605,26 +649,25 @@ struct ConvTranspose2dOp {
   static void backward_rows(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
-    const Index batch = x.shape[0], c_in = x.shape[1], k = g.window(), p = g.positions();
+    const Index batch = x.shape[0], c_in = x.shape[1], c_out = g.channels, k = g.window(), p = g.positions();
     const T* dy = n.grad;
-    n.saved.resize(Shape{batch * p * (c_in + k)});  // grows once; keeps X^T
-    const T* xt = n.saved.data();
-    T* dr = n.saved.data() + batch * p * c_in;
-    T keep_x = T(0);
-    T* dx = x.needed ? tape.grad_for_write_rows(x, s0, s1, &keep_x) : nullptr;
-    // dR = im2row(dY); dX^T = dR W^T and dx = (dX^T)^T, per chunk of samples
-    const PackedB<T> weight_t(true, c_in, k, w.value, k);
-    for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-      im2row(g, dy, a, e, dr + a * p * k);
-      if (dx == nullptr) return;
-      T* dxt = conv_scratch<T, 0>((e - a) * p * c_in);
-      weight_t.multiply(false, (e - a) * p, dr + a * p * k, k, T(1), T(0), dxt, c_in);
-      for (Index s = a; s < e; ++s)
-        from_position_major(dxt + (s - a) * p * c_in, c_in, p, static_cast<const T*>(nullptr), keep_x != T(0),
-                            dx + s * c_in * p);
-    });
-    // dW = (X^T)^T dR over the samples' rows
-    if (w.needed) weight_grad(tape, w, (s1 - s0) * p, c_in, k, xt + s0 * p * c_in, dr + s0 * p * k);
+    if (x.needed) {
+      // dR = im2row(dY); dX^T = dR W^T and dx = (dX^T)^T, per chunk of samples
+      T keep_x;
+      T* dx = tape.grad_for_write_rows(x, s0, s1, &keep_x);
+      const PackedB<T> weight_t(true, c_in, k, w.value, k);
+      for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
+        T* dr = conv_scratch<T, 0>((e - a) * p * (k + c_in));
+        T* dxt = dr + (e - a) * p * k;
+        im2row(g, dy, a, e, 0, c_out, dr);
+        weight_t.multiply(false, (e - a) * p, dr, k, T(1), T(0), dxt, c_in);
+        for (Index s = a; s < e; ++s)
+          from_position_major(dxt + (s - a) * p * c_in, c_in, p, static_cast<const T*>(nullptr), keep_x != T(0),
+                              dx + s * c_in * p);
+      });
+    }
+    // dW = (X^T)^T dR over the samples' rows (dR built again, a block at a time)
+    if (w.needed) weight_grad_rows(tape, w, g, dy, n.saved.data(), c_in, s0, s1);
   }
 
   static void backward_columns(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
