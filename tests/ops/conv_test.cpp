@@ -113,23 +113,34 @@ double dot(const Tensor<double>& a, const Tensor<double>& b) {
 
 // Corner cases: 1x1 kernels, a stride larger than the kernel (output positions no window
 // reaches, inputs no window reads), odd and non-square sizes, batch 1, padding, a
-// non-square kernel, the MNIST k4 s2 p1.
+// non-square kernel, the MNIST k4 s2 p1. The ops compute in one of two layouts, chosen by
+// the sizes (detail::use_rows: rows when a window holds more values than the small side has
+// channels); the lists cover both (checked below).
 const std::vector<Geometry> kConvCases = {
-    {2, 3, 4, 5, 2, 1, 1, 1, 0, 0},  // 1x1 kernel
-    {2, 2, 7, 7, 3, 2, 2, 3, 0, 0},  // stride 3 > kernel 2 (7 - 2 = 5 is no multiple of 3: floored)
-    {2, 2, 5, 7, 3, 3, 3, 2, 1, 0},  // odd 5x7, padding 1, stride 2
-    {1, 1, 4, 4, 2, 3, 3, 1, 2, 0},  // batch 1, padding 2
-    {2, 2, 5, 6, 2, 2, 3, 1, 1, 0},  // a 2x3 kernel
-    {2, 1, 6, 6, 2, 4, 4, 2, 1, 0},  // k4 s2 p1
+    {2, 3, 4, 5, 2, 1, 1, 1, 0, 0},   // 1x1 kernel
+    {2, 2, 7, 7, 3, 2, 2, 3, 0, 0},   // stride 3 > kernel 2 (7 - 2 = 5 is no multiple of 3: floored)
+    {2, 2, 5, 7, 3, 3, 3, 2, 1, 0},   // odd 5x7, padding 1, stride 2
+    {1, 1, 4, 4, 2, 3, 3, 1, 2, 0},   // batch 1, padding 2
+    {2, 2, 5, 6, 2, 2, 3, 1, 1, 0},   // a 2x3 kernel
+    {2, 1, 6, 6, 2, 4, 4, 2, 1, 0},   // k4 s2 p1
+    {2, 1, 6, 6, 16, 4, 4, 2, 1, 0},  // k4 s2 p1 from one channel to 16: the column layout
+    {2, 2, 5, 7, 8, 1, 1, 1, 0, 0},   // 1x1 kernel, more channels out than in: columns
+    {3, 2, 7, 5, 18, 3, 3, 3, 1, 0},  // stride 3 > kernel 3 - 1, padding: columns
 };
 const std::vector<Geometry> kConvTransposeCases = {
-    {2, 3, 3, 4, 2, 1, 1, 1, 0, 0},  // 1x1 kernel
-    {2, 2, 3, 3, 2, 2, 2, 3, 0, 0},  // stride 3 > kernel 2: output rows no input reaches
-    {2, 2, 3, 4, 2, 3, 3, 2, 1, 1},  // output_padding 1
-    {1, 2, 5, 7, 1, 4, 4, 2, 1, 0},  // batch 1, odd 5x7, k4 s2 p1
-    {2, 2, 3, 3, 2, 2, 3, 1, 0, 0},  // a 2x3 kernel
-    {1, 1, 2, 3, 2, 1, 1, 2, 0, 1},  // 1x1 kernel, stride 2, output_padding 1
+    {2, 3, 3, 4, 2, 1, 1, 1, 0, 0},   // 1x1 kernel (columns)
+    {2, 2, 3, 3, 2, 2, 2, 3, 0, 0},   // stride 3 > kernel 2: output rows no input reaches
+    {2, 2, 3, 4, 2, 3, 3, 2, 1, 1},   // output_padding 1
+    {1, 2, 5, 7, 1, 4, 4, 2, 1, 0},   // batch 1, odd 5x7, k4 s2 p1
+    {2, 2, 3, 3, 2, 2, 3, 1, 0, 0},   // a 2x3 kernel
+    {1, 1, 2, 3, 2, 1, 1, 2, 0, 1},   // 1x1 kernel, stride 2, output_padding 1
+    {2, 16, 3, 3, 1, 4, 4, 2, 1, 0},  // k4 s2 p1 from 16 channels to one: the column layout
+    {1, 4, 3, 4, 1, 2, 2, 3, 0, 2},   // stride 3 > kernel 2, output_padding 2: columns
 };
+
+// Whether the op computes g in the row layout (detail::use_rows).
+bool conv_uses_rows(const Geometry& g) { return g.c_in * g.kh * g.kw > g.c_out; }
+bool conv_transpose_uses_rows(const Geometry& g) { return g.c_out * g.kh * g.kw > g.c_in; }
 
 std::string describe(const Geometry& g) {
   return "x [" + std::to_string(g.n) + ", " + std::to_string(g.c_in) + ", " + std::to_string(g.h) + ", " +
@@ -147,6 +158,24 @@ int count_ops(const Tape<double>& tape, const std::string& op) {
 }  // namespace
 
 // ---- forward against direct loops --------------------------------------------------------
+
+TEST_CASE("conv2d: the test geometries cover both layouts of both ops") {
+  int rows = 0, columns = 0;
+  for (const Geometry& g : kConvCases) (conv_uses_rows(g) ? rows : columns) += 1;
+  CHECK(rows >= 3);
+  CHECK(columns >= 3);
+  rows = columns = 0;
+  for (const Geometry& g : kConvTransposeCases) (conv_transpose_uses_rows(g) ? rows : columns) += 1;
+  CHECK(rows >= 3);
+  CHECK(columns >= 3);
+  // The op's own rule agrees with the test's.
+  vaegan::detail::ConvGeometry geometry;
+  geometry.channels = 1;
+  geometry.kh = geometry.kw = 4;
+  CHECK(!vaegan::detail::use_rows(geometry, 32));  // conv1 of the conv preset: 16 values, 32 channels
+  geometry.channels = 32;
+  CHECK(vaegan::detail::use_rows(geometry, 64));  // conv2: 512 values, 64 channels
+}
 
 TEST_CASE("conv2d: forward matches a direct convolution loop") {
   Rng rng(1);
@@ -176,31 +205,125 @@ TEST_CASE("conv_transpose2d: forward matches a direct scatter loop") {
   }
 }
 
-TEST_CASE("conv2d: float forward matches the direct loops on both threading paths, for any thread count") {
-  // Small per-sample products run the samples in parallel; large ones (16 x 144 x 196
-  // multiply-adds >= gemm's threading threshold) run the samples in turn, gemm threading each.
+TEST_CASE("conv2d: float forward matches the direct loops in both layouts, for any thread count") {
+  // Row layout: chunks of samples in parallel (5 and 20 samples, several chunks). Column
+  // layout: small per-sample products run the samples in parallel; large ones (16 x 144 x
+  // 196 multiply-adds >= gemm's threading threshold) run the samples in turn, gemm
+  // threading each.
+  // conv2d with the case's stride and padding; conv_transpose2d with stride 2, padding 1.
+  struct Case {
+    Index batch, c_in, size, c_out, kernel, stride, padding, output_padding;
+  };
+  const std::vector<Case> cases = {
+      {5, 16, 14, 2, 3, 1, 1, 1},    // rows (conv K = 144 > 2; transposed K = 18 > 16)
+      {5, 16, 14, 16, 3, 1, 1, 1},   // rows (144 > 16; 144 > 16)
+      {20, 32, 14, 64, 1, 1, 0, 0},  // columns (32 <= 64; the transposed 64 > 32: rows)
+      {20, 32, 14, 1, 4, 2, 1, 0},   // conv rows (512 > 1); transposed columns (16 <= 32)
+      {3, 8, 9, 144, 3, 1, 1, 0},    // columns, threaded GEMM per sample (144 x 72 x 81)
+  };
   vaegan::test::ThreadCountGuard guard;
   Rng rng(3);
-  for (const Index c_out : {Index{2}, Index{16}}) {
-    INFO("c_out ", c_out);
-    const Tensor<float> x = random_normal<float>(Shape{5, 16, 14, 14}, rng);
-    const Tensor<float> w = random_normal<float>(Shape{c_out, 16, 3, 3}, rng, 0.0, 0.1);
-    const Tensor<float> wt = random_normal<float>(Shape{16, c_out, 3, 3}, rng, 0.0, 0.1);
-    const Tensor<float> b = random_normal<float>(Shape{c_out}, rng);
+  for (const Case& c : cases) {
+    INFO("batch ", c.batch, ", channels ", c.c_in, " -> ", c.c_out, ", kernel ", c.kernel);
+    const Tensor<float> x = random_normal<float>(Shape{c.batch, c.c_in, c.size, c.size}, rng);
+    const Tensor<float> w = random_normal<float>(Shape{c.c_out, c.c_in, c.kernel, c.kernel}, rng, 0.0, 0.1);
+    const Tensor<float> wt = random_normal<float>(Shape{c.c_in, c.c_out, c.kernel, c.kernel}, rng, 0.0, 0.1);
+    const Tensor<float> b = random_normal<float>(Shape{c.c_out}, rng);
     std::vector<Tensor<float>> conv_out, conv_t_out;
     for (const int threads : {1, 3}) {
       vaegan::set_num_threads(threads);
       Tape<float> tape;
       conv_out.push_back(vaegan::test::value_of(
-          vaegan::conv2d(tape.constant(x), tape.constant(w), tape.constant(b), Index{1}, Index{1})));
+          vaegan::conv2d(tape.constant(x), tape.constant(w), tape.constant(b), c.stride, c.padding)));
       conv_t_out.push_back(vaegan::test::value_of(vaegan::conv_transpose2d(
-          tape.constant(x), tape.constant(wt), tape.constant(b), Index{2}, Index{1}, Index{1})));
+          tape.constant(x), tape.constant(wt), tape.constant(b), Index{2}, Index{1}, c.output_padding)));
     }
-    CHECK(max_relative_diff(conv_out[0], naive_conv2d(x, w, b, 1, 1)) < 1e-5);
-    CHECK(max_relative_diff(conv_t_out[0], naive_conv_transpose2d(x, wt, b, 2, 1, 1)) < 1e-5);
+    CHECK(max_relative_diff(conv_out[0], naive_conv2d(x, w, b, c.stride, c.padding)) < 1e-5);
+    CHECK(max_relative_diff(conv_t_out[0], naive_conv_transpose2d(x, wt, b, 2, 1, c.output_padding)) < 1e-5);
     CHECK(vaegan::test::max_abs_diff(conv_out[0], conv_out[1]) == 0.0);
     CHECK(vaegan::test::max_abs_diff(conv_t_out[0], conv_t_out[1]) == 0.0);
   }
+}
+
+TEST_CASE("conv2d: float gradients match double ones in both layouts, bit-identical for any thread count") {
+  // Every backward path in float (the double gradchecks below run Eigen's kernel; float
+  // runs the AVX-512 one where the build has it), with some samples outside the gradient's
+  // row range, against the same op in double.
+  struct Case {
+    Index batch, c_in, size, c_out, kernel;
+  };
+  const std::vector<Case> cases = {
+      {20, 32, 14, 64, 4},  // conv rows; transposed rows
+      {20, 1, 28, 32, 4},   // conv columns; transposed rows
+      {20, 32, 14, 1, 4},   // conv rows; transposed columns
+  };
+  vaegan::test::ThreadCountGuard guard;
+  Rng rng(13);
+  for (const Case& c : cases) {
+    for (const bool transposed : {false, true}) {
+      INFO("batch ", c.batch, ", channels ", c.c_in, " -> ", c.c_out, transposed ? ", transposed" : "");
+      const Tensor<double> x = random_normal<double>(Shape{c.batch, c.c_in, c.size, c.size}, rng);
+      const Shape ws =
+          transposed ? Shape{c.c_in, c.c_out, c.kernel, c.kernel} : Shape{c.c_out, c.c_in, c.kernel, c.kernel};
+      const Tensor<double> w = random_normal<double>(ws, rng, 0.0, 0.1);
+      const Tensor<double> b = random_normal<double>(Shape{c.c_out}, rng);
+      // The loss reads samples [3, batch - 2) only, weighted by a fixed random tensor.
+      auto run = [&](auto zero, int threads) {
+        using T = decltype(zero);
+        vaegan::set_num_threads(threads);
+        Tape<T> tape;
+        auto cast = [](const Tensor<double>& t) {
+          Tensor<T> out(t.shape());
+          for (Index i = 0; i < t.numel(); ++i) out[i] = static_cast<T>(t[i]);
+          return out;
+        };
+        const Var<T> xv = tape.variable(cast(x)), wv = tape.variable(cast(w)), bv = tape.variable(cast(b));
+        const Var<T> y = transposed ? vaegan::conv_transpose2d(xv, wv, bv, 2, 1) : vaegan::conv2d(xv, wv, bv, 2, 1);
+        const Var<T> part = vaegan::slice_rows(y, 3, c.batch - 2);
+        Rng weights(99);
+        const Tensor<T> r = random_normal<T>(part.shape(), weights);
+        tape.backward(vaegan::sum(vaegan::mul(part, tape.constant(r))));
+        return std::vector<Tensor<T>>{vaegan::test::grad_of(xv), vaegan::test::grad_of(wv), vaegan::test::grad_of(bv)};
+      };
+      const auto reference = run(0.0, 1);
+      const auto one = run(0.0f, 1);
+      const auto three = run(0.0f, 3);
+      for (int i = 0; i < 3; ++i) {
+        INFO("gradient ", i, " (x, w, b)");
+        CHECK(max_relative_diff(one[i], reference[i]) < 1e-4);
+        CHECK(vaegan::test::max_abs_diff(one[i], three[i]) == 0.0);
+      }
+      // Samples outside the loss's rows get an exact zero gradient.
+      float outside = 0.0f;
+      for (Index q = 0; q < 3 * x.numel() / c.batch; ++q) outside = std::max(outside, std::abs(one[0][q]));
+      CHECK(outside == 0.0f);
+    }
+  }
+}
+
+TEST_CASE("conv2d: detail::PackedB gives gemm_serial's result bit for bit, for any product height") {
+  // The row layout's chunked products multiply one packed weight by chunks of rows; each
+  // chunk's result must be exactly the serial GEMM's (the kernel, tiles and order are the same).
+  Rng rng(21);
+  for (const bool trans_a : {false, true})
+    for (const bool trans_b : {false, true})
+      for (const Index n : {Index{7}, Index{32}, Index{64}, Index{70}})
+        for (const Index k : {Index{5}, Index{300}}) {
+          INFO("trans_a ", trans_a, ", trans_b ", trans_b, ", n ", n, ", k ", k);
+          const Tensor<float> b = random_normal<float>(Shape{k, n}, rng);  // [k, n], or [n, k] when trans_b
+          const vaegan::detail::PackedB<float> packed(trans_b, n, k, b.data(), trans_b ? k : n);
+          for (const Index m : {Index{1}, Index{5}, Index{49}, Index{98}}) {
+            const Tensor<float> a = random_normal<float>(Shape{m, k}, rng);  // [m, k], or [k, m] when trans_a
+            Tensor<float> c(Shape{m, n}), reference(Shape{m, n});
+            c.set_zero();
+            reference.set_zero();
+            packed.multiply(trans_a, m, a.data(), trans_a ? m : k, 1.0f, 0.0f, c.data(), n);
+            const vaegan::detail::GemmKernel kernel = vaegan::detail::gemm_kernel_for<float>(12, n);
+            vaegan::detail::gemm_serial(kernel, trans_a, trans_b, m, n, k, 1.0f, a.data(), trans_a ? m : k, b.data(),
+                                        trans_b ? k : n, 0.0f, reference.data(), n);
+            CHECK(vaegan::test::max_abs_diff(c, reference) == 0.0);
+          }
+        }
 }
 
 // ---- gradients ---------------------------------------------------------------------------
@@ -235,30 +358,34 @@ TEST_CASE("conv2d: gradients accumulate over two uses and skip the samples no lo
   // samples only (the tape's row range), the first writes samples 0 and 1 of dX (and
   // zeroes 2), the second must add into sample 1 and 2, and dW, db accumulate.
   Rng rng(6);
-  const Geometry g{3, 2, 5, 4, 2, 3, 3, 2, 1, 0};
-  VAEGAN_CHECK_GRADIENTS(
-      [&](Tape<double>&, const Vars& in) {
-        const Var<double> y1 = vaegan::conv2d(in[0], in[1], in[2], g.stride, g.padding);
-        const Var<double> y2 = vaegan::conv2d(in[0], in[1], in[2], g.stride, g.padding);
-        const Var<double> a = vaegan::slice_rows(y1, 1, 3);
-        return vaegan::add(a, vaegan::mul(a, vaegan::slice_rows(y2, 0, 2)));
-      },
-      {random_normal<double>(Shape{g.n, g.c_in, g.h, g.w}, rng), random_normal<double>(conv_weight_shape(g), rng),
-       random_normal<double>(Shape{g.c_out}, rng)});
+  for (const Geometry& g : {Geometry{3, 2, 5, 4, 2, 3, 3, 2, 1, 0}, Geometry{3, 2, 5, 4, 18, 3, 3, 2, 1, 0}}) {
+    INFO(describe(g), conv_uses_rows(g) ? " (rows)" : " (columns)");
+    VAEGAN_CHECK_GRADIENTS(
+        [&](Tape<double>&, const Vars& in) {
+          const Var<double> y1 = vaegan::conv2d(in[0], in[1], in[2], g.stride, g.padding);
+          const Var<double> y2 = vaegan::conv2d(in[0], in[1], in[2], g.stride, g.padding);
+          const Var<double> a = vaegan::slice_rows(y1, 1, 3);
+          return vaegan::add(a, vaegan::mul(a, vaegan::slice_rows(y2, 0, 2)));
+        },
+        {random_normal<double>(Shape{g.n, g.c_in, g.h, g.w}, rng), random_normal<double>(conv_weight_shape(g), rng),
+         random_normal<double>(Shape{g.c_out}, rng)});
+  }
 }
 
 TEST_CASE("conv_transpose2d: gradients accumulate over two uses and skip the samples no loss reaches") {
   Rng rng(7);
-  const Geometry g{3, 2, 3, 2, 2, 3, 3, 2, 1, 1};
-  VAEGAN_CHECK_GRADIENTS(
-      [&](Tape<double>&, const Vars& in) {
-        const Var<double> y1 = vaegan::conv_transpose2d(in[0], in[1], in[2], g.stride, g.padding, g.output_padding);
-        const Var<double> y2 = vaegan::conv_transpose2d(in[0], in[1], in[2], g.stride, g.padding, g.output_padding);
-        const Var<double> a = vaegan::slice_rows(y1, 1, 3);
-        return vaegan::add(a, vaegan::mul(a, vaegan::slice_rows(y2, 0, 2)));
-      },
-      {random_normal<double>(Shape{g.n, g.c_in, g.h, g.w}, rng), random_normal<double>(conv_t_weight_shape(g), rng),
-       random_normal<double>(Shape{g.c_out}, rng)});
+  for (const Geometry& g : {Geometry{3, 2, 3, 2, 2, 3, 3, 2, 1, 1}, Geometry{3, 9, 3, 2, 1, 3, 3, 2, 1, 1}}) {
+    INFO(describe(g), conv_transpose_uses_rows(g) ? " (rows)" : " (columns)");
+    VAEGAN_CHECK_GRADIENTS(
+        [&](Tape<double>&, const Vars& in) {
+          const Var<double> y1 = vaegan::conv_transpose2d(in[0], in[1], in[2], g.stride, g.padding, g.output_padding);
+          const Var<double> y2 = vaegan::conv_transpose2d(in[0], in[1], in[2], g.stride, g.padding, g.output_padding);
+          const Var<double> a = vaegan::slice_rows(y1, 1, 3);
+          return vaegan::add(a, vaegan::mul(a, vaegan::slice_rows(y2, 0, 2)));
+        },
+        {random_normal<double>(Shape{g.n, g.c_in, g.h, g.w}, rng), random_normal<double>(conv_t_weight_shape(g), rng),
+         random_normal<double>(Shape{g.c_out}, rng)});
+  }
 }
 
 TEST_CASE("conv_transpose2d: is the adjoint of conv2d with the same weight") {
@@ -291,36 +418,50 @@ TEST_CASE("conv_transpose2d: is the adjoint of conv2d with the same weight") {
 
 TEST_CASE("conv2d: a repeated step reuses every buffer, and only what is asked for is computed") {
   Rng rng(9);
-  const Tensor<double> x = random_normal<double>(Shape{2, 2, 6, 6}, rng);
-  const Tensor<double> w = random_normal<double>(Shape{3, 2, 3, 3}, rng);
-  const Tensor<double> wt = random_normal<double>(Shape{3, 2, 4, 4}, rng);
-  const Tensor<double> b = random_normal<double>(Shape{3}, rng);
-  const Tensor<double> bt = random_normal<double>(Shape{2}, rng);
-  Tape<double> tape;
-  std::vector<const double*> first;
-  Tensor<double> first_grads[3];
-  for (int step = 0; step < 2; ++step) {
-    tape.reset();
-    const Var<double> xv = tape.variable(x);
-    const Var<double> wv = tape.variable(w), bv = tape.variable(b);
-    const Var<double> wtv = tape.variable(wt), btv = tape.variable(bt);
-    const Var<double> y = vaegan::conv2d(xv, wv, bv, 2, 1);                           // [2, 3, 3, 3]
-    const Var<double> z = vaegan::conv_transpose2d(vaegan::tanh(y), wtv, btv, 2, 1);  // [2, 2, 6, 6]
-    tape.backward(vaegan::sum(vaegan::mul(z, z)));
-    std::vector<const double*> buffers;
-    for (int i = 0; i < tape.size(); ++i) {
-      const auto& n = tape.node(i);
-      buffers.insert(buffers.end(), {n.value_buf.data(), n.grad_buf.data(), n.saved.data()});
-    }
-    const Tensor<double> grads[3] = {vaegan::test::grad_of(xv), vaegan::test::grad_of(wv), vaegan::test::grad_of(wtv)};
-    if (step == 0) {
-      first = buffers;
-      for (int k = 0; k < 3; ++k) first_grads[k] = grads[k];
-    } else {
-      CHECK(buffers == first);
-      for (int k = 0; k < 3; ++k) CHECK(vaegan::test::max_abs_diff(grads[k], first_grads[k]) == 0.0);
+  // x, conv weight, transposed-conv weight: row layouts [2, 2, 6, 6] -> [2, 3, 3, 3] -> [2, 2, 6, 6]
+  // (a window of 18 > 3 and 32 > 3 values), then column layouts [2, 1, 6, 6] -> [2, 8, 4, 4] ->
+  // [2, 1, 6, 6] (4 <= 8 and 4 <= 8).
+  const Shape layouts[2][3] = {{Shape{2, 2, 6, 6}, Shape{3, 2, 3, 3}, Shape{3, 2, 4, 4}},
+                               {Shape{2, 1, 6, 6}, Shape{8, 1, 2, 2}, Shape{8, 1, 2, 2}}};
+  for (const auto& shapes : layouts) {
+    INFO("x ", shapes[0].str(), ", weights ", shapes[1].str(), " and ", shapes[2].str());
+    const Tensor<double> x = random_normal<double>(shapes[0], rng);
+    const Tensor<double> w = random_normal<double>(shapes[1], rng);
+    const Tensor<double> wt = random_normal<double>(shapes[2], rng);
+    const Tensor<double> b = random_normal<double>(Shape{shapes[1][0]}, rng);
+    const Tensor<double> bt = random_normal<double>(Shape{shapes[2][1]}, rng);
+    Tape<double> tape;
+    std::vector<const double*> first;
+    Tensor<double> first_grads[3];
+    for (int step = 0; step < 2; ++step) {
+      tape.reset();
+      const Var<double> xv = tape.variable(x);
+      const Var<double> wv = tape.variable(w), bv = tape.variable(b);
+      const Var<double> wtv = tape.variable(wt), btv = tape.variable(bt);
+      const Var<double> y = vaegan::conv2d(xv, wv, bv, 2, 1);
+      const Var<double> z = vaegan::conv_transpose2d(vaegan::tanh(y), wtv, btv, 2, 1);
+      REQUIRE(z.shape() == x.shape());
+      tape.backward(vaegan::sum(vaegan::mul(z, z)));
+      std::vector<const double*> buffers;
+      for (int i = 0; i < tape.size(); ++i) {
+        const auto& n = tape.node(i);
+        buffers.insert(buffers.end(), {n.value_buf.data(), n.grad_buf.data(), n.saved.data()});
+      }
+      const Tensor<double> grads[3] = {vaegan::test::grad_of(xv), vaegan::test::grad_of(wv),
+                                       vaegan::test::grad_of(wtv)};
+      if (step == 0) {
+        first = buffers;
+        for (int k = 0; k < 3; ++k) first_grads[k] = grads[k];
+      } else {
+        CHECK(buffers == first);
+        for (int k = 0; k < 3; ++k) CHECK(vaegan::test::max_abs_diff(grads[k], first_grads[k]) == 0.0);
+      }
     }
   }
+  const Tensor<double> x = random_normal<double>(Shape{2, 2, 6, 6}, rng);
+  const Tensor<double> w = random_normal<double>(Shape{3, 2, 3, 3}, rng);
+  const Tensor<double> b = random_normal<double>(Shape{3}, rng);
+  Tape<double> tape;
   // A backward pass for w alone leaves x's gradient untouched (zero).
   tape.reset();
   const Var<double> xv = tape.variable(x);

@@ -30,13 +30,17 @@ struct GemmPackBuffers {
   Index b_size = 0;
   T* shared_b = nullptr;  // a B block packed by a whole thread team (the caller owns it)
   Index shared_b_size = 0;
+  T* packed_b = nullptr;  // a whole op(B) packed once for several products (PackedB)
+  Index packed_b_size = 0;
   T* need_a(Index n) { return grow(a, a_size, n); }
   T* need_b(Index n) { return grow(b, b_size, n); }
   T* need_shared_b(Index n) { return grow(shared_b, shared_b_size, n); }
+  T* need_packed_b(Index n) { return grow(packed_b, packed_b_size, n); }
   ~GemmPackBuffers() {
     Eigen::internal::aligned_free(a);
     Eigen::internal::aligned_free(b);
     Eigen::internal::aligned_free(shared_b);
+    Eigen::internal::aligned_free(packed_b);
   }
 
  private:
@@ -223,5 +227,72 @@ void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, T alpha, const 
     }
   }
 }
+
+// One op(B) [k, n] for several serial products C = alpha op(A) op(B) + beta C with different
+// A and C, e.g. a layer's weight against the chunks of a batch that threads take in turn:
+// on the AVX-512 float path B is packed once (pack(), on the calling thread, before the
+// parallel region) instead of once per product; elsewhere multiply() is gemm_serial. The
+// packed panels live in the calling thread's buffers (reused, grown once), so at most one
+// PackedB per thread is live at a time, and pack() must run on the thread that owns it.
+// Each product gives bit for bit what gemm_serial gives (the same tiles in the same order).
+template <class T>
+class PackedB {
+ public:
+  PackedB(bool trans_b, Index n, Index k, const T* b, Index ldb)
+      : trans_b_(trans_b), n_(n), k_(k), b_(b), ldb_(ldb), kernel_(gemm_kernel_for<T>(avx512_min_rows(), n)) {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (kernel_ == GemmKernel::avx512 && k > 0) {
+        const Index panels = (n + avx512::kTileCols - 1) / avx512::kTileCols;
+        packed_ = gemm_pack_buffers<float>().need_packed_b(panels * avx512::kTileCols * k);
+        // Depth block k0 of width kc starts at panels * 32 * k0 and holds [panel][kc][32].
+        for (Index k0 = 0; k0 < k; k0 += avx512::kDepthBlock) {
+          const Index kc = std::min(avx512::kDepthBlock, k - k0);
+          avx512::pack_b(trans_b, trans_b ? b + k0 : b + k0 * ldb, ldb, kc, n,
+                         packed_ + panels * avx512::kTileCols * k0);
+        }
+      }
+    }
+#endif
+  }
+
+  // C[m, n] = alpha * op(A) * op(B) + beta * C on the calling thread; op(A) is [m, k].
+  void multiply(bool trans_a, Index m, const T* a, Index lda, T alpha, T beta, T* c, Index ldc) const {
+    if (m == 0 || n_ == 0) return;
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (packed_ != nullptr) {
+        const Index panels = (n_ + avx512::kTileCols - 1) / avx512::kTileCols;
+        float* a_pack = gemm_pack_buffers<float>().need_a(avx512::a_pack_size(k_));
+        for (Index k0 = 0; k0 < k_; k0 += avx512::kDepthBlock) {
+          const Index kc = std::min(avx512::kDepthBlock, k_ - k0);
+          avx512::multiply_strips(trans_a, a, lda, 0, m, k0, kc, n_, packed_ + panels * avx512::kTileCols * k0, alpha,
+                                  beta, c, ldc, a_pack);
+        }
+        return;
+      }
+    }
+#endif
+    gemm_serial(kernel_, trans_a, trans_b_, m, n_, k_, alpha, a, lda, b_, ldb_, beta, c, ldc);
+  }
+
+ private:
+  // The kernel choice may depend only on B's shape (products of any height share it): the
+  // AVX-512 kernel whenever n suits it, also for chunks of fewer rows than gemm() gives it.
+  static Index avx512_min_rows() {
+#ifdef __AVX512F__
+    return avx512::kTileRows;
+#else
+    return 1;
+#endif
+  }
+
+  bool trans_b_;
+  Index n_, k_;
+  const T* b_;
+  Index ldb_;
+  GemmKernel kernel_;
+  T* packed_ = nullptr;
+};
 
 }  // namespace vaegan::detail

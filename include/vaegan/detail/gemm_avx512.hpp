@@ -113,14 +113,11 @@ inline void pack_b(bool trans_b, const float* b, Index ldb, Index kc, Index nc, 
 // Rows [0, rows) of op(A) over kc -> one strip [kc][12], rows past `rows` zero.
 inline void pack_a(bool trans_a, const float* a, Index lda, Index rows, Index kc, float* out) {
   if (trans_a) {
-    // A stored [k, m]: the strip's 12 values for one k are contiguous.
-    for (Index k = 0; k < kc; ++k) {
-      const float* src = a + k * lda;
-      float* dst = out + k * kTileRows;
-      Index i = 0;
-      for (; i < rows; ++i) dst[i] = src[i];
-      for (; i < kTileRows; ++i) dst[i] = 0.0f;
-    }
+    // A stored [k, m]: the strip's 12 values for one k are contiguous: one masked vector
+    // load (zeros past `rows`) and one 12-lane store per k.
+    const __mmask16 load = lanes(rows), store = lanes(kTileRows);
+    for (Index k = 0; k < kc; ++k)
+      _mm512_mask_storeu_ps(out + k * kTileRows, store, _mm512_maskz_loadu_ps(load, a + k * lda));
   } else {
     // Row i of op(A) is contiguous along k: 16 x 16 blocks through the register transpose
     // (rows 12 to 15 zero, not stored). Matters when n is one or two panels wide, where

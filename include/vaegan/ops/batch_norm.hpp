@@ -24,6 +24,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <utility>
 
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/parallel.hpp"
@@ -53,6 +54,153 @@ inline BatchNormLayout batch_norm_layout(const char* op, const Shape& x, const S
   return l;
 }
 
+// The per-channel loops below. Each sum over a channel's M values runs in kBatchNormLanes
+// interleaved double partial sums, added in a fixed order at the end: independent chains the
+// compiler turns into vector additions (one serial chain of double additions would cost the
+// add latency, about 4 cycles, per value). For x [N, C] (S = 1) a channel's values are C
+// apart, so there the lanes are the channels instead: blocks of kBatchNormBlock channels,
+// each row's block read contiguously. The order of every sum depends on the sizes only.
+constexpr Index kBatchNormLanes = 8;
+constexpr Index kBatchNormBlock = 256;
+
+// The sum over channel c's M values of v(i), i the value's index in x (for S > 1: N runs
+// of S contiguous values).
+template <class V>
+double channel_sum(const BatchNormLayout& l, Index c, V&& v) {
+  const Index S = l.inner, stride = l.channels * S, full = S / kBatchNormLanes * kBatchNormLanes;
+  double acc[kBatchNormLanes] = {};
+  for (Index b = 0; b < l.batch; ++b) {
+    const Index base = b * stride + c * S;
+    for (Index s = 0; s < full; s += kBatchNormLanes)
+      for (Index j = 0; j < kBatchNormLanes; ++j) acc[j] += v(base + s + j);
+    for (Index s = full; s < S; ++s) acc[s - full] += v(base + s);
+  }
+  double total = 0.0;
+  for (Index j = 0; j < kBatchNormLanes; ++j) total += acc[j];
+  return total;
+}
+
+// Two such sums in one pass over the values: {sum of v(i), sum of w(i)}.
+template <class V, class W>
+std::pair<double, double> channel_sum2(const BatchNormLayout& l, Index c, V&& v, W&& w) {
+  const Index S = l.inner, stride = l.channels * S, full = S / kBatchNormLanes * kBatchNormLanes;
+  double acc_v[kBatchNormLanes] = {}, acc_w[kBatchNormLanes] = {};
+  for (Index b = 0; b < l.batch; ++b) {
+    const Index base = b * stride + c * S;
+    for (Index s = 0; s < full; s += kBatchNormLanes)
+      for (Index j = 0; j < kBatchNormLanes; ++j) {
+        acc_v[j] += v(base + s + j);
+        acc_w[j] += w(base + s + j);
+      }
+    for (Index s = full; s < S; ++s) {
+      acc_v[s - full] += v(base + s);
+      acc_w[s - full] += w(base + s);
+    }
+  }
+  double total_v = 0.0, total_w = 0.0;
+  for (Index j = 0; j < kBatchNormLanes; ++j) {
+    total_v += acc_v[j];
+    total_w += acc_w[j];
+  }
+  return {total_v, total_w};
+}
+
+// For x [N, C] (S = 1): sums[j] = sum over the rows of v(row b, channel c0 + j), j < count <= kBatchNormBlock.
+template <class V>
+void block_sums(const BatchNormLayout& l, Index c0, Index count, double* sums, V&& v) {
+  for (Index j = 0; j < count; ++j) sums[j] = 0.0;
+  for (Index b = 0; b < l.batch; ++b) {
+    const Index base = b * l.channels + c0;
+    for (Index j = 0; j < count; ++j) sums[j] += v(base + j, j);
+  }
+}
+
+// mu[c] and var[c] (biased) of channels [c0, c1) of x, in double, two passes (mean, then
+// squared deviations: no cancellation for large means).
+template <class T>
+void channel_moments(const BatchNormLayout& l, const T* x, Index c0, Index c1, double* mean, double* var) {
+  const double m = static_cast<double>(l.per_channel());
+  if (l.inner > 1) {
+    for (Index c = c0; c < c1; ++c) {
+      const double mu = channel_sum(l, c, [&](Index i) { return static_cast<double>(x[i]); }) / m;
+      const double sq = channel_sum(l, c, [&](Index i) {
+        const double d = static_cast<double>(x[i]) - mu;
+        return d * d;
+      });
+      mean[c - c0] = mu;
+      var[c - c0] = sq / m;
+    }
+    return;
+  }
+  for (Index cb = c0; cb < c1; cb += kBatchNormBlock) {
+    const Index count = std::min(kBatchNormBlock, c1 - cb);
+    double* mu = mean + (cb - c0);
+    double* sq = var + (cb - c0);
+    block_sums(l, cb, count, mu, [&](Index i, Index) { return static_cast<double>(x[i]); });
+    for (Index j = 0; j < count; ++j) mu[j] /= m;
+    block_sums(l, cb, count, sq, [&](Index i, Index j) {
+      const double d = static_cast<double>(x[i]) - mu[j];
+      return d * d;
+    });
+    for (Index j = 0; j < count; ++j) sq[j] /= m;
+  }
+}
+
+// out = in * scale[c] + shift[c] over channels [c0, c1) (plus, when add, the old out: dx
+// accumulation), for `in` of x's layout; scale and shift indexed from c0.
+template <class T, class F>
+void channel_affine(const BatchNormLayout& l, Index c0, Index c1, const T* scale, const T* shift, F&& value, T* out,
+                    bool add) {
+  const Index S = l.inner, stride = l.channels * S;
+  if (S > 1) {
+    for (Index c = c0; c < c1; ++c) {
+      const T a = scale[c - c0], z = shift[c - c0];
+      for (Index b = 0; b < l.batch; ++b) {
+        const Index base = b * stride + c * S;
+        if (add)
+          for (Index s = 0; s < S; ++s) out[base + s] += value(base + s) * a + z;
+        else
+          for (Index s = 0; s < S; ++s) out[base + s] = value(base + s) * a + z;
+      }
+    }
+    return;
+  }
+  for (Index b = 0; b < l.batch; ++b) {
+    const Index base = b * l.channels;
+    if (add)
+      for (Index c = c0; c < c1; ++c) out[base + c] += value(base + c) * scale[c - c0] + shift[c - c0];
+    else
+      for (Index c = c0; c < c1; ++c) out[base + c] = value(base + c) * scale[c - c0] + shift[c - c0];
+  }
+}
+
+// dx = dy a[c] + x e[c] + z[c] (+ the old dx when add) over channels [c0, c1), indexed from c0.
+template <class T>
+void batch_norm_dx(const BatchNormLayout& l, Index c0, Index c1, const T* a, const T* e, const T* z, const T* dy,
+                   const T* x, T* dx, bool add) {
+  const Index S = l.inner, stride = l.channels * S;
+  if (S > 1) {
+    for (Index c = c0; c < c1; ++c) {
+      const T ac = a[c - c0], ec = e[c - c0], zc = z[c - c0];
+      for (Index b = 0; b < l.batch; ++b) {
+        const Index base = b * stride + c * S;
+        if (add)
+          for (Index s = 0; s < S; ++s) dx[base + s] += dy[base + s] * ac + x[base + s] * ec + zc;
+        else
+          for (Index s = 0; s < S; ++s) dx[base + s] = dy[base + s] * ac + x[base + s] * ec + zc;
+      }
+    }
+    return;
+  }
+  for (Index b = 0; b < l.batch; ++b) {
+    const Index base = b * l.channels;
+    if (add)
+      for (Index c = c0; c < c1; ++c) dx[base + c] += dy[base + c] * a[c - c0] + x[base + c] * e[c - c0] + z[c - c0];
+    else
+      for (Index c = c0; c < c1; ++c) dx[base + c] = dy[base + c] * a[c - c0] + x[base + c] * e[c - c0] + z[c - c0];
+  }
+}
+
 // The shared backward of both forms, from mu and r saved per channel ([2, C]) in node.saved.
 // `batch_stats`: the training form, whose mu and r depend on x (the two mean terms of dx).
 template <class T>
@@ -61,7 +209,7 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
   Node<T>& gamma = tape.input(n, 1);
   Node<T>& beta = tape.input(n, 2);
   const BatchNormLayout l = batch_norm_layout(n.op, n.shape, gamma.shape, beta.shape);
-  const Index C = l.channels, S = l.inner, stride = C * S, M = l.per_channel();
+  const Index C = l.channels, M = l.per_channel();
   const T* mu = n.saved.data();
   const T* r = mu + C;
   const T* xv = x.value;
@@ -74,39 +222,48 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
   parallel_for(
       C,
       [&](Index c0, Index c1) {
-        for (Index c = c0; c < c1; ++c) {
-          // sum(dy) and sum(dy xhat) over the channel
-          double sum_dy = 0.0, sum_dy_xhat = 0.0;
-          for (Index b = 0; b < l.batch; ++b) {
-            const Index base = b * stride + c * S;
-            for (Index s = 0; s < S; ++s) {
-              const double d = static_cast<double>(dy[base + s]);
-              sum_dy += d;
-              sum_dy_xhat += d * static_cast<double>((xv[base + s] - mu[c]) * r[c]);
+        for (Index cb = c0; cb < c1; cb += kBatchNormBlock) {
+          const Index ce = std::min(c1, cb + kBatchNormBlock), count = ce - cb;
+          // sum(dy) and sum(dy xhat) over each channel
+          double sum_dy[kBatchNormBlock], sum_dy_xhat[kBatchNormBlock];
+          if (l.inner > 1) {
+            for (Index c = cb; c < ce; ++c) {
+              const auto [s_dy, s_dy_xhat] = channel_sum2(
+                  l, c, [&](Index i) { return static_cast<double>(dy[i]); },
+                  [&](Index i) { return static_cast<double>(dy[i]) * static_cast<double>((xv[i] - mu[c]) * r[c]); });
+              sum_dy[c - cb] = s_dy;
+              sum_dy_xhat[c - cb] = s_dy_xhat;
             }
+          } else {
+            block_sums(l, cb, count, sum_dy, [&](Index i, Index) { return static_cast<double>(dy[i]); });
+            block_sums(l, cb, count, sum_dy_xhat, [&](Index i, Index j) {
+              return static_cast<double>(dy[i]) * static_cast<double>((xv[i] - mu[cb + j]) * r[cb + j]);
+            });
           }
-          if (dgamma != nullptr) {
-            const T v = static_cast<T>(sum_dy_xhat);
-            dgamma[c] = keep_g == T(0) ? v : dgamma[c] + v;
-          }
-          if (dbeta != nullptr) {
-            const T v = static_cast<T>(sum_dy);
-            dbeta[c] = keep_b == T(0) ? v : dbeta[c] + v;
+          for (Index c = cb; c < ce; ++c) {
+            if (dgamma != nullptr) {
+              const T v = static_cast<T>(sum_dy_xhat[c - cb]);
+              dgamma[c] = keep_g == T(0) ? v : dgamma[c] + v;
+            }
+            if (dbeta != nullptr) {
+              const T v = static_cast<T>(sum_dy[c - cb]);
+              dbeta[c] = keep_b == T(0) ? v : dbeta[c] + v;
+            }
           }
           if (dx == nullptr) continue;
-          // dx = gamma r (dy - mean(dy) - xhat mean(dy xhat)); the eval form: dx = gamma r dy
-          const T scale = g[c] * r[c];
-          const T mean_dy = batch_stats ? static_cast<T>(sum_dy / static_cast<double>(M)) : T(0);
-          const T mean_dy_xhat = batch_stats ? static_cast<T>(sum_dy_xhat / static_cast<double>(M)) : T(0);
-          for (Index b = 0; b < l.batch; ++b) {
-            const Index base = b * stride + c * S;
-            for (Index s = 0; s < S; ++s) {
-              const Index i = base + s;
-              const T xhat = (xv[i] - mu[c]) * r[c];
-              const T v = scale * (dy[i] - mean_dy - xhat * mean_dy_xhat);
-              dx[i] = keep_x == T(0) ? v : dx[i] + v;
-            }
+          // dx = gamma r (dy - mean(dy) - xhat mean(dy xhat)), xhat = (x - mu) r; the eval
+          // form: dx = gamma r dy. As dx = dy a + x e + z per channel:
+          //   a = gamma r,  e = -gamma r^2 mean(dy xhat),  z = -gamma r mean(dy) - mu e
+          T a[kBatchNormBlock], e[kBatchNormBlock], z[kBatchNormBlock];
+          for (Index c = cb; c < ce; ++c) {
+            const T scale = g[c] * r[c];
+            const T mean_dy = batch_stats ? static_cast<T>(sum_dy[c - cb] / static_cast<double>(M)) : T(0);
+            const T mean_dy_xhat = batch_stats ? static_cast<T>(sum_dy_xhat[c - cb] / static_cast<double>(M)) : T(0);
+            a[c - cb] = scale;
+            e[c - cb] = -scale * r[c] * mean_dy_xhat;
+            z[c - cb] = -scale * mean_dy - mu[c] * e[c - cb];
           }
+          batch_norm_dx(l, cb, ce, a, e, z, dy, xv, dx, keep_x != T(0));
         }
       },
       l.channel_grain());
@@ -116,16 +273,17 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
 template <class T>
 void batch_norm_apply(Node<T>& n, const T* xv, const T* gamma, const T* beta, const BatchNormLayout& l, Index c0,
                       Index c1) {
-  const Index S = l.inner, stride = l.channels * S;
   const T* mu = n.saved.data();
   const T* r = mu + l.channels;
-  for (Index c = c0; c < c1; ++c) {
-    const T scale = gamma[c] * r[c];
-    const T shift = beta[c] - mu[c] * scale;
-    for (Index b = 0; b < l.batch; ++b) {
-      const Index base = b * stride + c * S;
-      for (Index s = 0; s < S; ++s) n.value[base + s] = xv[base + s] * scale + shift;
+  for (Index cb = c0; cb < c1; cb += kBatchNormBlock) {
+    const Index ce = std::min(c1, cb + kBatchNormBlock);
+    T scale[kBatchNormBlock], shift[kBatchNormBlock];
+    for (Index c = cb; c < ce; ++c) {
+      scale[c - cb] = gamma[c] * r[c];
+      shift[c - cb] = beta[c] - mu[c] * scale[c - cb];
     }
+    channel_affine(
+        l, cb, ce, scale, shift, [&](Index i) { return xv[i]; }, n.value, false);
   }
 }
 
@@ -159,7 +317,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, doub
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("batch_norm", &detail::BatchNormOp<T>::backward, x.shape(), {x, gamma, beta});
   n.scalar = static_cast<T>(eps);
-  const Index C = l.channels, S = l.inner, stride = C * S;
+  const Index C = l.channels;
   n.saved.resize(Shape::matrix(2, C));
   T* mu = n.saved.data();
   T* r = mu + C;
@@ -169,26 +327,20 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, doub
   detail::parallel_for(
       C,
       [&](Index c0, Index c1) {
-        for (Index c = c0; c < c1; ++c) {
-          // Two passes (mean, then squared deviations): no cancellation for large means.
-          double sum = 0.0;
-          for (Index b = 0; b < l.batch; ++b)
-            for (Index s = 0; s < S; ++s) sum += static_cast<double>(xv[b * stride + c * S + s]);
-          const double mean = sum / static_cast<double>(M);
-          double squares = 0.0;
-          for (Index b = 0; b < l.batch; ++b)
-            for (Index s = 0; s < S; ++s) {
-              const double d = static_cast<double>(xv[b * stride + c * S + s]) - mean;
-              squares += d * d;
-            }
-          const double var = squares / static_cast<double>(M);
-          mu[c] = static_cast<T>(mean);
-          r[c] = static_cast<T>(1.0 / std::sqrt(var + eps));
-          if (running_mean != nullptr)
-            running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
-          if (running_var != nullptr)
-            running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
-                                            momentum * var * static_cast<double>(M) / static_cast<double>(M - 1));
+        for (Index cb = c0; cb < c1; cb += detail::kBatchNormBlock) {
+          const Index ce = std::min(c1, cb + detail::kBatchNormBlock);
+          double mean[detail::kBatchNormBlock], var[detail::kBatchNormBlock];
+          detail::channel_moments(l, xv, cb, ce, mean, var);
+          for (Index c = cb; c < ce; ++c) {
+            const double m = mean[c - cb], v = var[c - cb];
+            mu[c] = static_cast<T>(m);
+            r[c] = static_cast<T>(1.0 / std::sqrt(v + eps));
+            if (running_mean != nullptr)
+              running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) + momentum * m);
+            if (running_var != nullptr)
+              running_var[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_var[c]) +
+                                              momentum * v * static_cast<double>(M) / static_cast<double>(M - 1));
+          }
         }
         detail::batch_norm_apply(n, xv, g, bt, l, c0, c1);
       },

@@ -6,42 +6,62 @@
 //   conv_transpose2d(x, w, b, s, p, op)  x [N, C_in, H, W], w [C_in, C_out, kH, kW], b [C_out]
 //     -> y [N, C_out, Ho, Wo],           Ho = (H - 1) s - 2p + kH + op,  0 <= op < s
 //
-// Both are GEMMs over a column matrix. For an image of C channels, H x W, a kernel kH x kW,
-// stride s and padding p, im2col builds col [C kH kW, Ho Wo] with
-//   col[(c kH + i) kW + j, oh Wo + ow] = img[c, oh s - p + i, ow s - p + j]   (0 outside)
-// and col2im is its adjoint: it adds every col element back into the pixel it was read
-// from (pixels read by several windows receive the sum).
+// Both are GEMMs over a matrix of the image's windows, in one of two layouts, chosen per
+// layer by the sizes (use_rows below). For an image of C channels, H x W, a kernel kH x kW,
+// stride s and padding p, with Ho x Wo window positions (P = Ho Wo) of K = C kH kW values:
 //
-// conv2d, per sample n (x_n [C_in, H W], W viewed as a matrix [C_out, K], K = C_in kH kW):
-//   col_n = im2col(x_n)                            [K, P], P = Ho Wo
-//   y_n = W col_n + b 1^T                          [C_out, P]
-// so with dY_n = dL/dy_n:
-//   dW = sum_n dY_n col_n^T                        [C_out, K]
-//   db = sum over n and P of dY_n                  [C_out]
-//   dcol_n = W^T dY_n,  dX_n = col2im(dcol_n)      (the adjoint of x_n -> col_n)
+// Rows (position-major; the layers with many values per window, K > C_small):
+//   im2row gives every window position q = oh Wo + ow one row of R [P, K],
+//     R[q, (c kH + i) kW + j] = img[c, oh s - p + i, ow s - p + j]   (0 outside)
+//   and row2im is its adjoint: it adds every element back into the pixel it was read from
+//   (pixels read by several windows receive the sum). Stacked over the samples, R [N P, K]
+//   is the left operand of GEMMs over the whole batch whose right operand, packed once, is
+//   the weight. X^T [N P, C] is the position-major (NHWC) copy of an NCHW tensor [N, C, P].
+//   conv2d, W viewed as [C_out, K] (K = C_in kH kW), with dY = dL/dy:
+//     R = im2row(x);  Y^T = R W^T;  y = (Y^T)^T + b
+//     dW = (dY^T)^T R;  dR = dY^T W;  dX = row2im(dR);  db = sum over n and P of dY
+//   conv_transpose2d, W viewed as [C_in, K] (K = C_out kH kW), im2row / row2im over the
+//   output image (its window positions are the input's pixels, P = H W):
+//     R = X^T W;  y = row2im(R) + b
+//     dR = im2row(dY);  dX^T = dR W^T;  dW = (X^T)^T dR;  db = sum over n and Ho Wo of dY
+//
+// Columns (channel-major, per sample; the layers with few values per window, K <= C_small,
+//   such as a first layer on grey images): im2col gives col [K, P] = R^T per sample and
+//   col2im is its adjoint, and the products run per sample with the output in place:
+//   conv2d:            y_n = W col_n + b;  dW = sum_n dY_n col_n^T;  dX_n = col2im(W^T dY_n)
+//   conv_transpose2d:  y_n = col2im(W^T x_n) + b;  dcol_n = im2col(dY_n);
+//                      dX_n = W dcol_n;  dW = sum_n x_n dcol_n^T
 //
 // conv_transpose2d is the adjoint of conv2d in x (the gradient of a convolution with the
 // same weight, viewed as w [C_in, C_out kH kW]: the conv geometry maps the output image
 // [C_out, Ho, Wo] to the input grid H x W, since floor((Ho + 2p - kH) / s) + 1 = H when
-// op < s). Per sample, with col2im / im2col over the output image:
-//   col_n = W^T x_n                                [C_out kH kW, H W]
-//   y_n = col2im(col_n) + b 1^T                    [C_out, Ho Wo]
-// and backward (y_n is linear in col_n through col2im, whose adjoint is im2col):
-//   dcol_n = im2col(dY_n)                          [C_out kH kW, H W]
-//   dX_n = W dcol_n                                [C_in, H W]
-//   dW = sum_n x_n dcol_n^T                        [C_in, C_out kH kW]
-//   db = sum over n and Ho Wo of dY_n
+// op < s); y is linear in R through row2im, whose adjoint is im2row.
 //
-// Memory: the column buffers live in the node's `saved` tensor (conv2d keeps col for dW and
-// adds room for dcol when dX is asked for; conv_transpose2d reuses its forward col for the
-// dcol of backward), so a step that records the same ops again allocates nothing.
-// Threads: when one sample's product is too small for gemm's own threads, the samples run
-// in parallel, each on one thread; otherwise one after the other with gemm threading each.
-// Either way every sample's result comes from the same serial kernel order, so results do
-// not depend on the thread count. dW sums the samples in order.
+// Why two layouts (docs/performance.md has the measurements): in the row layout every
+// product runs over L2-sized chunks of the batch against the weight packed once (or, for
+// dW, over blocks of dW's columns), and its long side is the N P rows, a multiple of the
+// kernel's 12-row strips up to a few rows; the per-sample products of the column layout
+// pack the large col once per sample and waste up to a third of the kernel's 32-wide tiles
+// on P = 49 or 196 columns. R itself is never stored: each pass builds the rows it needs a
+// chunk at a time in cache (im2row from a zero-padded copy of each image: plain copies). The row layout pays for two
+// NCHW <-> NHWC copies of the C_small-channel tensor (y and dY for conv2d, x and dX for conv_transpose2d; C_small
+// values per position against K for R), which outweigh its gains when K is small: the
+// column layout writes y in place and its GEMMs are cheap there.
+//
+// Memory: the node's `saved` tensor (rows: X^T of conv_transpose2d from the forward pass,
+// dY^T of conv2d in backward; columns: col, and dcol added in backward) and per-thread
+// scratch buffers for a chunk's pieces and a padded image, so a step that records the same
+// ops again allocates nothing.
+// Threads: row layout: chunks of samples run in parallel, each chunk's GEMMs serial; the
+// weight gradient's column blocks run in parallel, each over the chunks in order.
+// Column layout: when one sample's product is too small for gemm's own threads, the samples
+// run in parallel, each on one thread; otherwise one after the other with gemm threading
+// each; dW sums the samples in order. Chunks are fixed by the sizes, and every element is
+// computed in the same order whatever the thread count, so results do not depend on it.
 // Only the samples whose output gradient can be non-zero (tape.grad_rows) take part in the
 // backward pass, as in linear().
 #include <algorithm>
+#include <cstring>
 #include <string>
 #include <utility>
 
@@ -56,16 +76,16 @@ namespace vaegan {
 
 namespace detail {
 
-// The geometry of one im2col / col2im: an image of `channels` planes height x width, a
+// The geometry of one im2row / row2im: an image of `channels` planes height x width, a
 // kernel kh x kw moved with `stride` over the image padded by `padding`, giving out_h x
-// out_w window positions. Column matrix: [channels kh kw, out_h out_w].
+// out_w window positions. Row matrix: [out_h out_w, channels kh kw].
 struct ConvGeometry {
   Index channels = 0, height = 0, width = 0;
   Index kh = 0, kw = 0, stride = 1, padding = 0;
   Index out_h = 0, out_w = 0;
 
-  Index col_rows() const { return channels * kh * kw; }
-  Index col_cols() const { return out_h * out_w; }
+  Index window() const { return channels * kh * kw; }  // K: the length of a row
+  Index positions() const { return out_h * out_w; }    // P: rows per sample
   Index image_size() const { return channels * height * width; }
 
   // The window positions o in [0, count) that read a pixel inside [0, size) at kernel
@@ -77,7 +97,158 @@ struct ConvGeometry {
     const Index hi = hi_num < 0 ? 0 : std::min(count, hi_num / stride + 1);
     return {std::min(lo, hi), hi};
   }
+
+  // The kernel offsets k in [lo, hi) whose pixel o stride - padding + k lies inside
+  // [0, size) for window position o (of a kernel `extent` wide).
+  std::pair<Index, Index> inside(Index o, Index size, Index extent) const {
+    const Index first = o * stride - padding;
+    return {std::clamp<Index>(-first, 0, extent), std::clamp<Index>(size - first, 0, extent)};
+  }
 };
+
+// The row layout works on a zero-padded copy of one image, [C, height + 2p, width + 2p]
+// (a per-thread scratch buffer, in L1 for the reference models): every window then lies
+// inside it, so im2row is plain copies of kernel rows and row2im plain additions, without a
+// bounds test per value (and the image itself is written once, without a zero-fill).
+struct PaddedImage {
+  Index height = 0, width = 0;  // padded sizes
+  Index plane() const { return height * width; }
+};
+inline PaddedImage padded(const ConvGeometry& g) {
+  // (out - 1) stride + kernel <= size + 2 padding for both ops' geometries; max() for safety.
+  return {std::max(g.height + 2 * g.padding, (g.out_h - 1) * g.stride + g.kh),
+          std::max(g.width + 2 * g.padding, (g.out_w - 1) * g.stride + g.kw)};
+}
+
+// pad = channels [c0, c1) of the image, zero-padded. The border of pad must be zero already
+// (copies of other images of the same geometry leave it zero).
+template <class T>
+void copy_into_padded(const ConvGeometry& g, const PaddedImage& pd, const T* image, Index c0, Index c1, T* pad) {
+  for (Index c = c0; c < c1; ++c)
+    for (Index ih = 0; ih < g.height; ++ih) {
+      // Rows of a few values: fixed-size copies of 4 (vector moves) instead of a memcpy call each.
+      const T* from = image + (c * g.height + ih) * g.width;
+      T* to = pad + (c - c0) * pd.plane() + (ih + g.padding) * pd.width + g.padding;
+      Index iw = 0;
+      for (; iw + 4 <= g.width; iw += 4) std::memcpy(to + iw, from + iw, 4 * sizeof(T));
+      for (; iw < g.width; ++iw) to[iw] = from[iw];
+    }
+}
+
+// rows [out_h out_w, C kh kw] = im2row of the padded image: row q = (oh, ow) holds, per
+// channel c and kernel row i, the kw pixels (oh s + i, ow s + j) of pad. KW is the kernel
+// width when known at compile time (4 for the reference models; one vector move), 0 when not.
+template <int KW, class T>
+void im2row_impl(const ConvGeometry& g, const PaddedImage& pd, Index channels, const T* pad, T* rows) {
+  const Index kw = KW > 0 ? KW : g.kw, kh = g.kh;
+  T* dst = rows;
+  for (Index oh = 0; oh < g.out_h; ++oh)
+    for (Index ow = 0; ow < g.out_w; ++ow) {
+      const T* window = pad + oh * g.stride * pd.width + ow * g.stride;
+      if constexpr (KW == 4) {
+        if (kh == 4) {  // the reference models' 4 x 4 kernel: four vector moves per channel
+          const Index w1 = pd.width, w2 = 2 * pd.width, w3 = 3 * pd.width;
+          for (Index c = 0; c < channels; ++c, window += pd.plane(), dst += 16) {
+            std::memcpy(dst, window, sizeof(T) * 4);
+            std::memcpy(dst + 4, window + w1, sizeof(T) * 4);
+            std::memcpy(dst + 8, window + w2, sizeof(T) * 4);
+            std::memcpy(dst + 12, window + w3, sizeof(T) * 4);
+          }
+          continue;
+        }
+      }
+      for (Index c = 0; c < channels; ++c, window += pd.plane())
+        for (Index i = 0; i < kh; ++i, dst += kw) {
+          if constexpr (KW > 0) std::memcpy(dst, window + i * pd.width, sizeof(T) * KW);
+          else std::copy(window + i * pd.width, window + i * pd.width + kw, dst);
+        }
+    }
+}
+
+// pad += row2im(rows): the adjoint of im2row_impl. Windows of neighbouring positions
+// overlap when kw > stride; the positions of one row of windows are visited in
+// ceil(kw / stride) interleaved passes (every second one for k4 s2) so that consecutive
+// read-add-writes of a pixel row never overlap (a load that overlaps a store still in
+// flight waits for it: a store-forwarding stall).
+template <int KW, class T>
+void row2im_impl(const ConvGeometry& g, const PaddedImage& pd, const T* rows, T* pad) {
+  const Index kw = KW > 0 ? KW : g.kw, kh = g.kh, k = g.window();
+  const Index passes = std::max<Index>(1, (kw + g.stride - 1) / g.stride);
+  for (Index oh = 0; oh < g.out_h; ++oh) {
+    const T* row_block = rows + oh * g.out_w * k;  // the rows of this line of windows
+    for (Index c = 0; c < g.channels; ++c)
+      for (Index i = 0; i < kh; ++i) {
+        T* line = pad + c * pd.plane() + (oh * g.stride + i) * pd.width;
+        const T* src0 = row_block + (c * kh + i) * kw;
+        for (Index pass = 0; pass < passes; ++pass)
+          for (Index ow = pass; ow < g.out_w; ow += passes) {
+            const T* src = src0 + ow * k;
+            T* dst = line + ow * g.stride;
+            if constexpr (KW > 0) {
+              T v[KW];
+              for (Index j = 0; j < KW; ++j) v[j] = dst[j] + src[j];
+              for (Index j = 0; j < KW; ++j) dst[j] = v[j];
+            } else {
+              for (Index j = 0; j < kw; ++j) dst[j] += src[j];
+            }
+          }
+      }
+  }
+}
+
+// A per-thread scratch buffer of at least n values (grown, never shrunk: a repeated step
+// allocates nothing). Slot 0 holds a chunk's products, slot 1 a padded image.
+template <class T, int Slot>
+T* conv_scratch(Index n) {
+  thread_local Tensor<T> buffer;
+  if (buffer.numel() < n) buffer.resize(Shape{n});
+  return buffer.data();
+}
+
+// rows [P, L] = im2row of channels [c0, c1) of the images [a, e) (image s at images + s
+// image_size, its rows at rows + (s - a) P L, L = (c1 - c0) kh kw: the columns
+// [c0 kh kw, c1 kh kw) of the full rows), through this thread's padded buffer.
+template <class T>
+void im2row(const ConvGeometry& g, const T* images, Index a, Index e, Index c0, Index c1, T* rows) {
+  const PaddedImage pd = padded(g);
+  const Index channels = c1 - c0, length = channels * g.kh * g.kw;
+  T* pad = conv_scratch<T, 1>(channels * pd.plane());
+  std::fill(pad, pad + channels * pd.plane(), T(0));
+  for (Index s = a; s < e; ++s) {
+    copy_into_padded(g, pd, images + s * g.image_size(), c0, c1, pad);
+    T* dst = rows + (s - a) * g.positions() * length;
+    if (g.kw == 4) im2row_impl<4>(g, pd, channels, pad, dst);
+    else im2row_impl<0>(g, pd, channels, pad, dst);
+  }
+}
+
+// For the images [a, e): image = row2im(rows) (its rows at rows + (s - a) P K), combined
+// with the image's old values as `mode` says: overwrite, add, or overwrite plus bias[c].
+enum class Row2imMode { write, add, write_bias };
+template <class T>
+void row2im(const ConvGeometry& g, const T* rows, Index a, Index e, T* images, Row2imMode mode,
+            const T* bias = nullptr) {
+  const PaddedImage pd = padded(g);
+  T* pad = conv_scratch<T, 1>(g.channels * pd.plane());
+  for (Index s = a; s < e; ++s) {
+    std::fill(pad, pad + g.channels * pd.plane(), T(0));
+    const T* src = rows + (s - a) * g.positions() * g.window();
+    if (g.kw == 4) row2im_impl<4>(g, pd, src, pad);
+    else row2im_impl<0>(g, pd, src, pad);
+    T* image = images + s * g.image_size();
+    for (Index c = 0; c < g.channels; ++c) {
+      const T b = mode == Row2imMode::write_bias ? bias[c] : T(0);
+      for (Index ih = 0; ih < g.height; ++ih) {
+        const T* from = pad + c * pd.plane() + (ih + g.padding) * pd.width + g.padding;
+        T* to = image + (c * g.height + ih) * g.width;
+        if (mode == Row2imMode::add)
+          for (Index iw = 0; iw < g.width; ++iw) to[iw] += from[iw];
+        else
+          for (Index iw = 0; iw < g.width; ++iw) to[iw] = from[iw] + b;
+      }
+    }
+  }
+}
 
 // col [C kh kw, out_h out_w] = im2col(image [C, height, width]).
 template <class T>
@@ -86,7 +257,7 @@ void im2col(const ConvGeometry& g, const T* image, T* col) {
   for (Index c = 0; c < g.channels; ++c)
     for (Index i = 0; i < g.kh; ++i)
       for (Index j = 0; j < g.kw; ++j) {
-        T* row = col + ((c * g.kh + i) * g.kw + j) * g.col_cols();
+        T* row = col + ((c * g.kh + i) * g.kw + j) * g.positions();
         const auto [ow0, ow1] = g.valid(j, g.width, ow_count);
         for (Index oh = 0; oh < g.out_h; ++oh) {
           T* dst = row + oh * ow_count;
@@ -110,7 +281,7 @@ void col2im_add(const ConvGeometry& g, const T* col, T* image) {
   for (Index c = 0; c < g.channels; ++c)
     for (Index i = 0; i < g.kh; ++i)
       for (Index j = 0; j < g.kw; ++j) {
-        const T* row = col + ((c * g.kh + i) * g.kw + j) * g.col_cols();
+        const T* row = col + ((c * g.kh + i) * g.kw + j) * g.positions();
         const auto [ow0, ow1] = g.valid(j, g.width, ow_count);
         for (Index oh = 0; oh < g.out_h; ++oh) {
           const Index ih = oh * g.stride - g.padding + i;
@@ -151,6 +322,86 @@ void add_channel_bias(T* y, const T* bias, Index channels, Index plane) {
   }
 }
 
+// Values of a row matrix per chunk of samples: an L2-sized piece (256 KiB of float), so
+// the rows a chunk's GEMM writes are still in cache when row2im reads them, and the rows
+// im2row writes when the GEMM packs them.
+constexpr Index kConvChunkValues = Index{1} << 16;
+
+// Samples per chunk for rows of `per_sample` values: about kConvChunkValues values, and at
+// least 8 chunks when the batch allows, so the threads share them evenly. Depends on the
+// sizes only, never on the thread count (so neither do the results).
+inline Index samples_per_chunk(Index batch, Index per_sample) {
+  const Index by_size = std::max<Index>(1, kConvChunkValues / std::max<Index>(per_sample, 1));
+  return std::max<Index>(1, std::min(by_size, batch / 8));
+}
+
+// Calls f(a, b) for the consecutive chunks [a, b) of `chunk` samples that cover [begin, end),
+// the chunks in parallel (each on one thread).
+template <class F>
+void for_sample_chunks(Index begin, Index end, Index chunk, F&& f) {
+  const Index count = (end - begin + chunk - 1) / chunk;
+  parallel_for(
+      count,
+      [&](Index c0, Index c1) {
+        for (Index c = c0; c < c1; ++c) f(begin + c * chunk, std::min(end, begin + (c + 1) * chunk));
+      },
+      1);
+}
+
+// Calls f(s) for the samples s in [begin, end), in parallel over fixed chunks of samples
+// (about kParallelGrain values of `per_sample` each).
+template <class F>
+void for_samples(Index begin, Index end, Index per_sample, F&& f) {
+  const Index grain = std::max<Index>(1, kParallelGrain / std::max<Index>(per_sample, 1));
+  parallel_for(
+      end - begin,
+      [&](Index s0, Index s1) {
+        for (Index s = s0; s < s1; ++s) f(begin + s);
+      },
+      grain);
+}
+
+// The layout copies below go through 16 x 16 blocks: both sides then touch whole cache
+// lines, where an element-wise transpose writes one value per line per pass (for a buffer
+// not in cache, a read-for-ownership miss per store).
+constexpr Index kTransposeBlock = 16;
+
+// xt [P, C] = x [C, P]^T for one sample (NCHW -> NHWC).
+template <class T>
+void to_position_major(const T* x, Index channels, Index plane, T* xt) {
+  constexpr Index B = kTransposeBlock;
+  for (Index q0 = 0; q0 < plane; q0 += B) {
+    const Index q1 = std::min(plane, q0 + B);
+    for (Index c0 = 0; c0 < channels; c0 += B) {
+      const Index c1 = std::min(channels, c0 + B);
+      for (Index q = q0; q < q1; ++q)
+        for (Index c = c0; c < c1; ++c) xt[q * channels + c] = x[c * plane + q];
+    }
+  }
+}
+
+// y [C, P] = xt [P, C]^T (+ bias per channel, when given) for one sample (NHWC -> NCHW);
+// with accumulate, y += instead.
+template <class T>
+void from_position_major(const T* xt, Index channels, Index plane, const T* bias, bool accumulate, T* y) {
+  constexpr Index B = kTransposeBlock;
+  for (Index c0 = 0; c0 < channels; c0 += B) {
+    const Index c1 = std::min(channels, c0 + B);
+    for (Index q0 = 0; q0 < plane; q0 += B) {
+      const Index q1 = std::min(plane, q0 + B);
+      for (Index c = c0; c < c1; ++c) {
+        T* row = y + c * plane;
+        if (accumulate) {
+          for (Index q = q0; q < q1; ++q) row[q] += xt[q * channels + c];
+        } else {
+          const T b = bias != nullptr ? bias[c] : T(0);
+          for (Index q = q0; q < q1; ++q) row[q] = xt[q * channels + c] + b;
+        }
+      }
+    }
+  }
+}
+
 // db = (keep ? db : 0) + the sums of dY [N, channels, plane] over samples [s0, s1) and planes.
 template <class T>
 void channel_bias_grad(Tape<T>& tape, Node<T>& b, const T* dy, Index s0, Index s1, Index channels, Index plane) {
@@ -163,7 +414,55 @@ void channel_bias_grad(Tape<T>& tape, Node<T>& b, const T* dy, Index s0, Index s
   }
 }
 
+// Columns of R per block of the weight gradient (whole channels): about 256.
+constexpr Index kWeightGradColumns = 256;
+
+// dW [m, K] = (keep ? dW : 0) + sum over the samples s in [s0, s1) of A_s^T R_s, with
+// R_s = im2row(image s) [P, K] and A_s the position-major rows [P, m] of sample s in `a`.
+// R is never stored: blocks of whole channels (about kWeightGradColumns columns of R and of
+// dW) run in parallel, each building its columns of R a chunk of samples at a time in the
+// thread's scratch and adding the chunks' products in order. Blocks and chunks are fixed by
+// the sizes, so each dW element is the same sum whatever the thread count.
+template <class T>
+void weight_grad_rows(Tape<T>& tape, Node<T>& w, const ConvGeometry& g, const T* images, const T* a, Index m, Index s0,
+                      Index s1) {
+  T keep;
+  T* dw = tape.grad_for_write(w, &keep);
+  if (s0 == s1) {
+    if (keep == T(0)) std::fill(dw, dw + w.numel(), T(0));
+    return;
+  }
+  const Index k = g.window(), per_channel = g.kh * g.kw, p = g.positions();
+  const Index block_channels = std::max<Index>(1, kWeightGradColumns / per_channel);
+  const Index blocks = (g.channels + block_channels - 1) / block_channels;
+  const Index chunk = std::max<Index>(1, kConvChunkValues / (p * block_channels * per_channel));
+  parallel_for(
+      blocks,
+      [&](Index b0, Index b1) {
+        for (Index block = b0; block < b1; ++block) {
+          const Index c0 = block * block_channels, c1 = std::min(g.channels, c0 + block_channels);
+          const Index cols = (c1 - c0) * per_channel;
+          const GemmKernel kernel = gemm_kernel_for<T>(m, cols);
+          T* r = conv_scratch<T, 0>(chunk * p * cols);
+          for (Index first = s0; first < s1; first += chunk) {
+            const Index last = std::min(s1, first + chunk);
+            im2row(g, images, first, last, c0, c1, r);
+            gemm_serial(kernel, true, false, m, cols, (last - first) * p, T(1), a + first * p * m, m, r, cols,
+                        first == s0 ? keep : T(1), dw + c0 * per_channel, k);
+          }
+        }
+      },
+      1);
+}
+
+// The layout a convolution's products use (see the top of this file): rows when a window
+// holds more values than the small-grid side has channels (C_out for conv2d, C_in for
+// conv_transpose2d), columns otherwise.
+inline bool use_rows(const ConvGeometry& g, Index small_channels) { return g.window() > small_channels; }
+
 // Stride and padding are the node's own fields (node.stride, node.padding).
+// inputs: x, w, b; saved: rows: dY^T [N P, C_out] in backward; columns: col [N, K, P],
+// then dcol [N, K, P] in backward once dX is asked for.
 template <class T>
 struct Conv2dOp {
   static ConvGeometry geometry(const Node<T>& x, const Node<T>& w, const Node<T>& y) {
@@ -180,18 +479,82 @@ struct Conv2dOp {
     return g;
   }
 
-  // inputs: x, w, b; saved: col [N, K, P], then dcol [N, K, P] once dX is asked for
+  static void forward(Node<T>& n, const Node<T>& x, const Node<T>& w, const Node<T>& b) {
+    const ConvGeometry g = geometry(x, w, n);
+    const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions(), image = g.image_size();
+    T* y = n.value;
+    const T* xv = x.value;
+    const T* wv = w.value;
+    const T* bias = b.value;
+    if (use_rows(g, c_out)) {
+      // R = im2row(x); Y^T = R W^T; y = (Y^T)^T + b, per chunk of samples (R only in scratch:
+      // the backward pass builds it again)
+      const PackedB<T> weight_t(true, c_out, k, wv, k);
+      for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
+        T* r = conv_scratch<T, 0>((e - a) * p * (k + c_out));
+        T* yt = r + (e - a) * p * k;
+        im2row(g, xv, a, e, 0, g.channels, r);
+        weight_t.multiply(false, (e - a) * p, r, k, T(1), T(0), yt, c_out);
+        for (Index s = a; s < e; ++s)
+          from_position_major(yt + (s - a) * p * c_out, c_out, p, bias, false, y + s * c_out * p);
+      });
+      return;
+    }
+    // col_n = im2col(x_n); y_n = W col_n + b
+    n.saved.resize(Shape{std::max<Index>(batch * p * k, 1)});
+    T* saved = n.saved.data();
+    for_each_sample(0, batch, c_out * p * k, [&](Index s) {
+      T* col_s = saved + s * k * p;
+      T* y_s = y + s * c_out * p;
+      im2col(g, xv + s * image, col_s);
+      gemm<T>(false, false, c_out, p, k, T(1), wv, k, col_s, p, T(0), y_s, p);
+      add_channel_bias(y_s, bias, c_out, p);
+    });
+  }
+
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
     Node<T>& b = tape.input(n, 2);
     const ConvGeometry g = geometry(x, w, n);
-    const Index batch = x.shape[0], c_out = w.shape[0], k = g.col_rows(), p = g.col_cols();
+    const Index c_out = w.shape[0], p = g.positions();
     const auto [s0, s1] = tape.grad_rows(n);
+    if (b.needed) channel_bias_grad(tape, b, n.grad, s0, s1, c_out, p);
+    if (!w.needed && !x.needed) return;
+    if (use_rows(g, c_out)) backward_rows(tape, n, g, s0, s1);
+    else backward_columns(tape, n, g, s0, s1);
+  }
+
+  static void backward_rows(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
+    Node<T>& x = tape.input(n, 0);
+    Node<T>& w = tape.input(n, 1);
+    const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions();
+    const T* dy = n.grad;
+    n.saved.resize(Shape{batch * p * c_out});
+    T* dyt = n.saved.data();
+    for_samples(s0, s1, c_out * p,
+                [&](Index s) { to_position_major(dy + s * c_out * p, c_out, p, dyt + s * p * c_out); });
+    // dW = (dY^T)^T R over the samples' rows
+    if (w.needed) weight_grad_rows(tape, w, g, x.value, dyt, c_out, s0, s1);
+    if (!x.needed) return;
+    // dR = dY^T W and dX = row2im(dR), per chunk of samples (dR stays in cache)
+    T keep;
+    T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
+    const PackedB<T> weight(false, k, c_out, w.value, k);
+    for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
+      T* dr = conv_scratch<T, 0>((e - a) * p * k);
+      weight.multiply(false, (e - a) * p, dyt + a * p * c_out, c_out, T(1), T(0), dr, k);
+      row2im(g, dr, a, e, dx, keep == T(0) ? Row2imMode::write : Row2imMode::add);
+    });
+  }
+
+  static void backward_columns(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
+    Node<T>& x = tape.input(n, 0);
+    Node<T>& w = tape.input(n, 1);
+    const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions();
     const T* dy = n.grad;
     if (x.needed) n.saved.resize(Shape{2 * batch * k * p});  // grows once; keeps col
     const T* col = n.saved.data();
-    if (b.needed) channel_bias_grad(tape, b, dy, s0, s1, c_out, p);
     if (w.needed) {
       // dW = sum_n dY_n col_n^T
       T keep;
@@ -201,26 +564,26 @@ struct Conv2dOp {
         gemm<T>(false, true, c_out, k, p, T(1), dy + s * c_out * p, p, col + s * k * p, p, s == s0 ? keep : T(1), dw,
                 k);
     }
-    if (x.needed) {
-      // dX_n = col2im(W^T dY_n), samples [s0, s1) only
-      T keep;
-      T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
-      T* dcol = n.saved.data() + batch * k * p;
-      const T* wv = w.value;
-      const Index image = g.image_size();
-      for_each_sample(s0, s1, k * p * c_out, [&](Index s) {
-        T* dcol_s = dcol + s * k * p;
-        gemm<T>(true, false, k, p, c_out, T(1), wv, k, dy + s * c_out * p, p, T(0), dcol_s, p);
-        T* dx_s = dx + s * image;
-        if (keep == T(0)) std::fill(dx_s, dx_s + image, T(0));
-        col2im_add(g, dcol_s, dx_s);
-      });
-    }
+    if (!x.needed) return;
+    // dX_n = col2im(W^T dY_n), samples [s0, s1) only
+    T keep;
+    T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
+    T* dcol = n.saved.data() + batch * k * p;
+    const T* wv = w.value;
+    const Index image = g.image_size();
+    for_each_sample(s0, s1, k * p * c_out, [&](Index s) {
+      T* dcol_s = dcol + s * k * p;
+      gemm<T>(true, false, k, p, c_out, T(1), wv, k, dy + s * c_out * p, p, T(0), dcol_s, p);
+      T* dx_s = dx + s * image;
+      if (keep == T(0)) std::fill(dx_s, dx_s + image, T(0));
+      col2im_add(g, dcol_s, dx_s);
+    });
   }
 };
 
-// inputs: x, w, b; saved: col [N, C_out kH kW, H W] in forward, dcol in backward. The
-// geometry is the conv one over the output image (see the top of this file).
+// inputs: x, w, b; saved: rows: X^T [N P, C_in]; columns:
+// col [N, K, P], reused for dcol in backward. The geometry is the conv one over the output
+// image (see the top of this file).
 template <class T>
 struct ConvTranspose2dOp {
   static ConvGeometry geometry(const Node<T>& x, const Node<T>& w, const Node<T>& y) {
@@ -237,17 +600,81 @@ struct ConvTranspose2dOp {
     return g;
   }
 
+  static void forward(Node<T>& n, const Node<T>& x, const Node<T>& w, const Node<T>& b) {
+    const ConvGeometry g = geometry(x, w, n);
+    const Index batch = x.shape[0], c_in = x.shape[1], c_out = g.channels, k = g.window(), p = g.positions();
+    const Index image = g.image_size(), plane = g.height * g.width;
+    T* y = n.value;
+    const T* xv = x.value;
+    const T* wv = w.value;
+    const T* bias = b.value;
+    if (use_rows(g, c_in)) {
+      n.saved.resize(Shape{std::max<Index>(batch * p * c_in, 1)});
+      T* xt = n.saved.data();
+      // X^T = x^T (kept for dW); R = X^T W; y = b + row2im(R), per chunk of samples
+      const PackedB<T> weight(false, k, c_in, wv, k);
+      for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
+        for (Index s = a; s < e; ++s) to_position_major(xv + s * c_in * p, c_in, p, xt + s * p * c_in);
+        T* r = conv_scratch<T, 0>((e - a) * p * k);
+        weight.multiply(false, (e - a) * p, xt + a * p * c_in, c_in, T(1), T(0), r, k);
+        row2im(g, r, a, e, y, Row2imMode::write_bias, bias);
+      });
+      return;
+    }
+    n.saved.resize(Shape{std::max<Index>(batch * k * p, 1)});
+    T* col = n.saved.data();
+    // col_n = W^T x_n; y_n = col2im(col_n) + b
+    for_each_sample(0, batch, k * p * c_in, [&](Index s) {
+      T* col_s = col + s * k * p;
+      T* y_s = y + s * image;
+      gemm<T>(true, false, k, p, c_in, T(1), wv, k, xv + s * c_in * p, p, T(0), col_s, p);
+      std::fill(y_s, y_s + image, T(0));
+      col2im_add(g, col_s, y_s);
+      add_channel_bias(y_s, bias, c_out, plane);
+    });
+  }
+
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
     Node<T>& b = tape.input(n, 2);
     const ConvGeometry g = geometry(x, w, n);
-    const Index c_in = x.shape[1], c_out = g.channels, k = g.col_rows(), p = g.col_cols();
-    const Index image = g.image_size();  // one sample of y
     const auto [s0, s1] = tape.grad_rows(n);
-    const T* dy = n.grad;
-    if (b.needed) channel_bias_grad(tape, b, dy, s0, s1, c_out, g.height * g.width);
+    if (b.needed) channel_bias_grad(tape, b, n.grad, s0, s1, g.channels, g.height * g.width);
     if (!x.needed && !w.needed) return;
+    if (use_rows(g, x.shape[1])) backward_rows(tape, n, g, s0, s1);
+    else backward_columns(tape, n, g, s0, s1);
+  }
+
+  static void backward_rows(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
+    Node<T>& x = tape.input(n, 0);
+    Node<T>& w = tape.input(n, 1);
+    const Index batch = x.shape[0], c_in = x.shape[1], c_out = g.channels, k = g.window(), p = g.positions();
+    const T* dy = n.grad;
+    if (x.needed) {
+      // dR = im2row(dY); dX^T = dR W^T and dx = (dX^T)^T, per chunk of samples
+      T keep_x;
+      T* dx = tape.grad_for_write_rows(x, s0, s1, &keep_x);
+      const PackedB<T> weight_t(true, c_in, k, w.value, k);
+      for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
+        T* dr = conv_scratch<T, 0>((e - a) * p * (k + c_in));
+        T* dxt = dr + (e - a) * p * k;
+        im2row(g, dy, a, e, 0, c_out, dr);
+        weight_t.multiply(false, (e - a) * p, dr, k, T(1), T(0), dxt, c_in);
+        for (Index s = a; s < e; ++s)
+          from_position_major(dxt + (s - a) * p * c_in, c_in, p, static_cast<const T*>(nullptr), keep_x != T(0),
+                              dx + s * c_in * p);
+      });
+    }
+    // dW = (X^T)^T dR over the samples' rows (dR built again, a block at a time)
+    if (w.needed) weight_grad_rows(tape, w, g, dy, n.saved.data(), c_in, s0, s1);
+  }
+
+  static void backward_columns(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
+    Node<T>& x = tape.input(n, 0);
+    Node<T>& w = tape.input(n, 1);
+    const Index c_in = x.shape[1], k = g.window(), p = g.positions(), image = g.image_size();
+    const T* dy = n.grad;
     T* dcol = n.saved.data();  // sized [N, K, P] by the forward pass
     const T* wv = w.value;
     T keep_x = T(0);
@@ -299,35 +726,13 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, Index stride = 
   if (xs[2] + 2 * padding < ws[2] || xs[3] + 2 * padding < ws[3])
     throw ShapeError("conv2d: the kernel " + std::to_string(ws[2]) + " x " + std::to_string(ws[3]) +
                      " is larger than the padded input " + xs.str() + " (padding " + std::to_string(padding) + ")");
-  detail::ConvGeometry g;
-  g.channels = xs[1];
-  g.height = xs[2];
-  g.width = xs[3];
-  g.kh = ws[2];
-  g.kw = ws[3];
-  g.stride = stride;
-  g.padding = padding;
-  g.out_h = (xs[2] + 2 * padding - ws[2]) / stride + 1;
-  g.out_w = (xs[3] + 2 * padding - ws[3]) / stride + 1;
-  const Index batch = xs[0], c_out = ws[0], k = g.col_rows(), p = g.col_cols(), image = g.image_size();
+  const Index out_h = (xs[2] + 2 * padding - ws[2]) / stride + 1, out_w = (xs[3] + 2 * padding - ws[3]) / stride + 1;
 
   Tape<T>& tape = x.tape();
-  Node<T>& n = tape.record("conv2d", &detail::Conv2dOp<T>::backward, Shape{batch, c_out, g.out_h, g.out_w}, {x, w, b});
+  Node<T>& n = tape.record("conv2d", &detail::Conv2dOp<T>::backward, Shape{xs[0], ws[0], out_h, out_w}, {x, w, b});
   n.stride = stride;
   n.padding = padding;
-  n.saved.resize(Shape{std::max<Index>(batch * k * p, 1)});
-  T* col = n.saved.data();
-  T* y = n.value;
-  const T* xv = x.node().value;
-  const T* wv = w.node().value;
-  const T* bias = b.node().value;
-  detail::for_each_sample(0, batch, c_out * p * k, [&](Index s) {
-    T* col_s = col + s * k * p;
-    T* y_s = y + s * c_out * p;
-    detail::im2col(g, xv + s * image, col_s);
-    detail::gemm<T>(false, false, c_out, p, k, T(1), wv, k, col_s, p, T(0), y_s, p);  // y_n = W col_n
-    detail::add_channel_bias(y_s, bias, c_out, p);
-  });
+  detail::Conv2dOp<T>::forward(n, x.node(), w.node(), b.node());
   return tape.last();
 }
 
@@ -342,43 +747,20 @@ Var<T> conv_transpose2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, Index
   if (output_padding < 0 || output_padding >= stride)
     throw ShapeError("conv_transpose2d: output_padding must be >= 0 and smaller than the stride, got output_padding " +
                      std::to_string(output_padding) + ", stride " + std::to_string(stride));
-  detail::ConvGeometry g;
-  g.channels = ws[1];
-  g.height = (xs[2] - 1) * stride - 2 * padding + ws[2] + output_padding;
-  g.width = (xs[3] - 1) * stride - 2 * padding + ws[3] + output_padding;
-  g.kh = ws[2];
-  g.kw = ws[3];
-  g.stride = stride;
-  g.padding = padding;
-  g.out_h = xs[2];
-  g.out_w = xs[3];
-  if (xs[2] < 1 || xs[3] < 1 || g.height < 1 || g.width < 1)
+  const Index height = (xs[2] - 1) * stride - 2 * padding + ws[2] + output_padding;
+  const Index width = (xs[3] - 1) * stride - 2 * padding + ws[3] + output_padding;
+  if (xs[2] < 1 || xs[3] < 1 || height < 1 || width < 1)
     throw ShapeError("conv_transpose2d: input " + xs.str() + " with kernel " + std::to_string(ws[2]) + " x " +
                      std::to_string(ws[3]) + ", stride " + std::to_string(stride) + ", padding " +
-                     std::to_string(padding) + " gives an output of " + std::to_string(g.height) + " x " +
-                     std::to_string(g.width));
-  const Index batch = xs[0], c_in = xs[1], c_out = g.channels, k = g.col_rows(), p = g.col_cols();
-  const Index image = g.image_size();
+                     std::to_string(padding) + " gives an output of " + std::to_string(height) + " x " +
+                     std::to_string(width));
 
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("conv_transpose2d", &detail::ConvTranspose2dOp<T>::backward,
-                           Shape{batch, c_out, g.height, g.width}, {x, w, b});
+                           Shape{xs[0], ws[1], height, width}, {x, w, b});
   n.stride = stride;
   n.padding = padding;
-  n.saved.resize(Shape{std::max<Index>(batch * k * p, 1)});
-  T* col = n.saved.data();
-  T* y = n.value;
-  const T* xv = x.node().value;
-  const T* wv = w.node().value;
-  const T* bias = b.node().value;
-  detail::for_each_sample(0, batch, k * p * c_in, [&](Index s) {
-    T* col_s = col + s * k * p;
-    T* y_s = y + s * image;
-    detail::gemm<T>(true, false, k, p, c_in, T(1), wv, k, xv + s * c_in * p, p, T(0), col_s, p);  // col_n = W^T x_n
-    std::fill(y_s, y_s + image, T(0));
-    detail::col2im_add(g, col_s, y_s);
-    detail::add_channel_bias(y_s, bias, c_out, g.height * g.width);
-  });
+  detail::ConvTranspose2dOp<T>::forward(n, x.node(), w.node(), b.node());
   return tape.last();
 }
 
