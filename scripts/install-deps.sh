@@ -15,6 +15,7 @@ packages=(
   libbenchmark-dev libopenblas-dev        # benchmarks
   curl ca-certificates                    # scripts/get_mnist.sh downloads MNIST where it can
   python3-numpy                           # tests/export: the independent safetensors reader
+  dataset-fashion-mnist                   # --dataset fashion-mnist (its four IDX files)
 )
 case "${1:-}" in
   "") ;;
