@@ -256,12 +256,15 @@ TEST_CASE("conv2d: float gradients match double ones in both layouts, bit-identi
       {20, 32, 14, 64, 4},  // conv rows; transposed rows
       {20, 1, 28, 32, 4},   // conv columns; transposed rows
       {20, 32, 14, 1, 4},   // conv rows; transposed columns
+      {6, 1, 9, 16, 3},     // odd sizes: conv columns (9 <= 16); transposed rows
+      {6, 16, 9, 1, 3},     // odd sizes: conv rows; transposed columns (17 x 17 output)
+      {6, 2, 21, 32, 4},    // conv columns with an input gradient (32 <= 32); transposed rows
   };
   vaegan::test::ThreadCountGuard guard;
   Rng rng(13);
   for (const Case& c : cases) {
     for (const bool transposed : {false, true}) {
-      INFO("batch ", c.batch, ", channels ", c.c_in, " -> ", c.c_out, transposed ? ", transposed" : "");
+      INFO("batch ", c.batch, ", channels ", c.c_in, " -> ", c.c_out, std::string(transposed ? ", transposed" : ""));
       const Tensor<double> x = random_normal<double>(Shape{c.batch, c.c_in, c.size, c.size}, rng);
       const Shape ws =
           transposed ? Shape{c.c_in, c.c_out, c.kernel, c.kernel} : Shape{c.c_out, c.c_in, c.kernel, c.kernel};

@@ -215,5 +215,125 @@ inline void gemm(bool trans_a, bool trans_b, Index m, Index n, Index k, float al
   }
 }
 
+// ---- unpacked products for a short inner dimension --------------------------------------
+// The column layout of the convolutions (ops/conv2d.hpp) multiplies per sample a weight of
+// a few columns (k = 16 for a 4 x 4 kernel on one channel) by a col matrix of a few hundred
+// columns. Packing both operands for the tiled kernel costs as much as the product there,
+// so these kernels read them in place: A broadcast from memory with any strides, B and C
+// rows loaded as vectors.
+
+// C[rows, n] (Rows <= 8 rows of C) = sum over t < k of A(i, t) B[t, :] (+ C when accumulate,
+// + bias[i] when bias), A(i, t) = a[i ars + t acs]; columns in blocks of 48.
+template <int Rows>
+inline void small_nn_rows(Index n, Index k, const float* a, Index ars, Index acs, const float* b, Index ldb, float* c,
+                          Index ldc, bool accumulate, const float* bias) {
+  constexpr int V = 3;
+  for (Index j0 = 0; j0 < n; j0 += 16 * V) {
+    __mmask16 mask[V];
+    for (int v = 0; v < V; ++v) mask[v] = lanes(n - j0 - 16 * v);
+    __m512 acc[Rows][V];
+#pragma GCC unroll 8
+    for (int r = 0; r < Rows; ++r)
+      for (int v = 0; v < V; ++v) acc[r][v] = _mm512_setzero_ps();
+    for (Index t = 0; t < k; ++t) {
+      __m512 bv[V];
+      for (int v = 0; v < V; ++v) bv[v] = _mm512_maskz_loadu_ps(mask[v], b + t * ldb + j0 + 16 * v);
+#pragma GCC unroll 8
+      for (int r = 0; r < Rows; ++r) {
+        const __m512 av = _mm512_set1_ps(a[r * ars + t * acs]);
+        for (int v = 0; v < V; ++v) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+      }
+    }
+    for (int r = 0; r < Rows; ++r) {
+      float* row = c + r * ldc + j0;
+      const __m512 add = _mm512_set1_ps(bias != nullptr ? bias[r] : 0.0f);
+      for (int v = 0; v < V; ++v) {
+        __m512 out = _mm512_add_ps(acc[r][v], add);
+        if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], row + 16 * v));
+        _mm512_mask_storeu_ps(row + 16 * v, mask[v], out);
+      }
+    }
+  }
+}
+
+// C[m, n] = A B (+ C when accumulate, + bias[i] per row when bias) with A(i, t) = a[i ars + t acs]
+// (A [m, k] row-major: ars = k, acs = 1; A^T of a [k, m] buffer: ars = 1, acs = m), B [k, n]
+// and C [m, n] row-major. Each element sums over t in order, whatever the blocking.
+inline void small_nn(Index m, Index n, Index k, const float* a, Index ars, Index acs, const float* b, Index ldb,
+                     float* c, Index ldc, bool accumulate, const float* bias) {
+  Index i = 0;
+  for (; i + 8 <= m; i += 8)
+    small_nn_rows<8>(n, k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate, bias ? bias + i : nullptr);
+  for (; i + 4 <= m; i += 4)
+    small_nn_rows<4>(n, k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate, bias ? bias + i : nullptr);
+  for (; i < m; ++i)
+    small_nn_rows<1>(n, k, a + i * ars, ars, acs, b, ldb, c + i * ldc, ldc, accumulate, bias ? bias + i : nullptr);
+}
+
+// Sum of the 16 lanes in a fixed order (so results do not depend on the compiler's choice).
+inline float lane_sum(__m512 v) {
+  alignas(64) float x[16];
+  _mm512_store_ps(x, v);
+  float s = 0.0f;
+  for (int i = 0; i < 16; ++i) s += x[i];
+  return s;
+}
+
+// C[i, j] (+ C when accumulate) = sum over samples s < count, q < len of A_s[i, q] B_s[j, q],
+// for i in [0, RowsA) and j in [0, rows_b <= 6): A_s = a + s a_step, B_s = b + s b_step,
+// rows lda and ldb apart. The accumulators run over every sample (one vector of partial
+// sums per element, lanes added in a fixed order at the end).
+template <int RowsA>
+inline void small_nt_tile(Index rows_b, Index len, Index count, const float* a, Index lda, Index a_step, const float* b,
+                          Index ldb, Index b_step, float* c, Index ldc, bool accumulate) {
+  constexpr int RowsB = 6;
+  __m512 acc[RowsA][RowsB];
+  for (int i = 0; i < RowsA; ++i)
+    for (int j = 0; j < RowsB; ++j) acc[i][j] = _mm512_setzero_ps();
+  const Index full = len / 16 * 16;
+  const __mmask16 tail = lanes(len - full);
+  for (Index s = 0; s < count; ++s) {
+    const float* as = a + s * a_step;
+    const float* bs = b + s * b_step;
+    for (Index q = 0; q < len; q += 16) {
+      const __mmask16 mask = q < full ? static_cast<__mmask16>(0xFFFF) : tail;
+      __m512 bv[RowsB];
+      for (int j = 0; j < RowsB; ++j)
+        bv[j] = j < rows_b ? _mm512_maskz_loadu_ps(mask, bs + j * ldb + q) : _mm512_setzero_ps();
+#pragma GCC unroll 4
+      for (int i = 0; i < RowsA; ++i) {
+        const __m512 av = _mm512_maskz_loadu_ps(mask, as + i * lda + q);
+        for (int j = 0; j < RowsB; ++j) acc[i][j] = _mm512_fmadd_ps(av, bv[j], acc[i][j]);
+      }
+    }
+  }
+  for (int i = 0; i < RowsA; ++i)
+    for (Index j = 0; j < rows_b; ++j) {
+      const float v = lane_sum(acc[i][j]);
+      c[i * ldc + j] = accumulate ? c[i * ldc + j] + v : v;
+    }
+}
+
+// The tiles of small_nt: rows of A in blocks of 4 (tile_a), rows of B in blocks of 6.
+inline Index small_nt_tiles(Index m, Index n) { return ((m + 3) / 4) * ((n + 5) / 6); }
+
+// Tile `tile` of C[m, n] (+ C when accumulate) = sum over samples of A_s B_s^T (see
+// small_nt_tile); tiles write disjoint parts of C, so they can run on different threads.
+inline void small_nt(Index tile, Index m, Index n, Index len, Index count, const float* a, Index lda, Index a_step,
+                     const float* b, Index ldb, Index b_step, float* c, Index ldc, bool accumulate) {
+  const Index blocks_b = (n + 5) / 6;
+  const Index i0 = tile / blocks_b * 4, j0 = tile % blocks_b * 6;
+  const Index rows_b = std::min<Index>(6, n - j0);
+  const float* ai = a + i0 * lda;
+  const float* bj = b + j0 * ldb;
+  float* cij = c + i0 * ldc + j0;
+  switch (std::min<Index>(4, m - i0)) {
+    case 4: small_nt_tile<4>(rows_b, len, count, ai, lda, a_step, bj, ldb, b_step, cij, ldc, accumulate); break;
+    case 3: small_nt_tile<3>(rows_b, len, count, ai, lda, a_step, bj, ldb, b_step, cij, ldc, accumulate); break;
+    case 2: small_nt_tile<2>(rows_b, len, count, ai, lda, a_step, bj, ldb, b_step, cij, ldc, accumulate); break;
+    default: small_nt_tile<1>(rows_b, len, count, ai, lda, a_step, bj, ldb, b_step, cij, ldc, accumulate); break;
+  }
+}
+
 }  // namespace vaegan::detail::avx512
 #endif  // __AVX512F__
