@@ -139,10 +139,19 @@ match(other out "\"count\": ([^,]+)," other_count)
 expect_number(other "count" "${other_count}" EQUAL ${TRAIN_COUNT})
 
 # ---- usage errors: exit 2, one line naming the problem --------------------------------------
-run(no_real ${EVAL_COMMON} --generated "${TEST_IMAGES}")
-expect_exit(no_real 2)
+# Without --real, the test images of --data are the real set; where they are missing, an I/O
+# error (exit 1) that names --real and how to fetch the data.
+run(default_real ${EVAL_COMMON} --data "${DATA}" --generated "${TEST_IMAGES}" --format json)
+expect_exit(default_real 0)
+expect_in(default_real out "t10k-images-idx3-ubyte")
+match(default_real out "\"fid\": ([^,]+)," default_real_fid)
+expect_number(default_real "FID of the default real set against itself" "${default_real_fid}" LESS 0.0005)
+
+run(no_real ${EVAL_COMMON} --data "${WORK_DIR}/no-such-dir" --generated "${TEST_IMAGES}")
+expect_exit(no_real 1)
 expect_one_line_on_stderr(no_real)
 expect_in(no_real err "--real")
+expect_in(no_real err "no-such-dir")
 
 run(nothing ${EVAL_COMMON} --real "${TEST_IMAGES}")
 expect_exit(nothing 2)
