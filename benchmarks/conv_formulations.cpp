@@ -1,0 +1,218 @@
+// bench_conv_formulations: one convolution product, y^T = R W^T (the forward pass of
+// Conv2d(32->64, k4 s2 p1) on [N, 32, 14, 14] by default), computed three ways, one JSON
+// line per way and batch:
+//
+//   {"impl":"vaegan","formulation":"rows","batch":64,"reps":50,"median_ms":..,"gflops":..}
+//
+//   bench_conv_formulations [--batch N[,N...]] [--channels C] [--out C] [--size S] [--reps N]
+//
+// - columns: per sample, col = im2col(x_n) [K, P] and y_n = W col (one GEMM per sample,
+//   output in place): the layout the library used for every layer before (and still uses
+//   when a window has fewer values than the output has channels).
+// - rows: the row layout of ops/conv2d.hpp: per chunk of samples, R = im2row(x) [rows, K]
+//   from a zero-padded copy of each image, then R W^T against the weight packed once.
+// - implicit: no R at all. An AVX-512 micro-kernel with the GEMM kernel's 12 x 32 tile
+//   broadcasts each value of R straight from the padded image (row pointer of the window
+//   + offset of the kernel tap), against the same packed weight: implicit GEMM.
+// Each repetition computes the whole batch on one thread (set by --threads, default 1);
+// median of --reps after 5 warm-up repetitions. The three results are compared (max abs
+// difference printed to stderr). docs/performance.md quotes this program.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include <vaegan/vaegan.hpp>
+
+#include "cli.hpp"  // examples/common/cli.hpp
+
+namespace {
+
+using vaegan::Index;
+namespace detail = vaegan::detail;
+
+double now_ms() {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+template <class F>
+double median_ms(int reps, F&& f) {
+  for (int i = 0; i < 5; ++i) f();
+  std::vector<double> ms;
+  for (int i = 0; i < reps; ++i) {
+    const double t0 = now_ms();
+    f();
+    ms.push_back(now_ms() - t0);
+  }
+  std::sort(ms.begin(), ms.end());
+  return ms[ms.size() / 2];
+}
+
+#ifdef __AVX512F__
+// C[rows, 32-column panel] = A B for a tile of 12 rows of R whose values are read in place:
+// A[r][k] = window[r][offset[k]] (window[r]: the padded image at row r's window; offset[k]:
+// kernel tap k's place in it). The panel is the packed weight, as for the GEMM kernel.
+void implicit_tile(Index kc, const float* const* window, const int* offset, const float* panel, float* c, Index ldc,
+                   Index rows, bool first) {
+  __m512 acc[12][2];
+  for (int r = 0; r < 12; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+  for (Index k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(panel + k * 32);
+    const __m512 b1 = _mm512_load_ps(panel + k * 32 + 16);
+    const Index o = offset[k];
+#pragma GCC unroll 12
+    for (int r = 0; r < 12; ++r) {
+      const __m512 a = _mm512_set1_ps(window[r][o]);
+      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+    }
+  }
+  for (Index r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    if (!first) {
+      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
+      acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
+    }
+    _mm512_storeu_ps(row, acc[r][0]);
+    _mm512_storeu_ps(row + 16, acc[r][1]);
+  }
+}
+#endif
+
+struct Shape {
+  Index batch, channels, out, size;
+};
+
+void run(const Shape& s, int reps) {
+  detail::ConvGeometry g;
+  g.channels = s.channels;
+  g.height = g.width = s.size;
+  g.kh = g.kw = 4;
+  g.stride = 2;
+  g.padding = 1;
+  g.out_h = g.out_w = (s.size + 2 - 4) / 2 + 1;
+  const Index n = s.batch, k = g.window(), p = g.positions(), image = g.image_size(), c_out = s.out;
+  std::vector<float> x(static_cast<std::size_t>(n * image)), w(static_cast<std::size_t>(c_out * k));
+  vaegan::Rng rng(1);
+  rng.fill_normal(x.data(), static_cast<Index>(x.size()));
+  rng.fill_normal(w.data(), static_cast<Index>(w.size()), 0.0, 0.05);
+  const double flops = 2.0 * static_cast<double>(n * p * k * c_out);
+  auto report = [&](const char* name, double ms) {
+    std::printf(
+        "{\"impl\":\"vaegan\",\"formulation\":\"%s\",\"channels\":%ld,\"out\":%ld,\"size\":%ld,\"batch\":%ld,"
+        "\"reps\":%d,\"median_ms\":%.4f,\"gflops\":%.1f}\n",
+        name, static_cast<long>(s.channels), static_cast<long>(c_out), static_cast<long>(s.size), static_cast<long>(n),
+        reps, ms, flops / (ms * 1e-3) / 1e9);
+    std::fflush(stdout);
+  };
+
+  // columns: per sample, im2col + one GEMM with the output [C_out, P] in place.
+  std::vector<float> col(static_cast<std::size_t>(k * p)), y_columns(static_cast<std::size_t>(n * c_out * p));
+  report("columns", median_ms(reps, [&] {
+           for (Index i = 0; i < n; ++i) {
+             detail::im2col(g, x.data() + i * image, col.data());
+             detail::gemm<float>(false, false, c_out, p, k, 1.0f, w.data(), k, col.data(), p, 0.0f,
+                                 y_columns.data() + i * c_out * p, p);
+           }
+         }));
+
+  // rows: chunks of samples, im2row + the packed weight (output position-major, [N P, C_out]).
+  std::vector<float> y_rows(static_cast<std::size_t>(n * p * c_out));
+  const Index chunk = detail::samples_per_chunk(n, p * k);
+  std::vector<float> r(static_cast<std::size_t>(chunk * p * k));
+  report("rows", median_ms(reps, [&] {
+           const detail::PackedB<float> weight_t(true, c_out, k, w.data(), k);
+           for (Index a = 0; a < n; a += chunk) {
+             const Index e = std::min(n, a + chunk);
+             detail::im2row(g, x.data(), a, e, 0, g.channels, r.data());
+             weight_t.multiply(false, (e - a) * p, r.data(), k, 1.0f, 0.0f, y_rows.data() + a * p * c_out, c_out);
+           }
+         }));
+  double worst = 0.0;
+  for (Index i = 0; i < n; ++i)
+    for (Index c = 0; c < c_out; ++c)
+      for (Index q = 0; q < p; ++q)
+        worst =
+            std::max(worst, static_cast<double>(std::abs(y_columns[static_cast<std::size_t>((i * c_out + c) * p + q)] -
+                                                         y_rows[static_cast<std::size_t>((i * p + q) * c_out + c)])));
+
+#ifdef __AVX512F__
+  // implicit: the padded images of the batch, window pointers per position, tap offsets.
+  const detail::PaddedImage pd = detail::padded(g);
+  std::vector<float> padded(static_cast<std::size_t>(n * g.channels * pd.plane()), 0.0f);
+  std::vector<const float*> window(static_cast<std::size_t>(n * p));
+  for (Index i = 0; i < n; ++i)
+    for (Index oh = 0; oh < g.out_h; ++oh)
+      for (Index ow = 0; ow < g.out_w; ++ow)
+        window[static_cast<std::size_t>(i * p + oh * g.out_w + ow)] =
+            padded.data() + i * g.channels * pd.plane() + oh * 2 * pd.width + ow * 2;
+  std::vector<int> offset(static_cast<std::size_t>(k));
+  for (Index c = 0; c < g.channels; ++c)
+    for (Index i = 0; i < 4; ++i)
+      for (Index j = 0; j < 4; ++j)
+        offset[static_cast<std::size_t>((c * 4 + i) * 4 + j)] = static_cast<int>(c * pd.plane() + i * pd.width + j);
+  std::vector<float> y_implicit(static_cast<std::size_t>(n * p * c_out));
+  const Index rows_total = n * p;
+  if (c_out % 32 == 0) {
+    report("implicit", median_ms(reps, [&] {
+             for (Index i = 0; i < n; ++i)  // the zero-padded copies (as the rows layout makes them)
+               detail::copy_into_padded(g, pd, x.data() + i * image, 0, g.channels,
+                                        padded.data() + i * g.channels * pd.plane());
+             const detail::PackedB<float> weight_t(true, c_out, k, w.data(), k);
+             const float* packed = detail::gemm_pack_buffers<float>().packed_b;
+             const Index panels = c_out / 32;
+             for (Index k0 = 0; k0 < k; k0 += detail::avx512::kDepthBlock) {
+               const Index kc = std::min(detail::avx512::kDepthBlock, k - k0);
+               for (Index i0 = 0; i0 < rows_total; i0 += 12) {
+                 const Index rows = std::min<Index>(12, rows_total - i0);
+                 const float* rp[12];
+                 for (Index q = 0; q < 12; ++q)
+                   rp[q] = window[static_cast<std::size_t>(std::min(i0 + q, rows_total - 1))];
+                 for (Index j = 0; j < panels; ++j)
+                   implicit_tile(kc, rp, offset.data() + k0, packed + panels * 32 * k0 + j * kc * 32,
+                                 y_implicit.data() + i0 * c_out + j * 32, c_out, rows, k0 == 0);
+               }
+             }
+           }));
+    for (std::size_t i = 0; i < y_rows.size(); ++i)
+      worst = std::max(worst, static_cast<double>(std::abs(y_rows[i] - y_implicit[i])));
+  }
+#endif
+  std::fprintf(stderr, "bench_conv_formulations: batch %ld: max abs difference between the formulations %.3g\n",
+               static_cast<long>(n), worst);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::int64_t> batches{64, 256};
+  std::int64_t channels = 32, out = 64, size = 14, reps = 50, threads = 1;
+  bool list = false;
+  cli::Parser parser("bench_conv_formulations",
+                     "One convolution product three ways: per-sample im2col + GEMM, im2row chunks + the packed\n"
+                     "weight, implicit GEMM (see the comment at the top of benchmarks/conv_formulations.cpp).");
+  parser.add("batch", &batches, "batch sizes");
+  parser.add("channels", &channels, "input channels");
+  parser.add("out", &out, "output channels (a multiple of 32 for the implicit kernel)");
+  parser.add("size", &size, "input height and width (even)");
+  parser.add("reps", &reps, "timed repetitions");
+  parser.add("threads", &threads, "threads (the products run on one; this sets vaegan's count)");
+  parser.add_switch("list", &list, "print the configurations and exit");
+  parser.add_switch("benchmark_list_tests", &list, "the same as --list, as in Google Benchmark programs");
+  parser.require([&] { return channels > 0 && out > 0 && size >= 4 && size % 2 == 0 && reps > 0 && threads > 0; },
+                 "--channels, --out, --reps and --threads need positive integers, --size an even one >= 4");
+  parser.require([&] { return std::all_of(batches.begin(), batches.end(), [](std::int64_t b) { return b > 0; }); },
+                 "--batch needs positive integers");
+  parser.parse(argc, argv);
+  if (list) {
+    for (std::int64_t b : batches)
+      for (const char* f : {"columns", "rows", "implicit"}) std::printf("%s/batch:%ld\n", f, static_cast<long>(b));
+    return 0;
+  }
+  vaegan::set_num_threads(static_cast<int>(threads));
+  for (std::int64_t b : batches) run({b, channels, out, size}, static_cast<int>(reps));
+  return 0;
+}
