@@ -11,17 +11,20 @@
 //   when a window has fewer values than the output has channels).
 // - rows: the row layout of ops/conv2d.hpp: per chunk of samples, R = im2row(x) [rows, K]
 //   from a zero-padded copy of each image, then R W^T against the weight packed once.
-// - implicit: no R at all. An AVX-512 micro-kernel with the GEMM kernel's 12 x 32 tile
-//   broadcasts each value of R straight from the padded image (row pointer of the window
-//   + offset of the kernel tap), against the same packed weight: implicit GEMM.
+// - implicit: the same chunks without R: the GEMM kernel's 12 x 32 tile broadcasts each
+//   value of R straight from the padded images (a pointer per window, an offset per kernel
+//   tap) against the same packed weight (PackedB::multiply_implicit, AVX-512 builds only):
+//   what ops/conv2d.hpp now runs for this product.
 // Each repetition computes the whole batch on one thread (set by --threads, default 1);
-// median of --reps after 5 warm-up repetitions. The three results are compared (max abs
+// the ways take turns, one repetition each per round; median of --reps rounds after 5
+// warm-up rounds. The three results are compared (max abs
 // difference printed to stderr). docs/performance.md quotes this program.
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <cstdio>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -38,49 +41,25 @@ double now_ms() {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
-template <class F>
-double median_ms(int reps, F&& f) {
-  for (int i = 0; i < 5; ++i) f();
-  std::vector<double> ms;
-  for (int i = 0; i < reps; ++i) {
-    const double t0 = now_ms();
-    f();
-    ms.push_back(now_ms() - t0);
-  }
-  std::sort(ms.begin(), ms.end());
-  return ms[ms.size() / 2];
-}
-
-#ifdef __AVX512F__
-// C[rows, 32-column panel] = A B for a tile of 12 rows of R whose values are read in place:
-// A[r][k] = window[r][offset[k]] (window[r]: the padded image at row r's window; offset[k]:
-// kernel tap k's place in it). The panel is the packed weight, as for the GEMM kernel.
-void implicit_tile(Index kc, const float* const* window, const int* offset, const float* panel, float* c, Index ldc,
-                   Index rows, bool first) {
-  __m512 acc[12][2];
-  for (int r = 0; r < 12; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
-  for (Index k = 0; k < kc; ++k) {
-    const __m512 b0 = _mm512_load_ps(panel + k * 32);
-    const __m512 b1 = _mm512_load_ps(panel + k * 32 + 16);
-    const Index o = offset[k];
-#pragma GCC unroll 12
-    for (int r = 0; r < 12; ++r) {
-      const __m512 a = _mm512_set1_ps(window[r][o]);
-      acc[r][0] = _mm512_fmadd_ps(a, b0, acc[r][0]);
-      acc[r][1] = _mm512_fmadd_ps(a, b1, acc[r][1]);
+// The median milliseconds of each way, timed in turn (one repetition of each per round, so
+// drift in the machine's load falls on all alike), after 5 warm-up rounds.
+std::vector<double> median_ms(int reps, const std::vector<std::function<void()>>& ways) {
+  for (int i = 0; i < 5; ++i)
+    for (const auto& f : ways) f();
+  std::vector<std::vector<double>> ms(ways.size());
+  for (int i = 0; i < reps; ++i)
+    for (std::size_t w = 0; w < ways.size(); ++w) {
+      const double t0 = now_ms();
+      ways[w]();
+      ms[w].push_back(now_ms() - t0);
     }
+  std::vector<double> medians;
+  for (auto& m : ms) {
+    std::sort(m.begin(), m.end());
+    medians.push_back(m[m.size() / 2]);
   }
-  for (Index r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    if (!first) {
-      acc[r][0] = _mm512_add_ps(acc[r][0], _mm512_loadu_ps(row));
-      acc[r][1] = _mm512_add_ps(acc[r][1], _mm512_loadu_ps(row + 16));
-    }
-    _mm512_storeu_ps(row, acc[r][0]);
-    _mm512_storeu_ps(row + 16, acc[r][1]);
-  }
+  return medians;
 }
-#endif
 
 struct Shape {
   Index batch, channels, out, size;
@@ -111,26 +90,49 @@ void run(const Shape& s, int reps) {
 
   // columns: per sample, im2col + one GEMM with the output [C_out, P] in place.
   std::vector<float> col(static_cast<std::size_t>(k * p)), y_columns(static_cast<std::size_t>(n * c_out * p));
-  report("columns", median_ms(reps, [&] {
-           for (Index i = 0; i < n; ++i) {
-             detail::im2col(g, x.data() + i * image, col.data());
-             detail::gemm<float>(false, false, c_out, p, k, 1.0f, w.data(), k, col.data(), p, 0.0f,
-                                 y_columns.data() + i * c_out * p, p);
-           }
-         }));
+  std::vector<const char*> names;
+  std::vector<std::function<void()>> ways;
+  names.push_back("columns");
+  ways.push_back([&] {
+    for (Index i = 0; i < n; ++i) {
+      detail::im2col(g, x.data() + i * image, col.data());
+      detail::gemm<float>(false, false, c_out, p, k, 1.0f, w.data(), k, col.data(), p, 0.0f,
+                          y_columns.data() + i * c_out * p, p);
+    }
+  });
 
-  // rows: chunks of samples, im2row + the packed weight (output position-major, [N P, C_out]).
+  // rows: chunks of samples, im2row + the packed weight (output position-major, [N P, C_out]),
+  // the row layout as it was before the implicit product.
   std::vector<float> y_rows(static_cast<std::size_t>(n * p * c_out));
   const Index chunk = detail::samples_per_chunk(n, p * k);
   std::vector<float> r(static_cast<std::size_t>(chunk * p * k));
-  report("rows", median_ms(reps, [&] {
-           const detail::PackedB<float> weight_t(true, c_out, k, w.data(), k);
-           for (Index a = 0; a < n; a += chunk) {
-             const Index e = std::min(n, a + chunk);
-             detail::im2row(g, x.data(), a, e, 0, g.channels, r.data());
-             weight_t.multiply(false, (e - a) * p, r.data(), k, 1.0f, 0.0f, y_rows.data() + a * p * c_out, c_out);
-           }
-         }));
+  names.push_back("rows");
+  ways.push_back([&] {
+    const detail::PackedB<float> weight_t(true, c_out, k, w.data(), k);
+    for (Index a = 0; a < n; a += chunk) {
+      const Index e = std::min(n, a + chunk);
+      detail::im2row(g, x.data(), a, e, 0, g.channels, r.data());
+      weight_t.multiply(false, (e - a) * p, r.data(), k, 1.0f, 0.0f, y_rows.data() + a * p * c_out, c_out);
+    }
+  });
+
+  // implicit: the same chunks, R read in place from the padded images (where the build has
+  // the AVX-512 kernel: PackedB::implicit()).
+  std::vector<float> y_implicit(static_cast<std::size_t>(n * p * c_out));
+  if (detail::PackedB<float>(true, c_out, k, w.data(), k).implicit()) {
+    names.push_back("implicit");
+    ways.push_back([&] {
+      const detail::PackedB<float> weight_t(true, c_out, k, w.data(), k);
+      const Index* offsets = detail::tap_offsets(g);
+      for (Index a = 0; a < n; a += chunk) {
+        const Index e = std::min(n, a + chunk);
+        detail::window_product(g, weight_t, offsets, x.data(), a, e, r.data(), y_implicit.data() + a * p * c_out,
+                               c_out);
+      }
+    });
+  }
+  const std::vector<double> ms = median_ms(reps, ways);
+  for (std::size_t i = 0; i < ways.size(); ++i) report(names[i], ms[i]);
   double worst = 0.0;
   for (Index i = 0; i < n; ++i)
     for (Index c = 0; c < c_out; ++c)
@@ -138,49 +140,9 @@ void run(const Shape& s, int reps) {
         worst =
             std::max(worst, static_cast<double>(std::abs(y_columns[static_cast<std::size_t>((i * c_out + c) * p + q)] -
                                                          y_rows[static_cast<std::size_t>((i * p + q) * c_out + c)])));
-
-#ifdef __AVX512F__
-  // implicit: the padded images of the batch, window pointers per position, tap offsets.
-  const detail::PaddedImage pd = detail::padded(g);
-  std::vector<float> padded(static_cast<std::size_t>(n * g.channels * pd.plane()), 0.0f);
-  std::vector<const float*> window(static_cast<std::size_t>(n * p));
-  for (Index i = 0; i < n; ++i)
-    for (Index oh = 0; oh < g.out_h; ++oh)
-      for (Index ow = 0; ow < g.out_w; ++ow)
-        window[static_cast<std::size_t>(i * p + oh * g.out_w + ow)] =
-            padded.data() + i * g.channels * pd.plane() + oh * 2 * pd.width + ow * 2;
-  std::vector<int> offset(static_cast<std::size_t>(k));
-  for (Index c = 0; c < g.channels; ++c)
-    for (Index i = 0; i < 4; ++i)
-      for (Index j = 0; j < 4; ++j)
-        offset[static_cast<std::size_t>((c * 4 + i) * 4 + j)] = static_cast<int>(c * pd.plane() + i * pd.width + j);
-  std::vector<float> y_implicit(static_cast<std::size_t>(n * p * c_out));
-  const Index rows_total = n * p;
-  if (c_out % 32 == 0) {
-    report("implicit", median_ms(reps, [&] {
-             for (Index i = 0; i < n; ++i)  // the zero-padded copies (as the rows layout makes them)
-               detail::copy_into_padded(g, pd, x.data() + i * image, 0, g.channels,
-                                        padded.data() + i * g.channels * pd.plane());
-             const detail::PackedB<float> weight_t(true, c_out, k, w.data(), k);
-             const float* packed = detail::gemm_pack_buffers<float>().packed_b;
-             const Index panels = c_out / 32;
-             for (Index k0 = 0; k0 < k; k0 += detail::avx512::kDepthBlock) {
-               const Index kc = std::min(detail::avx512::kDepthBlock, k - k0);
-               for (Index i0 = 0; i0 < rows_total; i0 += 12) {
-                 const Index rows = std::min<Index>(12, rows_total - i0);
-                 const float* rp[12];
-                 for (Index q = 0; q < 12; ++q)
-                   rp[q] = window[static_cast<std::size_t>(std::min(i0 + q, rows_total - 1))];
-                 for (Index j = 0; j < panels; ++j)
-                   implicit_tile(kc, rp, offset.data() + k0, packed + panels * 32 * k0 + j * kc * 32,
-                                 y_implicit.data() + i0 * c_out + j * 32, c_out, rows, k0 == 0);
-               }
-             }
-           }));
+  if (ways.size() > 2)
     for (std::size_t i = 0; i < y_rows.size(); ++i)
       worst = std::max(worst, static_cast<double>(std::abs(y_rows[i] - y_implicit[i])));
-  }
-#endif
   std::fprintf(stderr, "bench_conv_formulations: batch %ld: max abs difference between the formulations %.3g\n",
                static_cast<long>(n), worst);
 }
