@@ -304,7 +304,8 @@ TEST_CASE("conv2d: float gradients match double ones in both layouts, bit-identi
   }
 }
 
-TEST_CASE("conv2d: detail::PackedB gives gemm_serial's result bit for bit, for any product height") {
+TEST_CASE(
+    "conv2d: detail::PackedB gives gemm_serial's result bit for bit, for any product height, also read in place") {
   // The row layout's chunked products multiply one packed weight by chunks of rows; each
   // chunk's result must be exactly the serial GEMM's (the kernel, tiles and order are the same).
   Rng rng(21);
@@ -325,6 +326,17 @@ TEST_CASE("conv2d: detail::PackedB gives gemm_serial's result bit for bit, for a
             vaegan::detail::gemm_serial(kernel, trans_a, trans_b, m, n, k, 1.0f, a.data(), trans_a ? m : k, b.data(),
                                         trans_b ? k : n, 0.0f, reference.data(), n);
             CHECK(vaegan::test::max_abs_diff(c, reference) == 0.0);
+            if (packed.implicit() && !trans_a) {
+              // A read in place: row r at a + r k, column t at offset t.
+              std::vector<const float*> rows(static_cast<std::size_t>(m));
+              std::vector<Index> offsets(static_cast<std::size_t>(k));
+              for (Index r = 0; r < m; ++r) rows[static_cast<std::size_t>(r)] = a.data() + r * k;
+              for (Index t = 0; t < k; ++t) offsets[static_cast<std::size_t>(t)] = t;
+              Tensor<float> implicit(Shape{m, n});
+              implicit.set_zero();
+              packed.multiply_implicit(m, rows.data(), offsets.data(), 1.0f, 0.0f, implicit.data(), n);
+              CHECK(vaegan::test::max_abs_diff(implicit, reference) == 0.0);
+            }
           }
         }
 }

@@ -276,6 +276,23 @@ class PackedB {
     gemm_serial(kernel_, trans_a, trans_b_, m, n_, k_, alpha, a, lda, b_, ldb_, beta, c, ldc);
   }
 
+  // Whether multiply_implicit() is available: the AVX-512 float path (elsewhere the caller
+  // builds A and calls multiply()).
+  bool implicit() const { return packed_ != nullptr; }
+  // C[m, n] = alpha * A op(B) + beta * C with A[r][k] = window[r][offset[k]] read in place
+  // (avx512::gemm_implicit); only when implicit(). Bit for bit what multiply() gives for
+  // the same A built as a matrix.
+  void multiply_implicit(Index m, const T* const* window, const Index* offset, T alpha, T beta, T* c, Index ldc) const {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (m > 0 && n_ > 0 && packed_ != nullptr)
+        avx512::gemm_implicit(m, n_, k_, alpha, window, offset, packed_, beta, c, ldc);
+      return;
+    }
+#endif
+    (void)m, (void)window, (void)offset, (void)alpha, (void)beta, (void)c, (void)ldc;
+  }
+
  private:
   // The kernel choice may depend only on B's shape (products of any height share it): the
   // AVX-512 kernel whenever n suits it, also for chunks of fewer rows than gemm() gives it.

@@ -180,6 +180,73 @@ inline void tile(Index kc, const float* strip, const float* panel, float* c, Ind
   else tile_rows<4>(kc, strip, panel, c, ldc, rows, cols, alpha, beta, first);
 }
 
+// Implicit GEMM: the same tile, with op(A) read in place instead of from a packed strip:
+// A[r][k] = window[r][offset[k]] (one pointer per row of C, one offset per k). A
+// convolution's window matrix R is such an A (window: the padded image at the window of row
+// r's position; offset: kernel tap k's place in it), so it is never built. Each element of
+// C sums over k in the same order as tile_rows.
+template <int Rows>
+inline void tile_implicit_rows(Index kc, const float* const* window, const Index* offset, const float* panel, float* c,
+                               Index ldc, Index rows, Index cols, float alpha, float beta, bool first) {
+  __m512 acc[Rows][2];
+  const float* w[Rows];
+#pragma GCC unroll 12
+  for (int r = 0; r < Rows; ++r) {
+    acc[r][0] = acc[r][1] = _mm512_setzero_ps();
+    w[r] = window[r < rows ? r : rows - 1];
+  }
+  for (Index k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_load_ps(panel + k * kTileCols);
+    const __m512 b1 = _mm512_load_ps(panel + k * kTileCols + 16);
+    const Index o = offset[k];
+#pragma GCC unroll 12
+    for (int r = 0; r < Rows; ++r) {
+      const __m512 av = _mm512_set1_ps(w[r][o]);
+      acc[r][0] = _mm512_fmadd_ps(av, b0, acc[r][0]);
+      acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
+    }
+  }
+  const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+  const __m512 va = _mm512_set1_ps(alpha);
+  const bool read_c = !(first && beta == 0.0f);
+  const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
+  for (Index r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    __m512 v0 = _mm512_mul_ps(va, acc[r][0]);
+    __m512 v1 = _mm512_mul_ps(va, acc[r][1]);
+    if (read_c) {
+      v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+      v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
+// C[m, n] = alpha * A op(B) + beta * C with A[r][k] = window[r][offset[k]] and op(B) packed
+// whole by pack_b (depth block k0 at b_packed + ceil(n / 32) 32 k0), serial.
+inline void gemm_implicit(Index m, Index n, Index k, float alpha, const float* const* window, const Index* offset,
+                          const float* b_packed, float beta, float* c, Index ldc) {
+  const Index panels = (n + kTileCols - 1) / kTileCols;
+  for (Index k0 = 0; k0 < k; k0 += kDepthBlock) {
+    const Index kc = std::min(kDepthBlock, k - k0);
+    for (Index i0 = 0; i0 < m; i0 += kTileRows) {
+      const Index rows = std::min(kTileRows, m - i0);
+      for (Index j0 = 0; j0 < n; j0 += kTileCols) {
+        const float* panel = b_packed + panels * kTileCols * k0 + (j0 / kTileCols) * kc * kTileCols;
+        float* tile_c = c + i0 * ldc + j0;
+        const Index cols = std::min(kTileCols, n - j0);
+        if (rows > 8)
+          tile_implicit_rows<kTileRows>(kc, window + i0, offset + k0, panel, tile_c, ldc, rows, cols, alpha, beta,
+                                        k0 == 0);
+        else if (rows > 4)
+          tile_implicit_rows<8>(kc, window + i0, offset + k0, panel, tile_c, ldc, rows, cols, alpha, beta, k0 == 0);
+        else tile_implicit_rows<4>(kc, window + i0, offset + k0, panel, tile_c, ldc, rows, cols, alpha, beta, k0 == 0);
+      }
+    }
+  }
+}
+
 // Rows [row_begin, row_end) of C for depth block [k0, k0 + kc), against all n columns of
 // b_pack (packed by pack_b for that block): 12-row strips of op(A) packed into a_pack,
 // each run against every 32-column panel. The first block applies beta, later ones add.

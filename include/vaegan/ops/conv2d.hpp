@@ -65,6 +65,7 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/config.hpp"
@@ -221,6 +222,57 @@ void im2row(const ConvGeometry& g, const T* images, Index a, Index e, Index c0, 
     if (g.kw == 4) im2row_impl<4>(g, pd, channels, pad, dst);
     else im2row_impl<0>(g, pd, channels, pad, dst);
   }
+}
+
+// Implicit GEMM (PackedB::multiply_implicit): R's value (q, k) read in place from a padded
+// image, at the window of position q plus the offset of kernel tap k. The offsets of the
+// taps, k = (c kh + i) kw + j -> c plane + i width + j in a padded image, in the calling
+// thread's buffer (grown once), read by the threads of the chunk loop.
+inline const Index* tap_offsets(const ConvGeometry& g) {
+  const PaddedImage pd = padded(g);
+  thread_local std::vector<Index> offsets;
+  offsets.resize(static_cast<std::size_t>(g.window()));
+  for (Index c = 0; c < g.channels; ++c)
+    for (Index i = 0; i < g.kh; ++i)
+      for (Index j = 0; j < g.kw; ++j)
+        offsets[static_cast<std::size_t>((c * g.kh + i) * g.kw + j)] = c * pd.plane() + i * pd.width + j;
+  return offsets.data();
+}
+
+// Zero-padded copies of the images [a, e) in this thread's scratch, and per window position
+// of those images (row (s - a) P + q) a pointer to its window in them (this thread's buffer).
+template <class T>
+const T* const* padded_windows(const ConvGeometry& g, const T* images, Index a, Index e) {
+  const PaddedImage pd = padded(g);
+  const Index size = g.channels * pd.plane(), p = g.positions();
+  T* pads = conv_scratch<T, 1>((e - a) * size);
+  std::fill(pads, pads + (e - a) * size, T(0));
+  thread_local std::vector<const T*> windows;
+  windows.resize(static_cast<std::size_t>((e - a) * p));
+  for (Index s = a; s < e; ++s) {
+    T* pad = pads + (s - a) * size;
+    copy_into_padded(g, pd, images + s * g.image_size(), 0, g.channels, pad);
+    for (Index oh = 0; oh < g.out_h; ++oh)
+      for (Index ow = 0; ow < g.out_w; ++ow)
+        windows[static_cast<std::size_t>((s - a) * p + oh * g.out_w + ow)] =
+            pad + oh * g.stride * pd.width + ow * g.stride;
+  }
+  return windows.data();
+}
+
+// c [(e - a) P, n] = R op(W) for the images [a, e), R = im2row(images), op(W) the packed
+// weight: implicit where it allows (R never built), else through R built in `r`
+// ((e - a) P K values of scratch).
+template <class T>
+void window_product(const ConvGeometry& g, const PackedB<T>& weight, const Index* offsets, const T* images, Index a,
+                    Index e, T* r, T* c, Index ldc) {
+  const Index rows = (e - a) * g.positions();
+  if (offsets != nullptr) {
+    weight.multiply_implicit(rows, padded_windows(g, images, a, e), offsets, T(1), T(0), c, ldc);
+    return;
+  }
+  im2row(g, images, a, e, 0, g.channels, r);
+  weight.multiply(false, rows, r, g.window(), T(1), T(0), c, ldc);
 }
 
 // For the images [a, e): image = row2im(rows) (its rows at rows + (s - a) P K), combined
@@ -399,13 +451,13 @@ void col2im_add(const ConvGeometry& g, const T* col, T* image) {
   col2im_add_generic(g, col, image);
 }
 
-// Calls f(s) for the samples s in [begin, end). `work` is the multiply-adds of the one
-// GEMM f makes per sample: below gemm's threading threshold that GEMM is serial, so the
-// samples run in parallel (no nested thread teams); above it they run one after another
-// and the GEMM uses the threads.
+// Calls f(s) for the samples s in [begin, end). `work` is the multiply-adds of f's product
+// per sample. When that product is a detail::gemm (gemm_threads), it threads itself from
+// kGemmParallelWork on: above that the samples run one after another (no nested thread
+// teams); otherwise (and always for a serial product) the samples run in parallel.
 template <class F>
-void for_each_sample(Index begin, Index end, Index work, F&& f) {
-  if (work >= kGemmParallelWork) {
+void for_each_sample(Index begin, Index end, Index work, bool gemm_threads, F&& f) {
+  if (gemm_threads && work >= kGemmParallelWork) {
     for (Index s = begin; s < end; ++s) f(s);
     return;
   }
@@ -653,11 +705,10 @@ struct Conv2dOp {
       // R = im2row(x); Y^T = R W^T; y = (Y^T)^T + b, per chunk of samples (R only in scratch:
       // the backward pass builds it again)
       const PackedB<T> weight_t(true, c_out, k, wv, k);
+      const Index* offsets = weight_t.implicit() ? tap_offsets(g) : nullptr;
       for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-        T* r = conv_scratch<T, 0>((e - a) * p * (k + c_out));
-        T* yt = r + (e - a) * p * k;
-        im2row(g, xv, a, e, 0, g.channels, r);
-        weight_t.multiply(false, (e - a) * p, r, k, T(1), T(0), yt, c_out);
+        T* yt = conv_scratch<T, 0>((e - a) * p * (c_out + (offsets != nullptr ? 0 : k)));
+        window_product(g, weight_t, offsets, xv, a, e, yt + (e - a) * p * c_out, yt, c_out);
         for (Index s = a; s < e; ++s)
           from_position_major(yt + (s - a) * p * c_out, c_out, p, bias, false, y + s * c_out * p);
       });
@@ -666,7 +717,7 @@ struct Conv2dOp {
     // col_n = im2col(x_n); y_n = W col_n + b
     n.saved.resize(Shape{std::max<Index>(batch * p * k, 1)});
     T* saved = n.saved.data();
-    for_each_sample(0, batch, kUnpackedColumns<T> ? 0 : c_out * p * k, [&](Index s) {
+    for_each_sample(0, batch, c_out * p * k, !kUnpackedColumns<T>, [&](Index s) {
       T* col_s = saved + s * k * p;
       im2col(g, xv + s * image, col_s);
       column_product(false, c_out, p, k, wv, col_s, y + s * c_out * p, false, bias);
@@ -725,7 +776,7 @@ struct Conv2dOp {
     T* dcol = n.saved.data() + batch * k * p;
     const T* wv = w.value;
     const Index image = g.image_size();
-    for_each_sample(s0, s1, kUnpackedColumns<T> ? 0 : k * p * c_out, [&](Index s) {
+    for_each_sample(s0, s1, k * p * c_out, !kUnpackedColumns<T>, [&](Index s) {
       T* dcol_s = dcol + s * k * p;
       column_product(true, k, p, c_out, wv, dy + s * c_out * p, dcol_s, false, static_cast<const T*>(nullptr));
       T* dx_s = dx + s * image;
@@ -778,7 +829,7 @@ struct ConvTranspose2dOp {
     n.saved.resize(Shape{std::max<Index>(batch * k * p, 1)});
     T* col = n.saved.data();
     // col_n = W^T x_n; y_n = col2im(col_n) + b
-    for_each_sample(0, batch, kUnpackedColumns<T> ? 0 : k * p * c_in, [&](Index s) {
+    for_each_sample(0, batch, k * p * c_in, !kUnpackedColumns<T>, [&](Index s) {
       T* col_s = col + s * k * p;
       T* y_s = y + s * image;
       column_product(true, k, p, c_in, wv, xv + s * c_in * p, col_s, false, static_cast<const T*>(nullptr));
@@ -803,18 +854,17 @@ struct ConvTranspose2dOp {
   static void backward_rows(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
-    const Index batch = x.shape[0], c_in = x.shape[1], c_out = g.channels, k = g.window(), p = g.positions();
+    const Index batch = x.shape[0], c_in = x.shape[1], k = g.window(), p = g.positions();
     const T* dy = n.grad;
     if (x.needed) {
       // dR = im2row(dY); dX^T = dR W^T and dx = (dX^T)^T, per chunk of samples
       T keep_x;
       T* dx = tape.grad_for_write_rows(x, s0, s1, &keep_x);
       const PackedB<T> weight_t(true, c_in, k, w.value, k);
+      const Index* offsets = weight_t.implicit() ? tap_offsets(g) : nullptr;
       for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-        T* dr = conv_scratch<T, 0>((e - a) * p * (k + c_in));
-        T* dxt = dr + (e - a) * p * k;
-        im2row(g, dy, a, e, 0, c_out, dr);
-        weight_t.multiply(false, (e - a) * p, dr, k, T(1), T(0), dxt, c_in);
+        T* dxt = conv_scratch<T, 0>((e - a) * p * (c_in + (offsets != nullptr ? 0 : k)));
+        window_product(g, weight_t, offsets, dy, a, e, dxt + (e - a) * p * c_in, dxt, c_in);
         for (Index s = a; s < e; ++s)
           from_position_major(dxt + (s - a) * p * c_in, c_in, p, static_cast<const T*>(nullptr), keep_x != T(0),
                               dx + s * c_in * p);
@@ -834,7 +884,7 @@ struct ConvTranspose2dOp {
     T keep_x = T(0);
     T* dx = x.needed ? tape.grad_for_write_rows(x, s0, s1, &keep_x) : nullptr;
     // dcol_n = im2col(dY_n); dX_n = W dcol_n
-    for_each_sample(s0, s1, kUnpackedColumns<T> || !x.needed ? 0 : c_in * p * k, [&](Index s) {
+    for_each_sample(s0, s1, x.needed ? c_in * p * k : k * p, x.needed && !kUnpackedColumns<T>, [&](Index s) {
       T* dcol_s = dcol + s * k * p;
       im2col(g, dy + s * image, dcol_s);
       if (dx != nullptr)
