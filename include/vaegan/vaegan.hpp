@@ -55,11 +55,14 @@
 
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/data/idx.hpp"
+#include "vaegan/data/image_folder.hpp"
 #include "vaegan/data/mnist.hpp"
 
 #include "vaegan/io/checkpoint.hpp"
 #include "vaegan/io/csv.hpp"
+#include "vaegan/io/image_decode.hpp"
 #include "vaegan/io/image_grid.hpp"
+#include "vaegan/io/image_resize.hpp"
 #include "vaegan/io/png.hpp"
 #include "vaegan/io/safetensors.hpp"
 #include "vaegan/io/svg_plot.hpp"
