@@ -72,4 +72,27 @@ inline ImageBytes raw_png(std::uint32_t width, std::uint32_t height, int bit_dep
   return out;
 }
 
+// The two inputs fuzz_image found harmful in Debian's stb_image 2.27 (docs/fuzzing.md), as
+// the smallest files that show them:
+// a JPEG whose Huffman table claims 272 codes (stb writes past a 257-byte array), and
+inline ImageBytes jpeg_with_huffman_table_of_272_codes() {
+  ImageBytes b = {0xff, 0xd8, 0xff, 0xc4};
+  const int codes = 16 * 17;
+  const int length = 2 + 17 + codes;
+  b.push_back(static_cast<std::uint8_t>(length >> 8));
+  b.push_back(static_cast<std::uint8_t>(length & 0xff));
+  b.push_back(0x00);  // class 0 (DC), table 0
+  for (int i = 0; i < 16; ++i) b.push_back(17);
+  for (int i = 0; i < codes; ++i) b.push_back(static_cast<std::uint8_t>(i));
+  b.insert(b.end(), {0xff, 0xd9});
+  return b;
+}
+// a PNG whose IDAT chunk claims 2 GiB in a file of a few dozen bytes (stb allocates it).
+inline ImageBytes png_with_idat_claiming_2_gib() {
+  ImageBytes b = raw_png(6, 5, 8, 0, ImageBytes(36, 0));
+  const std::size_t idat = 8 + 25;  // after the signature and IHDR
+  b[idat] = 0x7e, b[idat + 1] = 0x00, b[idat + 2] = 0x00, b[idat + 3] = 0x88;
+  return b;
+}
+
 }  // namespace vaegan::test

@@ -1,7 +1,8 @@
 // Writes the fuzzers' seed corpora (scripts/fuzz.sh builds and runs it).
 //
 //   make_corpus --small DIR        the small corpus committed in tests/fuzz/corpus/:
-//                                  DIR/idx/* and DIR/checkpoint/* (regenerate it with this)
+//                                  DIR/idx/*, DIR/checkpoint/* and DIR/image/* (regenerate
+//                                  it with this)
 //   make_corpus --seed-preset DIR  checkpoints of the `seed` preset, one per trainer kind
 //                                  (2.6 to 4 MB each: generated at fuzz time, not committed)
 //
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "../data/image_fixtures.hpp"
 #include "fuzz_common.hpp"
 #include "vaegan/data/idx.hpp"
 #include "vaegan/io/checkpoint.hpp"
@@ -178,6 +180,33 @@ void seed_preset_corpus(const std::filesystem::path& dir) {
   save_trainer<VaeTrainer<float>>(dir / "seed-vae-f32-batches.ckpt", seed, true);
 }
 
+// Small images of every kind the folder loader decodes, and broken ones.
+void image_corpus(const std::filesystem::path& dir) {
+  using namespace vaegan::test;
+  std::filesystem::create_directories(dir);
+  const auto put = [&](const char* name, const Bytes& b) { write_file(dir / name, b); };
+  std::vector<std::uint8_t> px(6 * 5 * 4);
+  for (std::size_t i = 0; i < px.size(); ++i) px[i] = static_cast<std::uint8_t>(37 * i + 11);
+  put("grey.png", png_bytes(px, 6, 5, 1));
+  put("grey-alpha.png", png_bytes(px, 6, 5, 2));
+  put("rgb.png", png_bytes(px, 6, 5, 3));
+  put("rgba.png", png_bytes(px, 6, 5, 4));
+  put("grey.jpg", jpeg_bytes(px, 6, 5, 1));
+  put("rgb.jpg", jpeg_bytes(px, 6, 5, 3, 80));
+  put("rgb.bmp", bmp_bytes(px, 6, 5, 3));
+  put("grey.bmp", bmp_bytes(px, 6, 5, 1));
+  put("16-bit.png", raw_png(2, 1, 16, 0, {0, 0x12, 0x34, 0xff, 0x00}));
+  put("palette.png", raw_png(3, 1, 8, 3, {0, 1, 0, 1}, {10, 20, 30, 200, 100, 50}));
+  put("huge-header.png", raw_png(100000, 100000, 8, 0, {0, 0, 0}));
+  const Bytes rgb = png_bytes(px, 6, 5, 3);
+  put("truncated.png", head(rgb, rgb.size() / 2));
+  const Bytes jpg = jpeg_bytes(px, 6, 5, 3);
+  put("truncated.jpg", head(jpg, jpg.size() - 10));
+  // The findings (docs/fuzzing.md), refused before stb reads them.
+  put("regression-I1-huffman-272-codes.jpg", jpeg_with_huffman_table_of_272_codes());
+  put("regression-I2-idat-claims-2gib.png", png_with_idat_claiming_2_gib());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -185,6 +214,7 @@ int main(int argc, char** argv) {
   if (mode == "--small") {
     idx_corpus(std::filesystem::path(argv[2]) / "idx");
     checkpoint_corpus(std::filesystem::path(argv[2]) / "checkpoint");
+    image_corpus(std::filesystem::path(argv[2]) / "image");
   } else if (mode == "--seed-preset") {
     seed_preset_corpus(argv[2]);
   } else {

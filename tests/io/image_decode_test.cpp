@@ -12,8 +12,8 @@
 #include "vaegan/io/image_decode.hpp"
 #include "vaegan/io/image_resize.hpp"
 
-using vaegan::DecodedImage;
 using vaegan::decode_image;
+using vaegan::DecodedImage;
 using vaegan::ImageFormat;
 using vaegan::IoError;
 using vaegan::test::ImageBytes;
@@ -28,7 +28,8 @@ std::vector<std::uint8_t> pattern(int w, int h, int c) {
 }
 
 // The message decode_image throws for `bytes`, or "" if it decodes.
-std::string decode_error(const ImageBytes& bytes, int channels = 1, vaegan::Index max_pixels = vaegan::kImageMaxPixels) {
+std::string decode_error(const ImageBytes& bytes, int channels = 1,
+                         vaegan::Index max_pixels = vaegan::kImageMaxPixels) {
   try {
     decode_image(bytes, channels, "dir/img.png", max_pixels);
   } catch (const IoError& e) {
@@ -60,7 +61,8 @@ TEST_CASE("image decode: JPEG decodes close to what was encoded") {
   std::vector<std::uint8_t> smooth(16 * 16 * 3);
   for (int y = 0; y < 16; ++y)
     for (int x = 0; x < 16; ++x)
-      for (int ch = 0; ch < 3; ++ch) smooth[static_cast<std::size_t>((y * 16 + x) * 3 + ch)] =
+      for (int ch = 0; ch < 3; ++ch)
+        smooth[static_cast<std::size_t>((y * 16 + x) * 3 + ch)] =
             static_cast<std::uint8_t>(40 + 8 * x + 4 * y + 20 * ch);
   const ImageBytes jpg = vaegan::test::jpeg_bytes(smooth, 16, 16, 3, 100);
   CHECK(vaegan::read_image_header(jpg.data(), jpg.size(), "x").format == ImageFormat::jpeg);
@@ -147,11 +149,24 @@ TEST_CASE("image decode: bad input is refused with a message naming the file") {
   }
 }
 
+TEST_CASE("image decode: the fuzzer's findings in stb_image are refused before stb reads them") {
+  const std::string huffman = decode_error(vaegan::test::jpeg_with_huffman_table_of_272_codes(), 3);
+  CHECK(contains(huffman, "dir/img.png"));
+  CHECK(contains(huffman, "Huffman table defines more than 256 codes"));
+  const std::string chunk = decode_error(vaegan::test::png_with_idat_claiming_2_gib());
+  CHECK(contains(chunk, "dir/img.png"));
+  CHECK(contains(chunk, "ends inside a chunk"));
+  // A valid PNG with bytes after IEND still loads (the chunk walk stops at IEND).
+  ImageBytes trailing = vaegan::test::png_bytes(pattern(3, 3, 1), 3, 3, 1);
+  trailing.insert(trailing.end(), {1, 2, 3});
+  CHECK(decode_error(trailing).empty());
+}
+
 TEST_CASE("image resize: Pillow's BILINEAR filter, to within one level") {
   // The expected values are Pillow 9.4's: Image.fromarray(a).resize((w, h), Image.BILINEAR)
   // for this 6 x 5 array a (the command is in the test's source history).
-  const std::vector<std::uint8_t> a = {0,  40, 80,  120, 160, 200, 10,  50, 90,  130, 170, 210, 20, 60, 100,
-                                       140, 180, 220, 30, 70, 110, 150, 190, 230, 255, 0,   255, 0,  255, 0};
+  const std::vector<std::uint8_t> a = {0,   40,  80,  120, 160, 200, 10,  50,  90,  130, 170, 210, 20, 60,  100,
+                                       140, 180, 220, 30,  70,  110, 150, 190, 230, 255, 0,   255, 0,  255, 0};
   DecodedImage img;
   img.width = 6;
   img.height = 5;
