@@ -33,9 +33,8 @@ namespace {
 // A w x h grey PNG whose pixels are all `value`.
 void grey_png(const fs::path& path, int w, int h, std::uint8_t value) {
   fs::create_directories(path.parent_path());
-  write_bytes(path.string(), vaegan::test::png_bytes(std::vector<std::uint8_t>(
-                                                                       static_cast<std::size_t>(w * h), value),
-                                                                   w, h, 1));
+  write_bytes(path.string(),
+              vaegan::test::png_bytes(std::vector<std::uint8_t>(static_cast<std::size_t>(w * h), value), w, h, 1));
 }
 
 // root/<class>/img<k>.png for `counts[c]` images per class (at most 40); image k of class
@@ -117,10 +116,11 @@ TEST_CASE("image folder: an unlabelled folder, RGB channel-planar values, and re
   TempDir dir;
   // 3 x 2 RGB: pixel p has (p, 100 + p, 200 + p).
   std::vector<std::uint8_t> rgb;
-  for (int p = 0; p < 6; ++p) rgb.insert(rgb.end(), {static_cast<std::uint8_t>(p), static_cast<std::uint8_t>(100 + p),
-                                                     static_cast<std::uint8_t>(200 + p)});
-  for (int k = 0; k < 5; ++k) write_bytes(dir.file("im" + std::to_string(k) + ".png"),
-                                                        vaegan::test::png_bytes(rgb, 3, 2, 3));
+  for (int p = 0; p < 6; ++p)
+    rgb.insert(rgb.end(),
+               {static_cast<std::uint8_t>(p), static_cast<std::uint8_t>(100 + p), static_cast<std::uint8_t>(200 + p)});
+  for (int k = 0; k < 5; ++k)
+    write_bytes(dir.file("im" + std::to_string(k) + ".png"), vaegan::test::png_bytes(rgb, 3, 2, 3));
   write_bytes(dir.file("photo.JPG"), vaegan::test::jpeg_bytes(rgb, 3, 2, 3));
   write_bytes(dir.file("old.bmp"), vaegan::test::bmp_bytes(rgb, 3, 2, 3));
 

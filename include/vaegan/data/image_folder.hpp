@@ -138,8 +138,7 @@ inline std::filesystem::file_status follow(const std::filesystem::path& p) {
   if (std::filesystem::is_symlink(std::filesystem::symlink_status(p, link_ec))) {
     const std::filesystem::path target = std::filesystem::read_symlink(p, link_ec);
     throw IoError(p.string() + ": a symlink to '" + target.string() + "' that cannot be followed (" +
-                  (ec ? error_text(ec) : std::string("the target does not exist")) +
-                  "); fix or remove the link");
+                  (ec ? error_text(ec) : std::string("the target does not exist")) + "); fix or remove the link");
   }
   throw IoError(p.string() + ": cannot read its type: " + (ec ? error_text(ec) : std::string("it vanished")));
 }
@@ -165,8 +164,9 @@ inline void walk_image_folder(const std::filesystem::path& dir, const std::strin
     const std::filesystem::file_status s = follow(p);
     if (s.type() == std::filesystem::file_type::directory) {
       if (!recurse)
-        throw IoError(p.string() + ": a subfolder in an unlabelled image folder; use LabelMode::none to read "
-                                   "subfolders too");
+        throw IoError(p.string() +
+                      ": a subfolder in an unlabelled image folder; use LabelMode::none to read "
+                      "subfolders too");
       walk_image_folder(p, rel, label, recurse, ancestors, out);
     } else if (s.type() == std::filesystem::file_type::regular && has_image_extension(p)) {
       out.images.push_back(ImageFile{p.string(), rel, label});
@@ -241,10 +241,8 @@ inline ImageFolderListing list_image_folder(const std::string& root, LabelMode l
   if (by_class)
     for (const fs::path& p : top) {
       const std::string name = p.filename().string();
-      if (!name.empty() && name[0] == '.')
-        ++out.skipped_hidden;
-      else if (detail::follow(p).type() != fs::file_type::directory)
-        ++out.skipped_files;
+      if (!name.empty() && name[0] == '.') ++out.skipped_hidden;
+      else if (detail::follow(p).type() != fs::file_type::directory) ++out.skipped_files;
     }
   if (out.images.empty())
     throw IoError("image folder '" + root + "' has no PNG, JPEG or BMP images (" + std::to_string(out.skipped_files) +
@@ -270,8 +268,7 @@ inline ImageFolderSplit split_image_folder(const ImageFolderListing& listing, do
       const auto j = static_cast<Index>(rng.uniform_int(static_cast<std::uint64_t>(i) + 1));
       std::swap(members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>(j)]);
     }
-    const auto test_count =
-        static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(members.size())));
+    const auto test_count = static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(members.size())));
     split.test.insert(split.test.end(), members.begin(), members.begin() + static_cast<std::ptrdiff_t>(test_count));
     split.train.insert(split.train.end(), members.begin() + static_cast<std::ptrdiff_t>(test_count), members.end());
   }
@@ -318,8 +315,8 @@ void decode_folder_image(const std::uint8_t* bytes, std::size_t size, const std:
   if (options.image_size > 0) {
     img = resize_image(img, width, height);
   } else if (img.width != width || img.height != height) {
-    throw IoError(name + " is " + std::to_string(img.width) + "x" + std::to_string(img.height) + " but " +
-                  size_source + " is " + std::to_string(width) + "x" + std::to_string(height) +
+    throw IoError(name + " is " + std::to_string(img.width) + "x" + std::to_string(img.height) + " but " + size_source +
+                  " is " + std::to_string(width) + "x" + std::to_string(height) +
                   "; pass an image size (--image-size N) to resize every image to N x N");
   }
   const Index plane = height * width;

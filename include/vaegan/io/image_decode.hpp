@@ -212,7 +212,7 @@ inline bool jpeg_huffman_tables_fit(const std::uint8_t* d, std::size_t size) {
       continue;
     }
     const std::uint8_t marker = d[at + 1];
-    if (marker == 0xd9) return true;                                      // end of image
+    if (marker == 0xd9) return true;                             // end of image
     if ((marker >= 0xd0 && marker <= 0xd7) || marker == 0x01) {  // markers without a length
       at += 2;
       continue;
@@ -311,14 +311,14 @@ inline DecodedImage decode_image(const std::uint8_t* data, std::size_t size, int
   int w = 0, h = 0, file_channels = 0;
   stbi_uc* pixels = stbi_load_from_memory(data, static_cast<int>(size), &w, &h, &file_channels, channels);
   if (!pixels)
-    throw IoError(name + ": the " + std::string(image_format_name(header.format)) +
-                  " data cannot be decoded: " + detail::explain_stb_failure(detail::stb_reason()) +
-                  "; replace or remove the file");
+    throw IoError(name + ": the " + std::string(image_format_name(header.format)) + " data cannot be decoded: " +
+                  detail::explain_stb_failure(detail::stb_reason()) + "; replace or remove the file");
   DecodedImage out;
   out.width = w;
   out.height = h;
   out.channels = channels;
-  const std::size_t bytes = static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * static_cast<std::size_t>(channels);
+  const std::size_t bytes =
+      static_cast<std::size_t>(w) * static_cast<std::size_t>(h) * static_cast<std::size_t>(channels);
   try {
     out.pixels.assign(pixels, pixels + bytes);
   } catch (...) {
