@@ -316,8 +316,8 @@ int main(int argc, char** argv) {
   try {
     vaegan::set_num_threads(static_cast<int>(study.threads));
     (void)vaegan::model_preset(study.preset);
-    const auto train = examples::load_split<Scalar>(study.data_set.data, "train", study.data_set.choice);
-    const auto test = examples::load_split<Scalar>(study.data_set.data, "test", study.data_set.choice);
+    const auto train = examples::load_split<Scalar>(study.data_set, "train");
+    const auto test = examples::load_split<Scalar>(study.data_set, "test");
     if (study.batch_size > train.size()) p.fail("--batch-size is larger than the training set");
     const auto classifier = vaegan::Classifier<Scalar>::load(study.classifier);
     const vaegan::Evaluator<Scalar> evaluator(classifier, test.images());

@@ -1,5 +1,7 @@
-// train_classifier: trains the evaluation classifier (an MLP) on the MNIST training split,
-// reports its accuracy on the test split and saves it for vaegan_eval and compare.
+// train_classifier: trains the evaluation classifier (an MLP) on the training split of
+// --dataset (MNIST by default; an image folder needs one subfolder per class), reports its
+// accuracy on the test split and saves it for vaegan_eval and compare.
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
@@ -47,15 +49,17 @@ int main(int argc, char** argv) {
   std::vector<std::filesystem::path> created_dirs;  // removed again if still empty after a failure
   try {
     if (threads > 0) vaegan::set_num_threads(static_cast<int>(threads));
-    const auto train = examples::load_split<float>(data, "train", data_set.choice);
-    const auto test = examples::load_split<float>(data, "test", data_set.choice);
-    const vaegan::Index input_dim = vaegan::ClassifierConfig{}.input_dim;
-    for (const auto* split : {&train, &test})
-      if (split->image_size() != input_dim)
-        throw vaegan::IoError("the images in '" + data + "' are " + std::to_string(split->image_shape()[1]) + "x" +
-                              std::to_string(split->image_shape()[2]) + " but the classifier takes " +
-                              examples::image_size_text(input_dim) + "; pass --data with a dataset of " +
-                              examples::image_size_text(input_dim) + " images (MNIST, Fashion-MNIST and KMNIST are)");
+    if (data_set.is_folder()) data_set.labels = vaegan::LabelMode::required;  // a classifier needs classes
+    const auto train = examples::load_split<float>(data_set, "train");
+    const auto test = examples::load_split<float>(data_set, "test");
+    // The classifier takes the data set's images and classes: 784 pixels and 10 classes for
+    // the IDX sets, whatever a folder's files and class subfolders give.
+    vaegan::ClassifierConfig config;
+    config.input_dim = train.image_size();
+    config.classes = std::max(train.num_classes(), test.num_classes());
+    if (config.classes < 2)
+      throw vaegan::IoError("the training images in '" + data + "' have " + std::to_string(config.classes) +
+                            " class; a classifier needs at least two: put each class's images in its own subfolder");
     if (batch > train.size())
       p.fail("--batch-size " + std::to_string(batch) + " is larger than the training set (" +
              std::to_string(train.size()) + " images); pass a smaller --batch-size");
@@ -68,7 +72,7 @@ int main(int argc, char** argv) {
     if (ec)
       throw vaegan::IoError("cannot create the directory '" + out_dir.string() + "' for --out: " + ec.message() +
                             "; pass a writable --out");
-    vaegan::Classifier<float> model({}, static_cast<std::uint64_t>(seed));
+    vaegan::Classifier<float> model(config, static_cast<std::uint64_t>(seed));
     vaegan::ClassifierTraining options;
     options.epochs = epochs;
     options.batch_size = batch;

@@ -10,6 +10,7 @@
 #include <vaegan/vaegan.hpp>
 
 #include "common/cli.hpp"
+#include "common/data.hpp"
 #include "common/dataset_flag.hpp"
 
 namespace {
@@ -68,8 +69,8 @@ int main(int argc, char** argv) {
                 "Score generated images (IDX) against real images (IDX): FID, precision, recall, coverage.");
   p.add("classifier", &classifier_path, "classifier checkpoint from train_classifier");
   p.add("real", &real_path,
-        "IDX file of held-out real images (default: the test images of --dataset in --data, e.g. "
-        "data/t10k-images-idx3-ubyte)");
+        "IDX file of held-out real images (default: the test images of --dataset: its IDX test file in --data, e.g. "
+        "data/t10k-images-idx3-ubyte, or an image folder's test split)");
   data_set.add(p);
   p.add("generated", &generated_path, "IDX file of generated images (e.g. from mnist_sample --out)");
   p.add("k", &k, "neighbours for the precision/recall manifolds");
@@ -84,7 +85,8 @@ int main(int argc, char** argv) {
   p.parse(argc, argv);
   data_set.resolve(p);
   try {
-    if (real_path.empty()) {  // the data set's test images
+    const bool folder_test_split = real_path.empty() && data_set.is_folder();
+    if (real_path.empty() && !folder_test_split) {  // the IDX data set's test images
       try {
         real_path = vaegan::find_mnist_files(data_set.data, "test").images;
       } catch (const vaegan::IoError&) {
@@ -100,7 +102,10 @@ int main(int argc, char** argv) {
         throw vaegan::IoError(std::string(e.what()) + "; pass --classifier a file that train_classifier wrote");
       }
     }();
-    const vaegan::Tensor<float> real = to_tensor(read_images(real_path, "--real", "e.g. data/t10k-images-idx3-ubyte"));
+    if (folder_test_split) real_path = data_set.data + " (test split)";
+    const vaegan::Tensor<float> real =
+        folder_test_split ? examples::load_split<float>(data_set, "test").images()
+                          : to_tensor(read_images(real_path, "--real", "e.g. data/t10k-images-idx3-ubyte"));
     if (real.cols() != classifier.config().input_dim)
       throw vaegan::IoError(real_path + ": images have " + std::to_string(real.cols()) +
                             " pixels but the classifier expects " + std::to_string(classifier.config().input_dim) +

@@ -45,6 +45,14 @@ vaegan::ImageDataset<T> load_split(const std::string& dir, const char* split,
   }
 }
 
+// Loads split "train" or "test" of the --dataset the flags chose: an IDX set from its
+// directory, or an image folder's seeded split.
+template <class T>
+vaegan::ImageDataset<T> load_split(const DatasetFlags& source, const char* split) {
+  if (source.is_folder()) return vaegan::load_image_folder<T>(source.data, split, source.folder_options());
+  return load_split<T>(source.data, split, source.choice);
+}
+
 // "28x28" for a square image of `pixels` pixels, else "N pixels".
 inline std::string image_size_text(vaegan::Index pixels) {
   vaegan::Index side = 1;

@@ -1,8 +1,8 @@
 #pragma once
-// TrainingData: what a training run reads from --data: the training split (checked
-// against the model's image shape and the batch size) and a few real images to show
-// above their reconstructions (the first of the test split if present, else of the
-// training split).
+// TrainingData: what a training run reads from --dataset / --data: the training split
+// (whose image shape the model takes, checked against the batch size) and a few real
+// images to show above their reconstructions (the first of the test split if present,
+// else of the training split).
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -25,18 +25,24 @@ struct TrainingData {
   vaegan::ImageDataset<T> train;
   vaegan::Tensor<T> shown_real;  // [kShown, C, H, W]
 
-  // Loads the --dataset / --data set for a model of `config` trained at `batch_size`. Data errors throw
-  // IoError naming the file and the fix; a batch larger than the training set is a usage
-  // error, reported through `usage_error` (which does not return: cli::Parser::fail).
-  TrainingData(const char* program, const DatasetFlags& source, const vaegan::ModelConfig& config,
-               std::int64_t batch_size, const std::function<void(const std::string&)>& usage_error)
+  // Loads the --dataset / --data set for a model of `config` trained at `batch_size`, and
+  // gives the model the data's image shape (a preset names layers, not an image size: a
+  // folder of 32x32 RGB images makes the mlp preset's input 3072 wide). Data errors throw
+  // IoError naming the file and the fix; a shape the preset cannot take (a conv side that
+  // does not halve evenly) throws IoError naming --image-size; a batch larger than the
+  // training set is a usage error, reported through `usage_error` (which does not return:
+  // cli::Parser::fail).
+  TrainingData(const char* program, const DatasetFlags& source, vaegan::ModelConfig& config, std::int64_t batch_size,
+               const std::function<void(const std::string&)>& usage_error)
       : train(announce_and_load(program, source)) {
-    const std::string& dir = source.data;
-    if (train.image_shape() != config.image_shape)
-      throw vaegan::IoError("the images in '" + dir + "' are " + image_shape_text(train.image_shape()) +
-                            " but the model expects " + image_shape_text(config.image_shape) + " (" +
-                            std::to_string(config.image_dim()) + " pixels); pass --data with a dataset of " +
-                            image_shape_text(config.image_shape) + " images (MNIST, Fashion-MNIST and KMNIST are)");
+    config.image_shape = train.image_shape();
+    try {
+      config.validate();
+    } catch (const vaegan::Error& e) {
+      throw vaegan::IoError("the images of " + source.choice.title + " are " + image_shape_text(train.image_shape()) +
+                            ", which the " + config.preset + " preset cannot take: " + e.what() +
+                            (source.is_folder() ? "; pass --image-size with a size it can take" : ""));
+    }
     if (batch_size > train.size()) {
       usage_error("--batch-size " + std::to_string(batch_size) + " is larger than the training set (" +
                   std::to_string(train.size()) + " images); pass a smaller --batch-size");
@@ -44,19 +50,26 @@ struct TrainingData {
     }
     std::vector<vaegan::Index> first(kShown);
     for (vaegan::Index i = 0; i < kShown; ++i) first[static_cast<std::size_t>(i)] = i % train.size();
-    try {
-      const auto test = vaegan::load_mnist<T>(dir, "test");
-      for (vaegan::Index i = 0; i < kShown; ++i) first[static_cast<std::size_t>(i)] = i % test.size();
-      test.gather(first.data(), kShown, shown_real);
-    } catch (const vaegan::IoError&) {
-      train.gather(first.data(), kShown, shown_real);
+    // An IDX set may lack its test files (then training images are shown); a folder's test
+    // split is part of the folder, and a bad file in it is an error like any other.
+    vaegan::ImageDataset<T> test;
+    if (source.is_folder()) {
+      test = load_split<T>(source, "test");
+    } else {
+      try {
+        test = load_split<T>(source, "test");
+      } catch (const vaegan::IoError&) {
+      }
     }
+    const vaegan::ImageDataset<T>& shown = test.empty() ? train : test;
+    for (vaegan::Index i = 0; i < kShown; ++i) first[static_cast<std::size_t>(i)] = i % shown.size();
+    shown.gather(first.data(), kShown, shown_real);
   }
 
  private:
   static vaegan::ImageDataset<T> announce_and_load(const char* program, const DatasetFlags& source) {
     std::cout << program << ": loading " << source.choice.title << " from '" << source.data << "'\n";
-    return load_split<T>(source.data, "train", source.choice);
+    return load_split<T>(source, "train");
   }
 };
 
