@@ -4,6 +4,9 @@
 //   - with --reconstruct FILE, writes the reconstructions of an IDX image file (VAE and
 //     VAE-GAN checkpoints);
 //   - with --interpolate FILE.png, writes latent-space interpolation strips.
+// Images have the shape [C, H, W] stored in the checkpoint's model configuration: IDX files
+// are [N, H, W] (magic 2051) for one channel, as MNIST's, and [N, C, H, W] (magic 2052)
+// for more; PNG grids are gray for one channel and RGB for three.
 #include <filesystem>
 #include <iostream>
 #include <string>
@@ -19,11 +22,24 @@ namespace {
 
 using Scalar = float;
 
-vaegan::IdxImages to_idx(const vaegan::Tensor<Scalar>& images) {
+// "28x28" for [1, 28, 28], "3x32x32" for [3, 32, 32].
+std::string shape_text(vaegan::Index channels, vaegan::Index rows, vaegan::Index cols) {
+  return (channels == 1 ? std::string() : std::to_string(channels) + "x") + std::to_string(rows) + "x" +
+         std::to_string(cols);
+}
+std::string shape_text(const vaegan::Shape& image) { return shape_text(image[0], image[1], image[2]); }
+
+// Images [n, C*H*W] in [0, 1] as IDX bytes of `image` = [C, H, W].
+vaegan::IdxImages to_idx(const vaegan::Tensor<Scalar>& images, const vaegan::Shape& image) {
   vaegan::IdxImages out;
   out.count = images.rows();
-  out.rows = 28;
-  out.cols = 28;
+  out.channels = image[0];
+  out.rows = image[1];
+  out.cols = image[2];
+  if (images.cols() != image.numel())
+    throw vaegan::ShapeError("mnist_sample: the model made images of " + std::to_string(images.cols()) +
+                             " values, but its configuration says " + shape_text(image) +
+                             "; the checkpoint is inconsistent");
   out.pixels.resize(static_cast<std::size_t>(images.numel()));
   for (vaegan::Index i = 0; i < images.numel(); ++i) {
     const double v = std::min(1.0, std::max(0.0, static_cast<double>(images[i])));
@@ -53,16 +69,30 @@ struct Flags {
 vaegan::IdxImages read_reconstruct_input(const Flags& f, const vaegan::CheckpointInfo& info) {
   vaegan::IdxImages idx;
   try {
-    idx = vaegan::read_idx_images(f.reconstruct);
+    idx = vaegan::read_idx_images(f.reconstruct, vaegan::IdxImageDims::with_channels);
   } catch (const vaegan::IoError& e) {
     throw vaegan::IoError(std::string(e.what()) +
                           "; --reconstruct takes an IDX images file (e.g. data/t10k-images-idx3-ubyte)");
   }
-  if (idx.rows * idx.cols != info.config->image_dim())
-    throw vaegan::IoError(f.reconstruct + ": images are " + std::to_string(idx.rows) + "x" + std::to_string(idx.cols) +
-                          " but the model expects " + std::to_string(info.config->image_dim()) +
-                          " pixels (28x28); pass --reconstruct an IDX file of 28x28 images");
+  const vaegan::Shape& image = info.config->image_shape;
+  if (vaegan::Shape{idx.channels, idx.rows, idx.cols} != image)
+    throw vaegan::IoError(f.reconstruct + ": images are " + shape_text(idx.channels, idx.rows, idx.cols) +
+                          " but the model expects " + shape_text(image) + " (" + std::to_string(image.numel()) +
+                          " values); pass --reconstruct an IDX file of " + shape_text(image) + " images");
   return idx;
+}
+
+// Grid options for the model's images; a shape no PNG can show (not 1 or 3 channels) is
+// an error before any time is spent.
+vaegan::ImageGridOptions grid_options(const vaegan::ModelConfig& config) {
+  vaegan::ImageGridOptions grid;
+  try {
+    grid = vaegan::image_grid_options(config.image_shape);
+  } catch (const vaegan::ShapeError& e) {
+    throw vaegan::Error(std::string(e.what()) + "; write the images as IDX with --out instead of --png/--interpolate");
+  }
+  grid.scale = 2;
+  return grid;
 }
 
 // Every output file's directory must exist before any time is spent or anything written.
@@ -89,6 +119,9 @@ template <class Trainer>
 int run(const Flags& f, const vaegan::CheckpointInfo& info) {
   Trainer trainer(*info.config, {}, 1);
   vaegan::load_training_checkpoint<Trainer, Scalar>(f.checkpoint, trainer, nullptr);
+  const vaegan::Shape& image = info.config->image_shape;
+  const vaegan::ImageGridOptions grid =
+      f.png.empty() && f.interpolate_png.empty() ? vaegan::ImageGridOptions{} : grid_options(*info.config);
   vaegan::IdxImages to_reconstruct;
   if constexpr (!std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>) {
     if (!f.reconstruct.empty()) to_reconstruct = read_reconstruct_input(f, info);
@@ -102,14 +135,12 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
   rng.fill_normal(z.data(), z.numel());
   trainer.generate(z, images);
   if (!f.out_idx.empty()) {
-    vaegan::write_idx_images(f.out_idx, to_idx(images));
+    vaegan::write_idx_images(f.out_idx, to_idx(images, image));
     std::cout << "wrote " << images.rows() << " generated images to " << f.out_idx << "\n";
   }
   if (!f.png.empty()) {
     vaegan::Tensor<Scalar> shown(vaegan::Shape::matrix(std::min<vaegan::Index>(images.rows(), 100), images.cols()));
     std::copy(images.data(), images.data() + shown.numel(), shown.data());
-    vaegan::ImageGridOptions grid;
-    grid.scale = 2;
     vaegan::write_image_grid(f.png, shown, grid);
     std::cout << "wrote a grid of " << shown.rows() << " samples to " << f.png << "\n";
   }
@@ -117,10 +148,10 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
   if constexpr (!std::is_same_v<Trainer, vaegan::GanTrainer<Scalar>>) {
     if (!f.reconstruct.empty()) {
       const vaegan::IdxImages& idx = to_reconstruct;
-      vaegan::Tensor<Scalar> x(vaegan::Shape::matrix(idx.count, idx.rows * idx.cols)), recon;
+      vaegan::Tensor<Scalar> x(vaegan::Shape::matrix(idx.count, idx.values_per_image())), recon;
       for (std::size_t i = 0; i < idx.pixels.size(); ++i) x[static_cast<vaegan::Index>(i)] = idx.pixels[i] / 255.0f;
       trainer.reconstruct(x, recon);
-      vaegan::write_idx_images(f.recon_out, to_idx(recon));
+      vaegan::write_idx_images(f.recon_out, to_idx(recon, image));
       std::cout << "wrote " << recon.rows() << " reconstructions of " << f.reconstruct << " to " << f.recon_out << "\n";
       if (!f.interpolate_png.empty() && x.rows() >= 2 * f.pairs) {
         // Interpolate between the posterior means of consecutive real images.
@@ -135,8 +166,6 @@ int run(const Flags& f, const vaegan::CheckpointInfo& info) {
       rng.fill_normal(ends.data(), ends.numel());  // between random prior samples
     vaegan::Tensor<Scalar> strip;
     trainer.generate(interpolate(ends, f.pairs, f.steps), strip);
-    vaegan::ImageGridOptions grid;
-    grid.scale = 2;
     vaegan::write_interpolation_strip(f.interpolate_png, strip, f.steps, grid);
     std::cout << "wrote " << f.pairs << " interpolation strips to " << f.interpolate_png << "\n";
   }

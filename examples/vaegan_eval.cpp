@@ -15,7 +15,7 @@
 
 namespace {
 vaegan::Tensor<float> to_tensor(const vaegan::IdxImages& idx) {
-  vaegan::Tensor<float> t(vaegan::Shape::matrix(idx.count, idx.rows * idx.cols));
+  vaegan::Tensor<float> t(vaegan::Shape::matrix(idx.count, idx.values_per_image()));
   for (std::size_t i = 0; i < idx.pixels.size(); ++i) t[static_cast<vaegan::Index>(i)] = idx.pixels[i] / 255.0f;
   return t;
 }
@@ -50,13 +50,23 @@ std::string json_number(double v, bool present = true) {
   return buf;
 }
 std::string json_integer(long long v, bool present = true) { return present ? std::to_string(v) : "null"; }
-// Reads an IDX images file named by `flag`; errors say what the flag takes.
+// Reads an IDX images file named by `flag`; errors say what the flag takes. Files of
+// images with channels ([count, C, rows, cols], as mnist_sample writes for a colour model)
+// are read, and refused unless they have one channel: the classifier scores gray images.
 vaegan::IdxImages read_images(const std::string& path, const char* flag, const char* example) {
+  vaegan::IdxImages images;
   try {
-    return vaegan::read_idx_images(path);
+    images = vaegan::read_idx_images(path, vaegan::IdxImageDims::with_channels);
   } catch (const vaegan::IoError& e) {
     throw vaegan::IoError(std::string(e.what()) + "; " + flag + " takes an IDX images file (" + example + ")");
   }
+  if (images.channels != 1)
+    throw vaegan::IoError(path + ": holds images of " + std::to_string(images.channels) + " channels (" +
+                          std::to_string(images.channels) + "x" + std::to_string(images.rows) + "x" +
+                          std::to_string(images.cols) +
+                          "), but the classifier scores gray images (one channel, as train_classifier trains it); " +
+                          flag + " takes an IDX file of gray images");
+  return images;
 }
 }  // namespace
 

@@ -13,8 +13,9 @@
 //
 // Per epoch it writes into --out: samples_epoch_NNN.png (from one fixed latent batch, so
 // frames are comparable), recon_epoch_NNN.png (VAE and VAE-GAN: real test digits above
-// their reconstructions), losses.csv (one row of epoch means), losses.svg (the curves),
-// and every --checkpoint-every epochs the checkpoint (atomically replaced).
+// their reconstructions; both grids in the model's image shape, RGB for 3 channels),
+// losses.csv (one row of epoch means), losses.svg (the curves), and every
+// --checkpoint-every epochs the checkpoint (atomically replaced).
 // Exit codes: 0 done, 1 runtime error, 2 bad usage. Every error is one line on stderr that
 // names the problem and the fix. A run that fails leaves what earlier runs wrote as it was
 // (every file is replaced atomically, and a checkpoint only at an epoch's end) and removes
@@ -89,7 +90,8 @@ int run_training(int argc, char** argv) {
 
     // -- the parts that report on training.
     SampleWriter<Trainer, Scalar, Spec::kReconstructs> samples(trainer, out, f.samples, config.latent_dim,
-                                                               static_cast<std::uint64_t>(f.seed), data.shown_real);
+                                                               static_cast<std::uint64_t>(f.seed), config.image_shape,
+                                                               data.shown_real);
     LossLog losses(out, std::vector<std::string>(Trainer::kStatNames, Trainer::kStatNames + Trainer::kStatCount),
                    std::string(program) + " losses", f.resume);
     std::cout << program << ": " << data.train.size() << " training images, preset " << f.preset << " ("

@@ -425,3 +425,131 @@ TEST_CASE("idx: corrupt deflate data names where in the compressed file it was f
   CHECK_MESSAGE_HAS(msg, "corrupt gzip data near byte 11 of the compressed file");  // the bad byte is at 10
   CHECK_MESSAGE_HAS(msg, "invalid block type");
 }
+
+// ---- images with channels: 4-dim files [count, channels, rows, cols] ----------------------
+
+TEST_CASE("idx: images with channels round-trip as a 4-dim file, plain and gzip") {
+  TempDir dir;
+  IdxImages images = sample_images(3, 4, 5);
+  images.channels = 3;
+  images.pixels = pattern_bytes(3 * 3 * 4 * 5, 11);
+  CHECK(images.image_size() == 20);  // one channel plane
+  CHECK(images.values_per_image() == 60);
+  for (const std::string name : {"colour-idx", "colour-idx.gz"}) {
+    CAPTURE(name);
+    const std::string p = dir.file(name);
+    write_idx_images(p, images);
+    const IdxImages back = read_idx_images(p, vaegan::IdxImageDims::with_channels);
+    CHECK(back.count == 3);
+    CHECK(back.channels == 3);
+    CHECK(back.rows == 4);
+    CHECK(back.cols == 5);
+    CHECK(back.pixels == images.pixels);
+  }
+  // The plain file: magic 2052 (0x00000804), count, channels, rows, cols, then the payload.
+  const Bytes raw = read_bytes(dir.file("colour-idx"));
+  REQUIRE(raw.size() == 20 + 3 * 60);
+  CHECK(Bytes(raw.begin(), raw.begin() + 20) == idx_header(2052, {3, 3, 4, 5}));
+  CHECK(Bytes(raw.begin() + 20, raw.end()) == images.pixels);
+  // Writing what was read reproduces it byte for byte.
+  write_idx_images(dir.file("again"), read_idx_images(dir.file("colour-idx"), vaegan::IdxImageDims::with_channels));
+  CHECK(read_bytes(dir.file("again")) == raw);
+}
+
+TEST_CASE("idx: one channel is written as a 3-dim file; a 4-dim file of one channel reads") {
+  TempDir dir;
+  const IdxImages gray = sample_images(2, 3, 3);
+  REQUIRE(gray.channels == 1);
+  write_idx_images(dir.file("gray"), gray);
+  const Bytes raw = read_bytes(dir.file("gray"));
+  REQUIRE(raw.size() == 16 + 18);
+  CHECK(Bytes(raw.begin(), raw.begin() + 16) == idx_header(2051, {2, 3, 3}));
+  // Read with channels allowed, a gray file comes back as one channel.
+  const IdxImages back = read_idx_images(dir.file("gray"), vaegan::IdxImageDims::with_channels);
+  CHECK(back.channels == 1);
+  CHECK(back.pixels == gray.pixels);
+  // [count, 1, rows, cols] is a gray image set too.
+  write_bytes(dir.file("one"), concat(idx_header(2052, {2, 1, 3, 3}), gray.pixels));
+  const IdxImages one = read_idx_images(dir.file("one"), vaegan::IdxImageDims::with_channels);
+  CHECK(one.channels == 1);
+  CHECK(one.rows == 3);
+  CHECK(one.pixels == gray.pixels);
+}
+
+TEST_CASE("idx: the gray reader refuses a 4-dim file and says what it is") {
+  TempDir dir;
+  IdxImages images = sample_images(2, 2, 2);
+  images.channels = 3;
+  images.pixels = pattern_bytes(24);
+  const std::string p = dir.file("colour-idx");
+  write_idx_images(p, images);
+  std::string msg = io_error_of([&] { read_idx_images(p); });
+  CHECK_MESSAGE_HAS(msg, p);
+  CHECK_MESSAGE_HAS(msg, "expected 2051");
+  CHECK_MESSAGE_HAS(msg, "got 2052");
+  CHECK_MESSAGE_HAS(msg, "images with channels [count, channels, rows, cols]");
+  CHECK_MESSAGE_HAS(msg, "gray images [count, rows, cols] only");
+  // As a labels file it is an images file: were the paths swapped?
+  msg = io_error_of([&] { read_idx_labels(p); });
+  CHECK_MESSAGE_HAS(msg, "this is an IDX images file");
+  // And so does read_idx_pair, which ImageDataset's loaders use.
+  write_idx_labels(dir.file("labels"), sample_labels(2));
+  msg = io_error_of([&] { read_idx_pair(p, dir.file("labels")); });
+  CHECK_MESSAGE_HAS(msg, "got 2052");
+}
+
+TEST_CASE("idx: a truncated or hostile 4-dim header is refused before any allocation") {
+  TempDir dir;
+  const std::string p = dir.file("bad-idx");
+  const auto error_of = [&](const Bytes& bytes) {
+    write_bytes(p, bytes);
+    return io_error_of([&] { read_idx_images(p, vaegan::IdxImageDims::with_channels); });
+  };
+  // Cut inside the header: each field is named.
+  const Bytes header = idx_header(2052, {1, 3, 2, 2});
+  std::string msg = error_of(Bytes(header.begin(), header.begin() + 10));
+  CHECK_MESSAGE_HAS(msg, p);
+  CHECK_MESSAGE_HAS(msg, "truncated header");
+  CHECK_MESSAGE_HAS(msg, "before the channels field");
+  msg = error_of(Bytes(header.begin(), header.begin() + 18));
+  CHECK_MESSAGE_HAS(msg, "before the cols field");
+  // Out-of-range fields.
+  msg = error_of(concat(idx_header(2052, {1, 0, 2, 2}), pattern_bytes(4)));
+  CHECK_MESSAGE_HAS(msg, "channels: 0 is outside the accepted range 1..64");
+  msg = error_of(concat(idx_header(2052, {1, 65, 2, 2}), pattern_bytes(260)));
+  CHECK_MESSAGE_HAS(msg, "channels: 65 is outside the accepted range 1..64");
+  msg = error_of(concat(idx_header(2052, {1, 3, 4097, 2}), pattern_bytes(10)));
+  CHECK_MESSAGE_HAS(msg, "rows: 4097 is outside");
+  msg = error_of(concat(idx_header(2052, {0xFFFFFFFFu, 3, 2, 2}), pattern_bytes(10)));
+  CHECK_MESSAGE_HAS(msg, "image count: 4294967295 is outside");
+  // A header that claims far more than the file holds, plain and gzip: a message, no
+  // allocation of the claimed size (10^8 images of 64x4096x4096 bytes).
+  const Bytes huge = concat(idx_header(2052, {100000000, 64, 4096, 4096}), pattern_bytes(10));
+  msg = error_of(huge);
+  CHECK_MESSAGE_HAS(msg, "truncated: header says 100000000 images of 64x4096x4096");
+  write_gzip(p, huge);
+  msg = io_error_of([&] { read_idx_images(p, vaegan::IdxImageDims::with_channels); });
+  CHECK_MESSAGE_HAS(msg, "payload size: header says 100000000 images of 64x4096x4096");
+  CHECK_MESSAGE_HAS(msg, "more than the reader's limit");
+  // A payload one byte short, and one byte long.
+  msg = error_of(concat(idx_header(2052, {2, 3, 2, 2}), pattern_bytes(23)));
+  CHECK_MESSAGE_HAS(msg, "truncated: header says 2 images of 3x2x2 (24 bytes) but the file holds 23 bytes");
+  msg = error_of(concat(idx_header(2052, {2, 3, 2, 2}), pattern_bytes(25)));
+  CHECK_MESSAGE_HAS(msg, "trailing bytes");
+  // Five dimensions are not images.
+  msg = error_of(concat(idx_header(2053, {1, 1, 1, 1, 1}), pattern_bytes(1)));
+  CHECK_MESSAGE_HAS(msg, "5 dimensions");
+}
+
+TEST_CASE("idx: the writer checks channels and the pixel count of images with channels") {
+  TempDir dir;
+  const std::string p = dir.file("target");
+  IdxImages bad = sample_images(2, 3, 3);
+  bad.channels = 3;  // 18 bytes where 2 images of 3x3x3 need 54
+  std::string msg = io_error_of([&] { write_idx_images(p, bad); });
+  CHECK_MESSAGE_HAS(msg, "pixels holds 18 bytes but 2 images of 3x3x3 need 54");
+  bad.channels = 0;
+  msg = io_error_of([&] { write_idx_images(p, bad); });
+  CHECK_MESSAGE_HAS(msg, "channels 1..64");
+  CHECK(dir.entries().empty());
+}

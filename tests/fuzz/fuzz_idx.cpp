@@ -1,8 +1,9 @@
 // libFuzzer harness for the IDX reader (include/vaegan/data/idx.hpp), plain and gzip.
 //
 // Each input is one IDX file's bytes, exactly as it would lie on disk: plain, or gzip when
-// it starts with 0x1f 0x8b. It is parsed twice, as an images file and as a labels file,
-// through read_idx_*_from_bytes, which share every line of parsing with the path readers.
+// it starts with 0x1f 0x8b. It is parsed three times, as a gray images file, as an images
+// file that may have channels (IdxImageDims::with_channels) and as a labels file, through
+// read_idx_*_from_bytes, which share every line of parsing with the path readers.
 //
 // Expected: the input is accepted, or rejected with vaegan::IoError whose message starts
 // with the file's name. A finding: any other exception (also another vaegan::Error, or
@@ -10,8 +11,9 @@
 // an accepted input that breaks an invariant (below), a crash, a sanitizer report, a leak
 // or a hang.
 //
-// Invariants on an accepted input: the counts and sizes are in their documented ranges,
-// pixels.size() == count * rows * cols, and the input is exactly what the writer would
+// Invariants on an accepted input: the counts and sizes are in their documented ranges (the
+// gray reader returns one channel only), pixels.size() == count * channels * rows * cols,
+// and the input is exactly what the writer would
 // write for the result: for a plain input, header + payload byte for byte; for gzip, the
 // decompressed stream (the harness inflates it with zlib's own one-shot code) is.
 //
@@ -31,6 +33,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <exception>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -140,25 +143,31 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return plain_ok ? &plain : nullptr;
   };
 
-  expect_accept_or_ioerror("read_idx_images_from_bytes", [&] {
-    const vaegan::IdxImages im = vaegan::read_idx_images_from_bytes(data, size, kLabel);
-    if (im.count < 0 || im.count > vaegan::kIdxMaxCount || im.rows < 1 || im.rows > vaegan::kIdxMaxSide ||
-        im.cols < 1 || im.cols > vaegan::kIdxMaxSide)
-      finding("accepted images with out-of-range dimensions");
-    if (static_cast<std::uint64_t>(im.pixels.size()) != static_cast<std::uint64_t>(im.count) *
-                                                            static_cast<std::uint64_t>(im.rows) *
-                                                            static_cast<std::uint64_t>(im.cols))
-      finding("accepted images whose pixel count is not count*rows*cols");
-    std::vector<std::uint8_t> expected;
-    put_u32_be(expected, vaegan::kIdxImagesMagic);
-    put_u32_be(expected, static_cast<std::uint32_t>(im.count));
-    put_u32_be(expected, static_cast<std::uint32_t>(im.rows));
-    put_u32_be(expected, static_cast<std::uint32_t>(im.cols));
-    expected.insert(expected.end(), im.pixels.begin(), im.pixels.end());
-    const std::vector<std::uint8_t>* p = plain_bytes();
-    if (p == nullptr) finding("accepted an images file that zlib does not inflate as a complete gzip stream");
-    if (*p != expected) finding("accepted images differ from the input's (decompressed) bytes");
-  });
+  for (const vaegan::IdxImageDims accept : {vaegan::IdxImageDims::gray, vaegan::IdxImageDims::with_channels}) {
+    expect_accept_or_ioerror("read_idx_images_from_bytes", [&] {
+      const vaegan::IdxImages im = vaegan::read_idx_images_from_bytes(data, size, kLabel, accept);
+      const vaegan::Index max_channels = accept == vaegan::IdxImageDims::gray ? 1 : vaegan::kIdxMaxChannels;
+      if (im.count < 0 || im.count > vaegan::kIdxMaxCount || im.channels < 1 || im.channels > max_channels ||
+          im.rows < 1 || im.rows > vaegan::kIdxMaxSide || im.cols < 1 || im.cols > vaegan::kIdxMaxSide)
+        finding("accepted images with out-of-range dimensions");
+      if (static_cast<std::uint64_t>(im.pixels.size()) !=
+          static_cast<std::uint64_t>(im.count) * static_cast<std::uint64_t>(im.values_per_image()))
+        finding("accepted images whose pixel count is not count*channels*rows*cols");
+      // The header rebuilt from the result, 3 or 4 dims as the input's magic says (the
+      // writer itself writes one channel as 3 dims, so it is not called here).
+      const std::vector<std::uint8_t>* p = plain_bytes();
+      if (p == nullptr) finding("accepted an images file that zlib does not inflate as a complete gzip stream");
+      const bool four = p->size() >= 4 && (*p)[3] == 0x04;
+      std::vector<std::uint8_t> expected;
+      put_u32_be(expected, four ? vaegan::kIdxChannelImagesMagic : vaegan::kIdxImagesMagic);
+      put_u32_be(expected, static_cast<std::uint32_t>(im.count));
+      if (four) put_u32_be(expected, static_cast<std::uint32_t>(im.channels));
+      put_u32_be(expected, static_cast<std::uint32_t>(im.rows));
+      put_u32_be(expected, static_cast<std::uint32_t>(im.cols));
+      expected.insert(expected.end(), im.pixels.begin(), im.pixels.end());
+      if (*p != expected) finding("accepted images differ from the input's (decompressed) bytes");
+    });
+  }
 
   expect_accept_or_ioerror("read_idx_labels_from_bytes", [&] {
     const vaegan::IdxLabels lb = vaegan::read_idx_labels_from_bytes(data, size, kLabel);

@@ -65,6 +65,18 @@ Bytes idx_images(std::uint32_t count, std::uint32_t rows, std::uint32_t cols, st
 Bytes idx_images(std::uint32_t count, std::uint32_t rows, std::uint32_t cols) {
   return idx_images(count, rows, cols, std::size_t{count} * rows * cols);
 }
+// A 4-dim images file [count, channels, rows, cols] (magic 2052).
+Bytes idx_channel_images(std::uint32_t count, std::uint32_t channels, std::uint32_t rows, std::uint32_t cols,
+                         std::size_t payload) {
+  Bytes b;
+  be32(b, kIdxChannelImagesMagic);
+  be32(b, count);
+  be32(b, channels);
+  be32(b, rows);
+  be32(b, cols);
+  for (std::size_t i = 0; i < payload; ++i) b.push_back(static_cast<std::uint8_t>((i * 53 + 7) & 0xff));
+  return b;
+}
 Bytes idx_labels(std::uint32_t count, std::size_t payload) {
   Bytes b;
   be32(b, kIdxLabelsMagic);
@@ -96,6 +108,9 @@ void idx_corpus(const std::filesystem::path& dir) {
   put("images-2x28x28.gz", gz(idx_images(2, 28, 28)));
   put("images-3x5x2.gz", gz(idx_images(3, 5, 2)));
   put("labels-5.gz", gz(idx_labels(5, 5)));
+  put("channels-2x3x4x4", idx_channel_images(2, 3, 4, 4, 2 * 3 * 4 * 4));
+  put("channels-1x1x2x3", idx_channel_images(1, 1, 2, 3, 6));
+  put("channels-3x3x2x2.gz", gz(idx_channel_images(3, 3, 2, 2, 3 * 3 * 2 * 2)));
   const Bytes im = idx_images(2, 3, 3);
   put("images-2x3x3-two-members.gz", cat(gz(head(im, 10)), gz(Bytes(im.begin() + 10, im.end()))));
   // Broken files.
@@ -106,6 +121,9 @@ void idx_corpus(const std::filesystem::path& dir) {
   put("huge-count", idx_images(100000000, 4096, 4096, 10));
   put("huge-count.gz", gz(idx_images(100000000, 4096, 4096, 10)));
   put("count-over-limit", idx_images(0xFFFFFFFFu, 28, 28, 0));
+  put("channels-truncated-header", head(idx_channel_images(1, 3, 2, 2, 12), 14));
+  put("channels-over-limit", idx_channel_images(1, 65, 2, 2, 260));
+  put("channels-huge", idx_channel_images(100000000, 64, 4096, 4096, 10));
   Bytes little = idx_images(1, 2, 2);
   little[0] = 0x03, little[1] = 0x08, little[2] = 0, little[3] = 0;
   put("little-endian-magic", little);

@@ -1,11 +1,15 @@
 // Tests of io/png.hpp and io/image_grid.hpp: files decode (read back with stb_image),
-// grids have the documented size and layout, writes are atomic, errors name the path.
+// grids have the documented size and layout, gray and RGB, writes are atomic, errors name
+// the path.
 #include "vaegan/io/png.hpp"
 
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <cstdint>
+#include <fstream>
+#include <functional>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
@@ -281,4 +285,204 @@ TEST_CASE("png: stb_image_write included after png.hpp uses the private copy") {
   const Decoded d = decode(dir.file("direct.png"));
   CHECK(d.width == 3);
   CHECK(d.at(2, 1) == 250);
+}
+
+// ---- colour: channel-planar [n, 3 * h * w] images drawn as RGB ---------------------------
+
+namespace {
+
+// n RGB images [3, h, w], channel-planar; channel c of pixel (y, x) of image i is
+// colour_value(i, c, y, x), every value distinct.
+double colour_value(Index i, Index c, Index y, Index x) {
+  return static_cast<double>(((i * 3 + c) * 7 + y * 3 + x) % 97) / 96.0;
+}
+template <class T>
+Tensor<T> colour_images(Index n, Index h, Index w) {
+  Tensor<T> t(Shape{n, 3 * h * w});
+  for (Index i = 0; i < n; ++i)
+    for (Index c = 0; c < 3; ++c)
+      for (Index y = 0; y < h; ++y)
+        for (Index x = 0; x < w; ++x) t(i, (c * h + y) * w + x) = static_cast<T>(colour_value(i, c, y, x));
+  return t;
+}
+
+std::vector<std::uint8_t> file_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<std::uint8_t>(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The ShapeError message of `fn`, which must throw one.
+template <class Fn>
+std::string shape_error_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const vaegan::ShapeError& e) {
+    return e.what();
+  }
+  FAIL("expected vaegan::ShapeError");
+  return {};
+}
+
+}  // namespace
+
+TEST_CASE_TEMPLATE("image_grid: RGB images are drawn channel by channel", T, float, double) {
+  TempDir dir;
+  const Index n = 5, h = 4, w = 6;
+  const Tensor<T> images = colour_images<T>(n, h, w);
+  ImageGridOptions opt;
+  opt.channels = 3;
+  opt.height = h;
+  opt.width = w;
+  opt.columns = 3;
+  opt.padding = 1;
+  vaegan::write_image_grid(dir.file("rgb.png"), images, opt);
+  const Decoded d = decode(dir.file("rgb.png"));
+  REQUIRE(d.channels == 3);
+  CHECK(d.width == 3 * w + 4);
+  CHECK(d.height == 2 * h + 3);
+  for (Index i = 0; i < n; ++i)
+    for (Index y = 0; y < h; ++y)
+      for (Index x = 0; x < w; ++x)
+        for (int c = 0; c < 3; ++c)
+          CHECK(d.at(static_cast<int>(1 + (i % 3) * (w + 1) + x), static_cast<int>(1 + (i / 3) * (h + 1) + y), c) ==
+                byte_of_t<T>(colour_value(i, c, y, x)));
+  // Padding and the empty last cell are gray in all three channels.
+  const int pad = byte_of(opt.pad_value);
+  for (int c = 0; c < 3; ++c) {
+    CHECK(d.at(0, 0, c) == pad);
+    CHECK(d.at(1 + 2 * (w + 1) + 2, 1 + (h + 1) + 2, c) == pad);  // cell 5 of 6 is empty
+  }
+  // [n, 3, h, w] is the same layout as [n, 3 * h * w].
+  Tensor<T> nchw = images;
+  nchw.reshape(Shape{n, 3, h, w});
+  vaegan::write_image_grid(dir.file("nchw.png"), nchw, opt);
+  CHECK(file_bytes(dir.file("nchw.png")) == file_bytes(dir.file("rgb.png")));
+}
+
+TEST_CASE("image_grid: reconstruction grids and interpolation strips draw RGB too") {
+  TempDir dir;
+  const Index n = 4, h = 3, w = 2;
+  const Tensor<float> real = colour_images<float>(n, h, w);
+  Tensor<float> recon = colour_images<float>(n, h, w);
+  for (Index k = 0; k < recon.numel(); ++k) recon[k] = 1.0f - recon[k];
+  ImageGridOptions opt = vaegan::image_grid_options(Shape{3, h, w});
+  opt.columns = 2;
+  opt.scale = 2;
+  vaegan::write_reconstruction_grid(dir.file("rec.png"), real, recon, opt);
+  Decoded d = decode(dir.file("rec.png"));
+  REQUIRE(d.channels == 3);
+  const int p = 2, gap = 6, block = 2 * h + p;
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c) {
+      // Pixel (y=1, x=1) of image i and of its reconstruction, scaled by 2.
+      const int x = (p + (i % 2) * (w + p) + 1) * 2, y = (p + (i / 2) * (block + gap) + 1) * 2;
+      CHECK(d.at(x, y, c) == byte_of_t<float>(colour_value(i, c, 1, 1)));
+      CHECK(d.at(x + 1, y + 1, c) == byte_of_t<float>(colour_value(i, c, 1, 1)));
+      CHECK(d.at(x, y + (h + p) * 2, c) ==
+            byte_of(static_cast<double>(1.0f - static_cast<float>(colour_value(i, c, 1, 1)))));
+    }
+
+  opt.scale = 1;
+  vaegan::write_interpolation_strip(dir.file("strip.png"), real, 2, opt);
+  d = decode(dir.file("strip.png"));
+  REQUIRE(d.channels == 3);
+  CHECK(d.width == 2 * w + 3 * p);
+  CHECK(d.height == 2 * h + 3 * p);
+  for (int i = 0; i < n; ++i)
+    for (int c = 0; c < 3; ++c)
+      CHECK(d.at(p + (i % 2) * (w + p) + 1, p + (i / 2) * (h + p) + 2, c) ==
+            byte_of_t<float>(colour_value(i, c, 2, 1)));
+}
+
+TEST_CASE("image_grid: an RGB pixel with a NaN in any channel is magenta, or has that channel dark") {
+  TempDir dir;
+  // One 1x2 RGB image: pixel 0 is (0.2, NaN, 0.6), pixel 1 is (1, 0.5, 0).
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const Tensor<float> image(Shape{1, 6}, {0.2f, 1.0f, nan, 0.5f, 0.6f, 0.0f});
+  ImageGridOptions opt = vaegan::image_grid_options(Shape{3, 1, 2});
+  opt.padding = 0;
+  vaegan::write_image_grid(dir.file("nan.png"), image, opt);
+  Decoded d = decode(dir.file("nan.png"));
+  REQUIRE(d.channels == 3);
+  CHECK((d.at(0, 0, 0) == 255 && d.at(0, 0, 1) == 0 && d.at(0, 0, 2) == 255));
+  CHECK((d.at(1, 0, 0) == 255 && d.at(1, 0, 1) == 128 && d.at(1, 0, 2) == 0));
+  opt.mark_nan = false;
+  vaegan::write_image_grid(dir.file("dark.png"), image, opt);
+  d = decode(dir.file("dark.png"));
+  REQUIRE(d.channels == 3);
+  CHECK((d.at(0, 0, 0) == byte_of_t<float>(0.2) && d.at(0, 0, 1) == 0 && d.at(0, 0, 2) == byte_of_t<float>(0.6)));
+}
+
+TEST_CASE("image_grid: a gray grid is the gray PNG of its raster, byte for byte") {
+  // The raster built here by hand, encoded by encode_png, is the file: gray grids (one
+  // channel) are unchanged by the RGB support.
+  TempDir dir;
+  const Index n = 3, h = 2, w = 3, cols = 2, pad = 1;
+  const int s = 2;
+  Tensor<float> images(Shape{n, h * w});
+  for (Index k = 0; k < images.numel(); ++k) images[k] = static_cast<float>(k) / 17.0f;
+  ImageGridOptions opt;
+  opt.height = h;
+  opt.width = w;
+  opt.columns = cols;
+  opt.padding = pad;
+  opt.scale = s;
+  vaegan::write_image_grid(dir.file("gray.png"), images, opt);
+  const Index W = cols * w + (cols + 1) * pad, H = 2 * h + 3 * pad;
+  std::vector<std::uint8_t> small(static_cast<std::size_t>(W * H), static_cast<std::uint8_t>(byte_of(opt.pad_value)));
+  for (Index i = 0; i < n; ++i)
+    for (Index y = 0; y < h; ++y)
+      for (Index x = 0; x < w; ++x)
+        small[static_cast<std::size_t>((pad + (i / cols) * (h + pad) + y) * W + pad + (i % cols) * (w + pad) + x)] =
+            static_cast<std::uint8_t>(byte_of(static_cast<double>(images(i, y * w + x))));
+  std::vector<std::uint8_t> big(static_cast<std::size_t>(W * H * s * s));
+  for (Index y = 0; y < H * s; ++y)
+    for (Index x = 0; x < W * s; ++x)
+      big[static_cast<std::size_t>(y * W * s + x)] = small[static_cast<std::size_t>((y / s) * W + x / s)];
+  CHECK(file_bytes(dir.file("gray.png")) == vaegan::encode_png(big.data(), W * s, H * s, 1));
+  CHECK(decode(dir.file("gray.png")).channels == 1);
+}
+
+TEST_CASE("image_grid: channels other than 1 or 3, or a column count that does not fit, are ShapeErrors") {
+  TempDir dir;
+  const Tensor<float> gray(Shape{2, 784});
+  const Tensor<float> rgb(Shape{2, 3 * 784});
+  ImageGridOptions opt;
+  opt.channels = 2;
+  for (const auto& write : std::vector<std::function<void()>>{
+           [&] { vaegan::write_image_grid(dir.file("x.png"), gray, opt); },
+           [&] { vaegan::write_reconstruction_grid(dir.file("x.png"), gray, gray, opt); },
+           [&] { vaegan::write_interpolation_strip(dir.file("x.png"), gray, 2, opt); }}) {
+    const std::string msg = shape_error_of(write);
+    CHECK_MESSAGE(msg.find("channels is 2") != std::string::npos, msg);
+    CHECK_MESSAGE(msg.find("set it to 1 (gray images) or 3 (RGB images)") != std::string::npos, msg);
+  }
+  // RGB options, gray-sized rows: the message names both sizes and the fields to set.
+  opt.channels = 3;
+  std::string msg = shape_error_of([&] { vaegan::write_image_grid(dir.file("x.png"), gray, opt); });
+  CHECK_MESSAGE(msg.find("each image has 784 values") != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("channels * height * width = 3 * 28 * 28 = 2352") != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("set ImageGridOptions::channels, height and width") != std::string::npos, msg);
+  CHECK_THROWS_AS(vaegan::write_reconstruction_grid(dir.file("x.png"), gray, gray, opt), vaegan::ShapeError);
+  CHECK_THROWS_AS(vaegan::write_interpolation_strip(dir.file("x.png"), gray, 2, opt), vaegan::ShapeError);
+  // Gray options, RGB-sized rows: the message suggests channels = 3.
+  opt.channels = 1;
+  msg = shape_error_of([&] { vaegan::write_image_grid(dir.file("x.png"), rgb, opt); });
+  CHECK_MESSAGE(msg.find("height * width = 28 * 28 = 784") != std::string::npos, msg);
+  CHECK_MESSAGE(msg.find("set ImageGridOptions::channels = 3") != std::string::npos, msg);
+  CHECK(dir.entries().empty());
+}
+
+TEST_CASE("image_grid: image_grid_options takes [C, H, W] with C = 1 or 3") {
+  const ImageGridOptions rgb = vaegan::image_grid_options(Shape{3, 32, 24});
+  CHECK(rgb.channels == 3);
+  CHECK(rgb.height == 32);
+  CHECK(rgb.width == 24);
+  CHECK(rgb.scale == 1);
+  const ImageGridOptions gray = vaegan::image_grid_options(Shape{1, 28, 28});
+  CHECK(gray.channels == 1);
+  CHECK(gray.height == 28);
+  CHECK_THROWS_AS(vaegan::image_grid_options(Shape{4, 8, 8}), vaegan::ShapeError);
+  CHECK_THROWS_AS(vaegan::image_grid_options(Shape{784}), vaegan::ShapeError);
+  CHECK_THROWS_AS(vaegan::image_grid_options(Shape{1, 0, 28}), vaegan::ShapeError);
 }

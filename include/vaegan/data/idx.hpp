@@ -4,17 +4,25 @@
 // Layout, all integers big-endian:
 //   images: u32 magic 2051 (0x00000803: type 0x08 = uint8, 3 dims), u32 count, u32 rows,
 //           u32 cols, then count*rows*cols pixel bytes, row-major, image after image;
+//   images with channels (colour): u32 magic 2052 (0x00000804: uint8, 4 dims), u32 count,
+//           u32 channels, u32 rows, u32 cols, then count*channels*rows*cols bytes, each
+//           image channel-planar as PyTorch's [N, C, H, W] (all of channel 0 row-major,
+//           then channel 1, ...);
 //   labels: u32 magic 2049 (0x00000801: uint8, 1 dim), u32 count, then count label bytes.
+// The writer writes a 3-dim file for one channel (as before, what MNIST tools read) and a
+// 4-dim file for more. The reader takes 3-dim files only unless asked for 4-dim ones too
+// (IdxImageDims::with_channels): code written for gray files, which sizes images as
+// rows * cols, then refuses a colour file instead of misreading it.
 // A file is read plain or gzip-compressed; gzip is recognized by its first two bytes
 // (0x1f 0x8b), never by the file name, so a renamed file still works. The *_from_bytes
 // readers parse a file already in memory with the same code (the fuzz harnesses in
 // tests/fuzz use them).
 //
 // The reader trusts nothing in a header: it checks magic, dimensions and limits, and
-// that the payload is exactly count*rows*cols bytes, before it sizes a buffer from the
-// header. A plain file is checked against its size on disk; a gzip stream, whose size is
-// only known once inflated, is read into a buffer that grows with the data actually
-// inflated and is capped at the size the header claims. No payload above 16 GiB is
+// that the payload is exactly count*channels*rows*cols bytes, before it sizes a buffer
+// from the header. A plain file is checked against its size on disk; a gzip stream,
+// whose size is only known once inflated, is read into a buffer that grows with the data
+// actually inflated and is capped at the size the header claims. No payload above 16 GiB is
 // accepted (kIdxMaxPayloadBytes). A ten-byte file that claims a billion images fails with
 // a message, never with a huge allocation.
 //
@@ -41,24 +49,41 @@
 
 namespace vaegan {
 
-inline constexpr std::uint32_t kIdxImagesMagic = 2051;  // 0x00000803
-inline constexpr std::uint32_t kIdxLabelsMagic = 2049;  // 0x00000801
+inline constexpr std::uint32_t kIdxImagesMagic = 2051;         // 0x00000803: [count, rows, cols]
+inline constexpr std::uint32_t kIdxChannelImagesMagic = 2052;  // 0x00000804: [count, channels, rows, cols]
+inline constexpr std::uint32_t kIdxLabelsMagic = 2049;         // 0x00000801
 // Sanity limits: generous for any image dataset, small enough that a corrupt header is
 // caught by the limit check before anything else.
 inline constexpr Index kIdxMaxSide = 4096;
+inline constexpr Index kIdxMaxChannels = 64;
 inline constexpr Index kIdxMaxCount = 100'000'000;
-// The most payload bytes (count * rows * cols) the reader accepts: 16 GiB, some 350 times
-// MNIST's training images, so that no header can make it allocate more.
+// The most payload bytes (count * channels * rows * cols) the reader accepts: 16 GiB,
+// some 350 times MNIST's training images, so that no header can make it allocate more.
 inline constexpr std::uint64_t kIdxMaxPayloadBytes = std::uint64_t{1} << 34;
 
-// Images of one IDX file: `count` images of rows x cols bytes, row-major, one after another.
+// Images of one IDX file: `count` images of channels x rows x cols bytes, channel-planar
+// (each channel's rows x cols plane row-major), one after another.
 struct IdxImages {
   Index count = 0;
   Index rows = 0;
   Index cols = 0;
-  std::vector<std::uint8_t> pixels;  // count * rows * cols bytes
+  std::vector<std::uint8_t> pixels;  // count * channels * rows * cols bytes
+  // 1: gray, a 3-dim file; more: a 4-dim file [count, channels, rows, cols]. Last, so that
+  // brace-initialising {count, rows, cols, pixels} keeps its meaning.
+  Index channels = 1;
 
+  // Bytes of one channel plane (all of one gray image). Kept rows * cols, not the values
+  // of one image: code that knows nothing of channels then finds that count * image_size()
+  // does not match pixels.size() of a colour file instead of reading every image wrong.
   Index image_size() const { return rows * cols; }
+  // Bytes of one image, all channels: channels * rows * cols.
+  Index values_per_image() const { return channels * rows * cols; }
+};
+
+// Which image files a reader takes.
+enum class IdxImageDims {
+  gray,           // [count, rows, cols] only (magic 2051): for code written for one channel
+  with_channels,  // also [count, channels, rows, cols] (magic 2052); `channels` says which
 };
 
 // Labels of one IDX file, one byte per image.
@@ -336,29 +361,39 @@ inline std::string hex32(std::uint32_t v) {
   return buf;
 }
 
-// Checks a magic number and explains the likely mix-up when it is wrong.
-inline void check_idx_magic(const std::string& path, std::uint32_t magic, std::uint32_t expected, const char* what) {
-  if (magic == expected) return;
+// Checks a magic number and explains the likely mix-up when it is wrong. `also`, when not
+// 0, is a second magic accepted, described by `also_what`.
+inline void check_idx_magic(const std::string& path, std::uint32_t magic, std::uint32_t expected, const char* what,
+                            std::uint32_t also = 0, const char* also_what = "") {
+  if (magic == expected || (also != 0 && magic == also)) return;
   std::string why;
   const unsigned type = (magic >> 8) & 0xff, dims = magic & 0xff;
-  if (magic == kIdxImagesMagic || magic == kIdxLabelsMagic) {
-    why = magic == kIdxImagesMagic ? "this is an IDX images file" : "this is an IDX labels file";
+  if (magic == kIdxChannelImagesMagic && expected == kIdxImagesMagic) {
+    why =
+        "this is an IDX file of images with channels [count, channels, rows, cols] (colour images), and this "
+        "reader takes gray images [count, rows, cols] only";
+  } else if (magic == kIdxImagesMagic || magic == kIdxChannelImagesMagic || magic == kIdxLabelsMagic) {
+    why = magic == kIdxLabelsMagic ? "this is an IDX labels file" : "this is an IDX images file";
     why += "; were the images and labels paths swapped?";
   } else if ((magic >> 16) != 0) {
     // Byte-swapped magic (little-endian writer) or not IDX at all.
     const std::uint32_t swapped =
         ((magic & 0xff) << 24) | ((magic & 0xff00) << 8) | ((magic >> 8) & 0xff00) | (magic >> 24);
-    why = swapped == expected ? "the header is little-endian; IDX integers are big-endian"
-                              : "not an IDX file (the first two bytes of an IDX file are zero)";
+    why = swapped == expected || (also != 0 && swapped == also)
+              ? "the header is little-endian; IDX integers are big-endian"
+              : "not an IDX file (the first two bytes of an IDX file are zero)";
   } else if (type != 0x08) {
     char code[8];
     std::snprintf(code, sizeof code, "0x%02X", type);
     why = std::string("element type ") + code + " is not unsigned byte (0x08), the only type supported";
   } else {
     why = std::to_string(dims) + " dimensions where " + what + " have " + std::to_string(expected & 0xff);
+    if (also != 0) why += ", and " + std::string(also_what) + " " + std::to_string(also & 0xff);
   }
-  throw_idx(path, "magic: expected " + std::to_string(expected) + " (" + hex32(expected) + ", " + what + ") but got " +
-                      std::to_string(magic) + " (" + hex32(magic) + "): " + why);
+  std::string expectation = std::to_string(expected) + " (" + hex32(expected) + ", " + what + ")";
+  if (also != 0) expectation += " or " + std::to_string(also) + " (" + hex32(also) + ", " + also_what + ")";
+  throw_idx(path,
+            "magic: expected " + expectation + " but got " + std::to_string(magic) + " (" + hex32(magic) + "): " + why);
 }
 
 inline void check_idx_range(const std::string& path, const char* field, std::uint32_t v, Index lo, Index hi) {
@@ -374,22 +409,31 @@ inline void check_idx_range(const std::string& path, const char* field, std::uin
 
 namespace detail {
 
-inline IdxImages parse_idx_images(IdxInput& in, const std::string& path) {
-  check_idx_magic(path, in.read_u32("magic"), kIdxImagesMagic, "uint8 images [count, rows, cols]");
+inline IdxImages parse_idx_images(IdxInput& in, const std::string& path, IdxImageDims accept) {
+  const std::uint32_t magic = in.read_u32("magic");
+  if (accept == IdxImageDims::gray) check_idx_magic(path, magic, kIdxImagesMagic, "uint8 images [count, rows, cols]");
+  else
+    check_idx_magic(path, magic, kIdxImagesMagic, "uint8 images [count, rows, cols]", kIdxChannelImagesMagic,
+                    "uint8 images [count, channels, rows, cols]");
+  const bool four = magic == kIdxChannelImagesMagic;
   const std::uint32_t count = in.read_u32("image count");
+  const std::uint32_t channels = four ? in.read_u32("channels") : 1;
   const std::uint32_t rows = in.read_u32("rows");
   const std::uint32_t cols = in.read_u32("cols");
   check_idx_range(path, "image count", count, 0, kIdxMaxCount);
+  check_idx_range(path, "channels", channels, 1, kIdxMaxChannels);
   check_idx_range(path, "rows", rows, 1, kIdxMaxSide);
   check_idx_range(path, "cols", cols, 1, kIdxMaxSide);
   IdxImages out;
   out.count = count;
+  out.channels = channels;
   out.rows = rows;
   out.cols = cols;
-  // At most 1e8 * 4096 * 4096 < 2^61: no overflow.
-  const std::uint64_t bytes = std::uint64_t{count} * rows * cols;
-  out.pixels = in.read_payload(
-      bytes, 16, std::to_string(count) + " images of " + std::to_string(rows) + "x" + std::to_string(cols));
+  // At most 1e8 * 64 * 4096 * 4096 < 2^57: no overflow.
+  const std::uint64_t bytes = std::uint64_t{count} * channels * rows * cols;
+  const std::string shape =
+      (four ? std::to_string(channels) + "x" : std::string()) + std::to_string(rows) + "x" + std::to_string(cols);
+  out.pixels = in.read_payload(bytes, four ? 20 : 16, std::to_string(count) + " images of " + shape);
   return out;
 }
 
@@ -404,10 +448,11 @@ inline IdxLabels parse_idx_labels(IdxInput& in, const std::string& path) {
 
 }  // namespace detail
 
-// Reads an IDX images file (magic 2051, uint8, [count, rows, cols]), plain or gzip.
-inline IdxImages read_idx_images(const std::string& path) {
+// Reads an IDX images file (magic 2051, uint8, [count, rows, cols]), plain or gzip; with
+// IdxImageDims::with_channels also one of magic 2052 [count, channels, rows, cols].
+inline IdxImages read_idx_images(const std::string& path, IdxImageDims accept = IdxImageDims::gray) {
   detail::IdxInput in(path);
-  return detail::parse_idx_images(in, path);
+  return detail::parse_idx_images(in, path, accept);
 }
 
 // Reads an IDX labels file (magic 2049, uint8, [count]), plain or gzip.
@@ -419,9 +464,10 @@ inline IdxLabels read_idx_labels(const std::string& path) {
 // The same from the `size` bytes of a file already in memory (plain or gzip, told apart by
 // the first two bytes, as for a file); `label` stands for the file name in messages.
 inline IdxImages read_idx_images_from_bytes(const std::uint8_t* data, std::size_t size,
-                                            const std::string& label = "<memory>") {
+                                            const std::string& label = "<memory>",
+                                            IdxImageDims accept = IdxImageDims::gray) {
   detail::IdxInput in(data, size, label);
-  return detail::parse_idx_images(in, label);
+  return detail::parse_idx_images(in, label, accept);
 }
 inline IdxLabels read_idx_labels_from_bytes(const std::uint8_t* data, std::size_t size,
                                             const std::string& label = "<memory>") {
@@ -488,23 +534,28 @@ inline void write_idx_atomically(const std::string& path, const std::vector<std:
 
 }  // namespace detail
 
-// Writes an IDX images file; gzip when `path` ends in ".gz". Atomic: on failure the
-// target is left as it was.
+// Writes an IDX images file: 3 dims [count, rows, cols] (magic 2051) for one channel,
+// 4 dims [count, channels, rows, cols] (magic 2052) for more; gzip when `path` ends in
+// ".gz". Atomic: on failure the target is left as it was.
 inline void write_idx_images(const std::string& path, const IdxImages& images) {
-  if (images.count < 0 || images.count > kIdxMaxCount || images.rows < 1 || images.rows > kIdxMaxSide ||
-      images.cols < 1 || images.cols > kIdxMaxSide)
-    detail::throw_idx(path, "cannot write " + std::to_string(images.count) + " images of " +
-                                std::to_string(images.rows) + "x" + std::to_string(images.cols) +
-                                ": count must be 0.." + std::to_string(kIdxMaxCount) + " and rows/cols 1.." +
-                                std::to_string(kIdxMaxSide));
-  const std::uint64_t bytes = std::uint64_t(images.count) * std::uint64_t(images.rows) * std::uint64_t(images.cols);
+  const std::string shape = (images.channels != 1 ? std::to_string(images.channels) + "x" : std::string()) +
+                            std::to_string(images.rows) + "x" + std::to_string(images.cols);
+  if (images.count < 0 || images.count > kIdxMaxCount || images.channels < 1 || images.channels > kIdxMaxChannels ||
+      images.rows < 1 || images.rows > kIdxMaxSide || images.cols < 1 || images.cols > kIdxMaxSide)
+    detail::throw_idx(path, "cannot write " + std::to_string(images.count) + " images of " + shape +
+                                ": count must be 0.." + std::to_string(kIdxMaxCount) + ", channels 1.." +
+                                std::to_string(kIdxMaxChannels) + " and rows/cols 1.." + std::to_string(kIdxMaxSide));
+  const std::uint64_t bytes = std::uint64_t(images.count) * std::uint64_t(images.channels) *
+                              std::uint64_t(images.rows) * std::uint64_t(images.cols);
   if (images.pixels.size() != bytes)
     detail::throw_idx(path, "cannot write: pixels holds " + std::to_string(images.pixels.size()) + " bytes but " +
-                                std::to_string(images.count) + " images of " + std::to_string(images.rows) + "x" +
-                                std::to_string(images.cols) + " need " + std::to_string(bytes));
+                                std::to_string(images.count) + " images of " + shape + " need " +
+                                std::to_string(bytes));
+  const bool four = images.channels != 1;
   std::vector<std::uint8_t> header;
-  detail::put_u32_be(header, kIdxImagesMagic);
+  detail::put_u32_be(header, four ? kIdxChannelImagesMagic : kIdxImagesMagic);
   detail::put_u32_be(header, static_cast<std::uint32_t>(images.count));
+  if (four) detail::put_u32_be(header, static_cast<std::uint32_t>(images.channels));
   detail::put_u32_be(header, static_cast<std::uint32_t>(images.rows));
   detail::put_u32_be(header, static_cast<std::uint32_t>(images.cols));
   detail::write_idx_atomically(path, header, images.pixels.data(), images.pixels.size());

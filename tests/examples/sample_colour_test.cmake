@@ -1,0 +1,135 @@
+# End-to-end test of colour image output (cmake -P): mnist_sample on checkpoints of RGB
+# models writes 4-dim IDX files [N, 3, H, W] and RGB PNG grids, reconstructs a 4-dim IDX
+# file, refuses gray input for a colour model and PNG output for a two-channel one;
+# vaegan_eval refuses colour files with a message. make_colour_fixture writes the
+# untrained checkpoints and the input files (no colour data set needed).
+#
+#   -DSAMPLER=<mnist_sample> -DEVAL=<vaegan_eval> -DMAKE_FIXTURE=<make_colour_fixture>
+#   -DWORK_DIR=<scratch directory>
+foreach(_var SAMPLER EVAL MAKE_FIXTURE WORK_DIR)
+  if(NOT DEFINED ${_var})
+    message(FATAL_ERROR "sample_colour_test.cmake: -D${_var}=... is required")
+  endif()
+endforeach()
+
+include("${CMAKE_CURRENT_LIST_DIR}/test_helpers.cmake")
+
+function(expect_missing path)
+  if(EXISTS "${path}")
+    message(FATAL_ERROR "${path} should not exist")
+  endif()
+endfunction()
+
+# The first `bytes` bytes of a file as lowercase hex.
+function(head_hex path bytes var)
+  if(NOT EXISTS "${path}")
+    message(FATAL_ERROR "missing output file ${path}")
+  endif()
+  file(READ "${path}" _hex LIMIT ${bytes} HEX)
+  set(${var} "${_hex}" PARENT_SCOPE)
+endfunction()
+
+# A u32 as 8 lowercase hex digits, big-endian.
+function(hex32 value var)
+  math(EXPR _hex "${value}" OUTPUT_FORMAT HEXADECIMAL)
+  string(SUBSTRING "${_hex}" 2 -1 _hex)
+  string(LENGTH "${_hex}" _len)
+  while(_len LESS 8)
+    string(PREPEND _hex "0")
+    math(EXPR _len "${_len} + 1")
+  endwhile()
+  string(TOLOWER "${_hex}" _hex)
+  set(${var} "${_hex}" PARENT_SCOPE)
+endfunction()
+
+# A 4-dim IDX file of `count` images [channels, 12, 12]: magic 0x00000804, the four
+# dimensions, the exact size.
+function(expect_idx4 path count channels)
+  hex32(${count} _count)
+  hex32(${channels} _channels)
+  head_hex("${path}" 20 _head)
+  set(_want "00000804${_count}${_channels}0000000c0000000c")
+  if(NOT _head STREQUAL _want)
+    message(FATAL_ERROR "${path}: IDX header ${_head}, expected ${_want}")
+  endif()
+  file(SIZE "${path}" _size)
+  math(EXPR _expected "20 + ${count} * ${channels} * 144")
+  if(NOT _size EQUAL _expected)
+    message(FATAL_ERROR "${path} has ${_size} bytes, expected ${_expected}")
+  endif()
+endfunction()
+
+# A PNG of width x height 8-bit RGB pixels (IHDR: width, height, bit depth 8, colour type 2).
+function(expect_rgb_png path width height)
+  hex32(${width} _w)
+  hex32(${height} _h)
+  head_hex("${path}" 26 _head)
+  string(SUBSTRING "${_head}" 0 16 _signature)
+  string(SUBSTRING "${_head}" 32 20 _ihdr)
+  if(NOT _signature STREQUAL "89504e470d0a1a0a")
+    message(FATAL_ERROR "${path} is not a PNG (starts with ${_head})")
+  endif()
+  if(NOT _ihdr STREQUAL "${_w}${_h}0802")
+    message(FATAL_ERROR "${path}: IHDR ${_ihdr}, expected ${_w}${_h}0802 (${width}x${height}, 8-bit RGB)")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE "${WORK_DIR}")
+set(FIX "${WORK_DIR}/fixture")
+set(OUT "${WORK_DIR}/out")
+file(MAKE_DIRECTORY "${OUT}")
+run(fixture "${MAKE_FIXTURE}" "${FIX}")
+expect_exit(fixture 0)
+
+# ---- a VAE-GAN of RGB images: samples, a grid, reconstructions, interpolations ------------
+run(vaegan "${SAMPLER}" --checkpoint "${FIX}/vaegan.vgck" --count 10 --out "${OUT}/generated.idx"
+    --png "${OUT}/generated.png" --reconstruct "${FIX}/colour-images-idx" --reconstruct-out "${OUT}/recon.idx.gz"
+    --interpolate "${OUT}/interp.png" --pairs 2 --steps 3 --threads 1)
+expect_exit(vaegan 0)
+expect_in(vaegan out "image=3x12x12")
+expect_idx4("${OUT}/generated.idx" 10 3)
+# 10 images: 4 columns, 3 rows of 12x12 with 2 pixels of padding, scaled by 2.
+expect_rgb_png("${OUT}/generated.png" 116 88)
+# 2 strips of 3 steps.
+expect_rgb_png("${OUT}/interp.png" 88 60)
+# The reconstructions, gzip-compressed by name: the gzip magic, then what vaegan_eval reads.
+head_hex("${OUT}/recon.idx.gz" 2 _gz)
+if(NOT _gz STREQUAL "1f8b")
+  message(FATAL_ERROR "${OUT}/recon.idx.gz is not gzip (starts with ${_gz})")
+endif()
+
+# ---- a GAN of RGB images: samples and a grid ----------------------------------------------
+run(gan "${SAMPLER}" --checkpoint "${FIX}/gan.vgck" --count 3 --out "${OUT}/gan.idx" --png "${OUT}/gan.png"
+    --threads 1)
+expect_exit(gan 0)
+expect_idx4("${OUT}/gan.idx" 3 3)
+expect_rgb_png("${OUT}/gan.png" 60 60)  # 2 columns, 2 rows
+
+# ---- wrong input: gray images for a colour model; a PNG of two-channel images -------------
+run(gray_input "${SAMPLER}" --checkpoint "${FIX}/vaegan.vgck" --out "${OUT}/x.idx" --reconstruct
+    "${FIX}/gray-images-idx" --reconstruct-out "${OUT}/x-recon.idx")
+expect_error(gray_input 1 "${FIX}/gray-images-idx: images are 12x12 but the model expects 3x12x12 (432 values)"
+             "pass --reconstruct an IDX file of 3x12x12 images")
+expect_missing("${OUT}/x.idx")
+expect_missing("${OUT}/x-recon.idx")
+
+run(two_png "${SAMPLER}" --checkpoint "${FIX}/two-channels.vgck" --count 4 --out "${OUT}/two.idx"
+    --png "${OUT}/two.png")
+expect_error(two_png 1 "image shape [2, 12, 12] is not [C, H, W] with C = 1 (gray) or 3 (RGB)"
+             "write the images as IDX with --out instead of --png/--interpolate")
+expect_missing("${OUT}/two.idx")
+expect_missing("${OUT}/two.png")
+run(two_idx "${SAMPLER}" --checkpoint "${FIX}/two-channels.vgck" --count 4 --out "${OUT}/two.idx")
+expect_exit(two_idx 0)
+expect_idx4("${OUT}/two.idx" 4 2)
+
+# ---- vaegan_eval scores gray images only: colour files are refused by name ----------------
+set(EVAL_COMMON "${EVAL}" --classifier "${FIX}/classifier.vgck" --threads 1)
+run(eval_generated ${EVAL_COMMON} --real "${FIX}/gray28-images-idx" --generated "${OUT}/generated.idx")
+expect_error(eval_generated 1 "${OUT}/generated.idx: holds images of 3 channels (3x12x12)"
+             "the classifier scores gray images" "--generated takes an IDX file of gray images")
+run(eval_real ${EVAL_COMMON} --real "${OUT}/recon.idx.gz" --floor)
+expect_error(eval_real 1 "${OUT}/recon.idx.gz: holds images of 3 channels (3x12x12)"
+             "--real takes an IDX file of gray images")
+expect_no_temporaries("${WORK_DIR}")
+message(STATUS "sample_colour_test: all checks passed")
