@@ -52,21 +52,13 @@ std::string json_number(double v, bool present = true) {
 std::string json_integer(long long v, bool present = true) { return present ? std::to_string(v) : "null"; }
 // Reads an IDX images file named by `flag`; errors say what the flag takes. Files of
 // images with channels ([count, C, rows, cols], as mnist_sample writes for a colour model)
-// are read, and refused unless they have one channel: the classifier scores gray images.
+// are read too: the classifier scores whatever shape it was trained on (checked in main).
 vaegan::IdxImages read_images(const std::string& path, const char* flag, const char* example) {
-  vaegan::IdxImages images;
   try {
-    images = vaegan::read_idx_images(path, vaegan::IdxImageDims::with_channels);
+    return vaegan::read_idx_images(path, vaegan::IdxImageDims::with_channels);
   } catch (const vaegan::IoError& e) {
     throw vaegan::IoError(std::string(e.what()) + "; " + flag + " takes an IDX images file (" + example + ")");
   }
-  if (images.channels != 1)
-    throw vaegan::IoError(path + ": holds images of " + std::to_string(images.channels) + " channels (" +
-                          std::to_string(images.channels) + "x" + std::to_string(images.rows) + "x" +
-                          std::to_string(images.cols) +
-                          "), but the classifier scores gray images (one channel, as train_classifier trains it); " +
-                          flag + " takes an IDX file of gray images");
-  return images;
 }
 }  // namespace
 
@@ -118,7 +110,8 @@ int main(int argc, char** argv) {
                           : to_tensor(read_images(real_path, "--real", "e.g. data/t10k-images-idx3-ubyte"));
     if (real.cols() != classifier.config().input_dim)
       throw vaegan::IoError(real_path + ": images have " + std::to_string(real.cols()) +
-                            " pixels but the classifier expects " + std::to_string(classifier.config().input_dim) +
+                            " values per image but the classifier expects " +
+                            std::to_string(classifier.config().input_dim) +
                             "; pass --real images of the size the classifier was trained on");
     // Precision and recall build k-nearest-neighbour balls: each set needs more than k images.
     auto check_count = [&](const vaegan::Tensor<float>& images, const std::string& path, const char* flag) {
@@ -141,7 +134,7 @@ int main(int argc, char** argv) {
           to_tensor(read_images(generated_path, "--generated", "mnist_sample --out writes one"));
       if (generated.cols() != real.cols())
         throw vaegan::IoError(generated_path + ": images have " + std::to_string(generated.cols()) +
-                              " pixels, the real set " + std::to_string(real.cols()) +
+                              " values per image, the real set " + std::to_string(real.cols()) +
                               "; pass --generated images of the same size as --real");
       check_count(generated, generated_path, "--generated");
       s = evaluator.score(generated);

@@ -50,7 +50,7 @@ expect_exit(eval 0)
 expect_in(eval out "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte")
 
 run(unknown "${TRAIN}" --dataset fashion --max-steps 1 --out "${WORK_DIR}/unknown")
-expect_error(unknown 2 "--dataset 'fashion' is not known; choose mnist or fashion-mnist")
+expect_error(unknown 2 "--dataset 'fashion' is not known; choose mnist, fashion-mnist or folder:PATH")
 if(EXISTS "${WORK_DIR}/unknown")
   fail(unknown "a usage error left ${WORK_DIR}/unknown behind")
 endif()

@@ -217,7 +217,7 @@ expect_exit(data32 0)
 run(train_32 "${TRAIN_CLASSIFIER}" --data "${DATA32}" --out "${WORK_DIR}/c32.vgck" --epochs 1 --threads 1)
 expect_exit(train_32 0)
 run(eval_32 "${EVAL}" --classifier "${WORK_DIR}/c32.vgck" --threads 1 --real "${TEST_IMAGES}" --generated "${TEST_IMAGES}")
-expect_error(eval_32 1 "images have 784 pixels but the classifier expects 1024")
+expect_error(eval_32 1 "images have 784 values per image but the classifier expects 1024")
 
 # A labels file as images: refused before training, and no output directory is left behind.
 set(SWAPPED "${WORK_DIR}/data-swapped")
@@ -243,7 +243,7 @@ run(classifier_text "${EVAL}" --classifier "${WORK_DIR}/text-file" --real "${TES
     --generated "${TEST_IMAGES}")
 expect_error(classifier_text 1 "${WORK_DIR}/text-file" "pass --classifier a file that train_classifier wrote")
 run(eval_size ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${DATA32}/t10k-images-idx3-ubyte")
-expect_error(eval_size 1 "${DATA32}/t10k-images-idx3-ubyte: images have 1024 pixels, the real set 784"
+expect_error(eval_size 1 "${DATA32}/t10k-images-idx3-ubyte: images have 1024 values per image, the real set 784"
              "pass --generated images of the same size as --real")
 
 # --out under a regular file: refused before any training time is spent.
@@ -294,7 +294,7 @@ else()
   run(wrong_size ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${WRONG_SIZE}")
   expect_exit(wrong_size 1)
   expect_in(wrong_size err "${WRONG_SIZE}")
-  expect_in(wrong_size err "4 pixels")
+  expect_in(wrong_size err "4 values per image")
   expect_in(wrong_size err "784")
 
   # As the real set, it does not fit the classifier either.

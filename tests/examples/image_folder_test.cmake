@@ -4,10 +4,10 @@
 # train_classifier learns its classes and vaegan_eval scores against its test split; then
 # every bad folder and flag the issue names: each exits 1 or 2 with one line naming the
 # file and the fix, and leaves no output directory behind.
-# Variables (all required): TRAIN, TRAIN_CLASSIFIER, EVAL, MAKE_DATA, MAKE_FOLDER, WORK_DIR.
+# Variables (all required): TRAIN, TRAIN_CLASSIFIER, EVAL, SAMPLER, MAKE_DATA, MAKE_FOLDER, WORK_DIR.
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var TRAIN TRAIN_CLASSIFIER EVAL MAKE_DATA MAKE_FOLDER WORK_DIR)
+foreach(_var TRAIN TRAIN_CLASSIFIER EVAL SAMPLER MAKE_DATA MAKE_FOLDER WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "image_folder_test.cmake: -D${_var}=... is required")
   endif()
@@ -46,10 +46,19 @@ run(classifier "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --channels 3 --e
     --threads 1 --out "${WORK_DIR}/classifier.vgck")
 expect_exit(classifier 0)
 expect_in(classifier out "270 train / 30 test images")
+# Generated colour images (mnist_sample writes [N, 3, 28, 28] IDX) against the test split.
+run(sample "${SAMPLER}" --checkpoint "${WORK_DIR}/mlp/checkpoint.vgck" --count 40 --out "${WORK_DIR}/generated.idx")
+expect_exit(sample 0)
 run(eval "${EVAL}" --dataset folder:${FOLDER} --channels 3 --classifier "${WORK_DIR}/classifier.vgck" --floor
-    --k 2 --threads 1)
+    --k 2 --threads 1 --generated "${WORK_DIR}/generated.idx" --format json)
 expect_exit(eval 0)
-expect_in(eval out "${FOLDER} (test split)")
+if(NOT eval_out MATCHES "\"fid\": [0-9]" OR NOT eval_out MATCHES "\"fid_floor\": [0-9]")
+  fail(eval "expected numbers for fid and fid_floor")
+endif()
+run(eval_text "${EVAL}" --dataset folder:${FOLDER} --channels 3 --classifier "${WORK_DIR}/classifier.vgck" --floor
+    --k 2 --threads 1)
+expect_exit(eval_text 0)
+expect_in(eval_text out "${FOLDER} (test split)")
 
 # ---- bad folders: exit 1, one line naming the file and the fix, nothing left behind ---------
 function(expect_refused prefix folder)
