@@ -49,8 +49,8 @@ int main(int argc, char** argv) {
   p.require([&] { return repeat >= 1; }, "--repeat must be >= 1");
   p.parse(argc, argv);
   if (list) {
-    std::printf("load %s\n", idx.empty() ? (folder.empty() ? "(give --idx DIR or --folder DIR)" : folder.c_str())
-                                            : idx.c_str());
+    std::printf("load %s\n",
+                idx.empty() ? (folder.empty() ? "(give --idx DIR or --folder DIR)" : folder.c_str()) : idx.c_str());
     return 0;
   }
   if (threads > 0) vaegan::set_num_threads(static_cast<int>(threads));
