@@ -17,9 +17,11 @@
 #include <cerrno>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <vector>
 
+#include "vaegan/data/dataset.hpp"
 #include "vaegan/losses/bce.hpp"
 #include "vaegan/losses/kl.hpp"
 #include "vaegan/nn/sequential.hpp"
@@ -318,4 +320,25 @@ TEST_CASE_TEMPLATE("trainers: a steady-state training step of the conv preset ma
     vaegan::set_num_threads(threads);
     CHECK(allocations_in_steady_state([&] { return static_cast<float>(trainer.train_step(images).value(0)); }) == 0);
   }
+}
+
+TEST_CASE("data: the batch loop over an RGB dataset makes no heap allocation after its first batch, across epochs") {
+  // 100 images of [3, 8, 8]: batches of 32 with drop_last, so an epoch is 3 batches and
+  // the counted steps cross epoch ends (where the next order is shuffled in place).
+  const vaegan::Index n = 100, d = 3 * 8 * 8;
+  vaegan::Tensor<float> images(vaegan::Shape{n, d});
+  for (vaegan::Index i = 0; i < images.numel(); ++i) images[i] = static_cast<float>(i % 255) / 255.0f;
+  std::vector<std::uint8_t> labels(static_cast<std::size_t>(n));
+  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = static_cast<std::uint8_t>(i % 4);
+  const vaegan::ImageDataset<float> data(std::move(images), std::move(labels), vaegan::Shape{3, 8, 8});
+  vaegan::Batches<float> batches = data.batches({32, 7});
+  vaegan::Tensor<float> x;
+  std::vector<std::uint8_t> y;
+  const auto next_batch = [&] {
+    if (!batches.next(x, &y)) batches.next(x, &y);  // an epoch's end: start the next one
+    return x[0];
+  };
+  CHECK(allocations_in_steady_state(next_batch) == 0);
+  CHECK(x.shape() == vaegan::Shape{32, 3, 8, 8});
+  CHECK(batches.epoch() >= 2);
 }
