@@ -19,8 +19,9 @@ int main(int argc, char** argv) {
   std::string out = "out/classifier.vgck";
   std::int64_t epochs = 15, batch = 128, seed = 1, threads = 0, shift = 2;
   double lr = 1e-3;
-  cli::Parser p("train_classifier",
-                "Train the MNIST classifier whose features the metrics use (FID, precision/recall, coverage).");
+  cli::Parser p(
+      "train_classifier",
+      "Train the evaluation classifier of --dataset whose features the metrics use (FID, precision/recall, coverage).");
   data_set.add(p);
   p.add("out", &out, "where to save the classifier");
   p.add("epochs", &epochs, "training epochs");
