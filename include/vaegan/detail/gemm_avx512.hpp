@@ -135,6 +135,28 @@ inline void pack_a(bool trans_a, const float* a, Index lda, Index rows, Index kc
   }
 }
 
+// A tile's epilogue: C = alpha acc + beta C on the tile's first k block (C not read when
+// beta is 0), C += alpha acc on the later ones; `rows` x `cols` of the Rows x 32 tile.
+template <int Rows>
+inline void store_tile(const __m512 (&acc)[Rows][2], float* c, Index ldc, Index rows, Index cols, float alpha,
+                       float beta, bool first) {
+  const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
+  const __m512 va = _mm512_set1_ps(alpha);
+  const bool read_c = !(first && beta == 0.0f);
+  const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
+  for (Index r = 0; r < rows; ++r) {
+    float* row = c + r * ldc;
+    __m512 v0 = _mm512_mul_ps(va, acc[r][0]);
+    __m512 v1 = _mm512_mul_ps(va, acc[r][1]);
+    if (read_c) {
+      v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
+      v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
+    }
+    _mm512_mask_storeu_ps(row, m0, v0);
+    _mm512_mask_storeu_ps(row + 16, m1, v1);
+  }
+}
+
 // C[rows, cols] (rows <= Rows <= 12, cols <= 32) = alpha * strip * panel + (first ? beta * C : C).
 // Rows is the register tile's height: 12 for full strips; 8 or 4 for a last strip of at
 // most that many rows, which would otherwise spend 12 rows of FMAs on a few real ones
@@ -156,21 +178,7 @@ inline void tile_rows(Index kc, const float* strip, const float* panel, float* c
       acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
     }
   }
-  const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
-  const __m512 va = _mm512_set1_ps(alpha);
-  const bool read_c = !(first && beta == 0.0f);
-  const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
-  for (Index r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    __m512 v0 = _mm512_mul_ps(va, acc[r][0]);
-    __m512 v1 = _mm512_mul_ps(va, acc[r][1]);
-    if (read_c) {
-      v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-      v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
-    }
-    _mm512_mask_storeu_ps(row, m0, v0);
-    _mm512_mask_storeu_ps(row + 16, m1, v1);
-  }
+  store_tile<Rows>(acc, c, ldc, rows, cols, alpha, beta, first);
 }
 
 inline void tile(Index kc, const float* strip, const float* panel, float* c, Index ldc, Index rows, Index cols,
@@ -206,21 +214,7 @@ inline void tile_implicit_rows(Index kc, const float* const* window, const Index
       acc[r][1] = _mm512_fmadd_ps(av, b1, acc[r][1]);
     }
   }
-  const __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
-  const __m512 va = _mm512_set1_ps(alpha);
-  const bool read_c = !(first && beta == 0.0f);
-  const __m512 vb = _mm512_set1_ps(first ? beta : 1.0f);
-  for (Index r = 0; r < rows; ++r) {
-    float* row = c + r * ldc;
-    __m512 v0 = _mm512_mul_ps(va, acc[r][0]);
-    __m512 v1 = _mm512_mul_ps(va, acc[r][1]);
-    if (read_c) {
-      v0 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m0, row), v0);
-      v1 = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m1, row + 16), v1);
-    }
-    _mm512_mask_storeu_ps(row, m0, v0);
-    _mm512_mask_storeu_ps(row + 16, m1, v1);
-  }
+  store_tile<Rows>(acc, c, ldc, rows, cols, alpha, beta, first);
 }
 
 // C[m, n] = alpha * A op(B) + beta * C with A[r][k] = window[r][offset[k]] and op(B) packed
