@@ -363,7 +363,7 @@ ImageDataset<T> load_image_files(const ImageFolderListing& listing, const std::v
   // The first failure in file order is the one reported, whichever thread met it.
   Index failed_at = n;
   std::string failure;
-  const int threads = num_threads();
+  [[maybe_unused]] const int threads = num_threads();  // unused without OpenMP
 #pragma omp parallel for schedule(dynamic, 8) num_threads(threads) if (threads > 1)
   for (Index k = 0; k < n; ++k) {
     const ImageFile& file = listing.images[static_cast<std::size_t>(indices[static_cast<std::size_t>(k)])];

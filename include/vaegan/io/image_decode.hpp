@@ -43,6 +43,7 @@
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
+#include "vaegan/detail/stb_diagnostics.hpp"
 
 #ifndef STBI_INCLUDE_STB_IMAGE_H
 #define VAEGAN_STB_IMAGE_PRIVATE 1
@@ -55,35 +56,9 @@
 #define STBI_NO_LINEAR
 #define STBI_NO_HDR
 #define STBI_MAX_DIMENSIONS (1 << 24)
-#if defined(__GNUC__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wunused-function"
-#pragma GCC diagnostic ignored "-Wunused-variable"
-#pragma GCC diagnostic ignored "-Wunused-parameter"
-#pragma GCC diagnostic ignored "-Wunused-but-set-variable"
-#pragma GCC diagnostic ignored "-Wsign-compare"
-#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
-#pragma GCC diagnostic ignored "-Wconversion"
-#pragma GCC diagnostic ignored "-Wsign-conversion"
-#pragma GCC diagnostic ignored "-Wdouble-promotion"
-#pragma GCC diagnostic ignored "-Wold-style-cast"
-#pragma GCC diagnostic ignored "-Wcast-qual"
-#pragma GCC diagnostic ignored "-Wcast-align"
-#pragma GCC diagnostic ignored "-Wshadow"
-#pragma GCC diagnostic ignored "-Wimplicit-fallthrough"
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wduplicated-branches"
-#pragma GCC diagnostic ignored "-Wuseless-cast"
-#endif
-#elif defined(_MSC_VER)
-#pragma warning(push, 0)
-#endif
+VAEGAN_STB_DIAGNOSTICS_PUSH
 #include <stb_image.h>
-#if defined(__GNUC__)
-#pragma GCC diagnostic pop
-#elif defined(_MSC_VER)
-#pragma warning(pop)
-#endif
+VAEGAN_STB_DIAGNOSTICS_POP
 #undef STB_IMAGE_IMPLEMENTATION
 #undef STB_IMAGE_STATIC
 #endif
