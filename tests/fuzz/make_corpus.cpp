@@ -220,9 +220,12 @@ void image_corpus(const std::filesystem::path& dir) {
   put("truncated.png", head(rgb, rgb.size() / 2));
   const Bytes jpg = jpeg_bytes(px, 6, 5, 3);
   put("truncated.jpg", head(jpg, jpg.size() - 10));
+  put("progressive.jpg", progressive_rgb_jpeg());
   // The findings (docs/fuzzing.md), refused before stb reads them.
   put("regression-I1-huffman-272-codes.jpg", jpeg_with_huffman_table_of_272_codes());
+  put("regression-I1-huffman-256-codes.jpg", jpeg_with_huffman_table_of_256_codes());
   put("regression-I2-idat-claims-2gib.png", png_with_idat_claiming_2_gib());
+  put("regression-I3-undefined-huffman-table.jpg", jpeg_with_undefined_huffman_table());
 }
 
 }  // namespace

@@ -13,9 +13,10 @@
 //  - A stream that ends early is an error: every PNG chunk must lie inside the file, up to
 //    IEND, and a JPEG must reach its end-of-image marker (stb would otherwise allocate what
 //    a PNG chunk claims, and return a grey-filled image for a truncated JPEG).
-//  - Debian's stb_image 2.27 writes out of bounds for a JPEG Huffman table of more than
-//    256 codes (fixed upstream in 2.28); such a table is refused before stb reads it.
-//    tests/fuzz/fuzz_image.cpp found both of these; see docs/fuzzing.md.
+//  - Debian's stb_image 2.27 reads or writes out of bounds for a JPEG Huffman table of more
+//    than 256 codes and for a scan using a table never defined; such files are refused
+//    before stb reads them (detail::jpeg_huffman_problem).
+//    tests/fuzz/fuzz_image.cpp found these; see docs/fuzzing.md.
 //
 // Conversions (the same as Pillow's Image.convert("L") / ("RGB") in torchvision's loader,
 // up to the grey weights):
@@ -172,14 +173,27 @@ inline bool claimed_size(const std::uint8_t* d, std::size_t size, ImageFormat fo
   return false;
 }
 
-// Whether every Huffman table (DHT segment) of a JPEG stream defines at most 256 codes.
-// Debian's stb_image (2.27, libstb-dev 0.0~git20220908) writes past the end of a 257-byte
-// array for a table with more (fixed upstream in 2.28), which our fuzzer found within
-// seconds; so decode_image refuses such a file before stb sees it. The walk follows stb's
-// own reading: markers, each segment by its length, fill bytes and stray bytes skipped
-// (stb resynchronizes on them too), and a scan's entropy-coded data up to the next marker
-// that is neither a stuffed FF 00 nor a restart marker.
-inline bool jpeg_huffman_tables_fit(const std::uint8_t* d, std::size_t size) {
+// What is wrong with a JPEG stream's Huffman tables that Debian's stb_image (2.27,
+// libstb-dev 0.0~git20220908) does not catch itself, or "" when nothing is. Our fuzzer
+// found both faults (docs/fuzzing.md, I1 and I3):
+//  - a table (DHT segment) of more than 255 codes. For more than 256, stb writes past the
+//    end of a 257-byte array (fixed upstream in 2.28); for exactly 256, its fast lookup
+//    takes code 255 for "not in the table" and misdecodes (or asserts). JPEG's own tables
+//    have at most 162 codes, so no real file is refused.
+//  - a scan that decodes with a table the file never defined before it. stb 2.27 does not
+//    zero its decoder, so it would index arrays by uninitialized memory (an out-of-bounds
+//    read). Which tables a scan uses follows stb: a baseline scan its DC and AC tables; a
+//    progressive DC scan (Ss = 0) its DC table on the first pass (Ah = 0) only; a
+//    progressive AC scan (Ss > 0) its AC table.
+// decode_image refuses such a file before stb sees it. The walk follows stb's own reading:
+// markers, each segment by its length, fill bytes and stray bytes skipped (stb
+// resynchronizes on them too), and a scan's entropy-coded data up to the next marker that
+// is neither a stuffed FF 00 nor a restart marker; a segment running past the data is read
+// as zeros, as stb does.
+inline std::string jpeg_huffman_problem(const std::uint8_t* d, std::size_t size) {
+  const auto byte = [&](std::size_t i) { return i < size ? d[i] : std::uint8_t{0}; };
+  bool progressive = false;
+  bool dc_defined[16] = {}, ac_defined[16] = {};
   std::size_t at = 2;  // after SOI
   while (at + 1 < size) {
     if (d[at] != 0xff || d[at + 1] == 0xff || d[at + 1] == 0x00) {  // not (yet) a marker
@@ -187,29 +201,43 @@ inline bool jpeg_huffman_tables_fit(const std::uint8_t* d, std::size_t size) {
       continue;
     }
     const std::uint8_t marker = d[at + 1];
-    if (marker == 0xd9) return true;                             // end of image
+    if (marker == 0xd9) return "";                               // end of image
     if ((marker >= 0xd0 && marker <= 0xd7) || marker == 0x01) {  // markers without a length
       at += 2;
       continue;
     }
-    if (at + 4 > size) return true;
+    if (at + 4 > size) return "";
     const std::size_t length = static_cast<std::size_t>(d[at + 2]) << 8 | d[at + 3];
+    if (marker == 0xc2) progressive = true;  // the only progressive frame stb reads
     if (marker == 0xc4) {
-      // DHT: tables of (class/id byte, 16 code counts, the symbols) while the segment's
-      // length lasts; stb reads a table that runs past the end of the data as zeros.
-      const auto byte = [&](std::size_t i) { return i < size ? d[i] : std::uint8_t{0}; };
+      // DHT: tables of (class/id byte, 16 code counts, the symbols) while the segment lasts.
       for (std::size_t t = at + 4; t < at + 2 + length;) {
         std::size_t codes = 0;
         for (std::size_t i = 1; i <= 16; ++i) codes += byte(t + i);
-        if (codes > 256) return false;
+        if (codes > 255) return "a Huffman table defines " + std::to_string(codes) + " codes, more than 255";
+        (byte(t) >> 4 == 0 ? dc_defined : ac_defined)[byte(t) & 15] = true;
         t += 17 + codes;
+      }
+    }
+    if (marker == 0xda) {
+      // SOS: the component count, then (component id, DC table << 4 | AC table) each,
+      // then the spectral start Ss, end Se and the successive approximation Ah << 4 | Al.
+      const std::size_t count = byte(at + 4);
+      const std::uint8_t spectral_start = byte(at + 5 + 2 * count);
+      const std::uint8_t approximation_high = byte(at + 7 + 2 * count) >> 4;
+      const bool uses_dc = !progressive || (spectral_start == 0 && approximation_high == 0);
+      const bool uses_ac = !progressive || spectral_start > 0;
+      for (std::size_t c = 0; c < count; ++c) {
+        const std::uint8_t tables = byte(at + 6 + 2 * c);
+        if ((uses_dc && !dc_defined[tables >> 4]) || (uses_ac && !ac_defined[tables & 15]))
+          return "a scan uses a Huffman table that the file does not define before it";
       }
     }
     at += 2 + std::max<std::size_t>(length, 2);
     if (marker == 0xda)  // SOS: skip the entropy-coded data
       while (at + 1 < size && !(d[at] == 0xff && d[at + 1] != 0x00 && !(d[at + 1] >= 0xd0 && d[at + 1] <= 0xd7))) ++at;
   }
-  return true;
+  return "";
 }
 
 // Whether every chunk of a PNG stream lies inside the data, up to IEND. stb trusts a
@@ -255,9 +283,10 @@ inline ImageHeader read_image_header(const std::uint8_t* data, std::size_t size,
     throw IoError(name + ": the PNG data ends inside a chunk or before its IEND chunk: the file is truncated or " +
                   "corrupt; copy it again or remove it");
   // Before stb reads any table (stbi_info parses the markers up to the frame header).
-  if (h.format == ImageFormat::jpeg && !detail::jpeg_huffman_tables_fit(data, size))
-    throw IoError(name + ": a JPEG Huffman table defines more than 256 codes: the file is corrupt; replace or " +
-                  "remove it");
+  if (h.format == ImageFormat::jpeg) {
+    const std::string problem = detail::jpeg_huffman_problem(data, size);
+    if (!problem.empty()) throw IoError(name + ": " + problem + ": the JPEG file is corrupt; replace or remove it");
+  }
   int w = 0, h_px = 0, c = 0;
   if (!stbi_info_from_memory(data, static_cast<int>(size), &w, &h_px, &c)) {
     throw IoError(name + ": the " + image_format_name(h.format) +
