@@ -1,6 +1,8 @@
-// train_classifier: trains the evaluation classifier (an MLP) on the training split of
-// --dataset (MNIST by default; an image folder needs one subfolder per class), reports its
-// accuracy on the test split and saves it for vaegan_eval and compare.
+// train_classifier: trains the evaluation classifier (conv by default, or the MLP) on the
+// training split of --dataset (MNIST by default), reports its accuracy on the test split
+// and saves it for vaegan_eval and compare. It learns the data set's classes; a data set
+// without them (an image folder without class subfolders) gets the rotation task, whose
+// features serve FID and precision/recall (metrics/classifier.hpp, docs/data.md).
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -16,7 +18,7 @@
 
 int main(int argc, char** argv) {
   examples::DatasetFlags data_set;
-  std::string out = "out/classifier.vgck";
+  std::string out = "out/classifier.vgck", arch = "conv", task = "auto";
   std::int64_t epochs = 15, batch = 128, seed = 1, threads = 0, shift = 2;
   double lr = 1e-3;
   cli::Parser p(
@@ -24,6 +26,10 @@ int main(int argc, char** argv) {
       "Train the evaluation classifier of --dataset whose features the metrics use (FID, precision/recall, coverage).");
   data_set.add(p);
   p.add("out", &out, "where to save the classifier");
+  p.add("arch", &arch, "conv or mlp (the classifier's network; docs/data.md)");
+  p.add("task", &task,
+        "labels (the data set's classes), rotation (which quarter turn an image got: for data without classes), "
+        "or auto (labels when the data set has 2+ classes, else rotation)");
   p.add("epochs", &epochs, "training epochs");
   p.add("batch-size", &batch, "images per step");
   p.add("lr", &lr, "Adam learning rate");
@@ -36,6 +42,10 @@ int main(int argc, char** argv) {
   p.require([&] { return lr > 0; }, "--lr must be > 0");
   p.require([&] { return shift >= 0 && shift <= 8; },
             [&] { return "--shift must be 0..8 pixels, got " + std::to_string(shift); });
+  p.require([&] { return arch == "conv" || arch == "mlp"; },
+            [&] { return "--arch must be conv or mlp, got '" + arch + "'"; });
+  p.require([&] { return task == "auto" || task == "labels" || task == "rotation"; },
+            [&] { return "--task must be auto, labels or rotation, got '" + task + "'"; });
   p.require([&] { return threads >= 0; },
             [&] { return "--threads must be >= 0 (0: all cores), got " + std::to_string(threads); });
   p.parse(argc, argv);
@@ -50,17 +60,37 @@ int main(int argc, char** argv) {
   std::vector<std::filesystem::path> created_dirs;  // removed again if still empty after a failure
   try {
     if (threads > 0) vaegan::set_num_threads(static_cast<int>(threads));
-    if (data_set.is_folder()) data_set.labels = vaegan::LabelMode::required;  // a classifier needs classes
+    if (data_set.is_folder() && task != "auto")  // labels: refuse a folder without classes
+      data_set.labels = task == "labels" ? vaegan::LabelMode::required : vaegan::LabelMode::none;
     const auto train = examples::load_split<float>(data_set, "train");
     const auto test = examples::load_split<float>(data_set, "test");
-    // The classifier takes the data set's images and classes: 784 pixels and 10 classes for
+    // The classifier takes the data set's images and classes: [1, 28, 28] and 10 classes for
     // the IDX sets, whatever a folder's files and class subfolders give.
-    vaegan::ClassifierConfig config;
-    config.input_dim = train.image_size();
-    config.classes = std::max(train.num_classes(), test.num_classes());
-    if (config.classes < 2)
-      throw vaegan::IoError("the training images in '" + data + "' have " + std::to_string(config.classes) +
-                            " class; a classifier needs at least two: put each class's images in its own subfolder");
+    const int classes = std::max(train.num_classes(), test.num_classes());
+    const bool rotation = task == "rotation" || (task == "auto" && classes < 2);
+    if (task == "labels" && classes < 2)
+      throw vaegan::IoError("the training images in '" + data + "' have " + std::to_string(classes) +
+                            " class; a classifier needs at least two: put each class's images in its own subfolder " +
+                            "(or pass --task rotation)");
+    const vaegan::ClassifierTask classifier_task =
+        rotation ? vaegan::ClassifierTask::rotation : vaegan::ClassifierTask::labels;
+    vaegan::ClassifierConfig config = vaegan::ClassifierConfig::conv(train.image_shape(), classes, classifier_task);
+    if (arch == "mlp") {
+      config = vaegan::ClassifierConfig{};
+      config.image_shape = train.image_shape();
+      config.task = classifier_task;
+      config.classes = rotation ? vaegan::kRotationClasses : classes;
+    }
+    try {
+      config.validate();
+    } catch (const vaegan::Error& e) {
+      throw vaegan::IoError(std::string(e.what()) + "; with --dataset folder:PATH, --image-size N makes them square");
+    }
+    if (rotation)
+      std::printf(
+          "train_classifier: %s; training the rotation task (which quarter turn each image got), whose "
+          "features give FID and precision/recall but no class coverage\n",
+          task == "auto" ? "the data set has no classes" : "--task rotation");
     if (batch > train.size())
       p.fail("--batch-size " + std::to_string(batch) + " is larger than the training set (" +
              std::to_string(train.size()) + " images); pass a smaller --batch-size");

@@ -108,10 +108,10 @@ int main(int argc, char** argv) {
     const vaegan::Tensor<float> real =
         folder_test_split ? examples::load_split<float>(data_set, "test").images()
                           : to_tensor(read_images(real_path, "--real", "e.g. data/t10k-images-idx3-ubyte"));
-    if (real.cols() != classifier.config().input_dim)
+    if (real.cols() != classifier.config().input_dim())
       throw vaegan::IoError(real_path + ": images have " + std::to_string(real.cols()) +
                             " values per image but the classifier expects " +
-                            std::to_string(classifier.config().input_dim) +
+                            std::to_string(classifier.config().input_dim()) +
                             "; pass --real images of the size the classifier was trained on");
     // Precision and recall build k-nearest-neighbour balls: each set needs more than k images.
     auto check_count = [&](const vaegan::Tensor<float>& images, const std::string& path, const char* flag) {
@@ -147,15 +147,17 @@ int main(int argc, char** argv) {
           "\"classes_covered\": %s, \"kl_to_uniform\": %s, \"fid_floor\": %s}\n",
           scored ? json_string(generated_path).c_str() : "null", json_integer(s.count, scored).c_str(),
           json_number(s.fid, scored).c_str(), json_number(s.precision, scored).c_str(),
-          json_number(s.recall, scored).c_str(), json_integer(s.classes_covered, scored).c_str(),
-          json_number(s.kl_to_uniform, scored).c_str(), json_number(floor_fid, floor).c_str());
+          json_number(s.recall, scored).c_str(), json_integer(s.classes_covered, scored && s.has_coverage()).c_str(),
+          json_number(s.kl_to_uniform, scored && s.has_coverage()).c_str(), json_number(floor_fid, floor).c_str());
     } else {
-      if (!generated_path.empty())
-        std::printf(
-            "%s: %lld images\n  FID %.3f\n  precision %.3f  recall %.3f\n  classes covered %d/%d  KL(hist||uniform) "
-            "%.4f\n",
-            generated_path.c_str(), static_cast<long long>(s.count), s.fid, s.precision, s.recall, s.classes_covered,
-            classifier.config().classes, s.kl_to_uniform);
+      if (!generated_path.empty()) {
+        std::printf("%s: %lld images\n  FID %.3f\n  precision %.3f  recall %.3f\n", generated_path.c_str(),
+                    static_cast<long long>(s.count), s.fid, s.precision, s.recall);
+        if (s.has_coverage())
+          std::printf("  classes covered %d/%d  KL(hist||uniform) %.4f\n", s.classes_covered,
+                      classifier.config().classes, s.kl_to_uniform);
+        else std::printf("  classes covered: not measured (a rotation classifier: the data set has no classes)\n");
+      }
       if (floor)
         std::printf("FID floor (two disjoint halves of %s, %lld images each): %.3f\n", real_path.c_str(),
                     static_cast<long long>(real.rows() / 2), floor_fid);

@@ -5,7 +5,7 @@
 # Every run: preset mlp, batch 64, 1 thread, 120 s of training (CPU seconds of its thread, so
 # runs beside other work on a shared machine still get the same compute), FID etc. on
 # 1000 samples every 20 s against the held-out split. Needs a build (build/examples),
-# MNIST in data/ (scripts/get_mnist.sh) and the classifier (train_classifier).
+# MNIST in data/ (scripts/get_mnist.sh) and the classifier (train_classifier --arch mlp, the one the README's figures used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/examples}

@@ -55,6 +55,13 @@ TEST_CASE("shape: with_rows keeps the row shape") {
   CHECK(Shape({5}).with_rows(2) == Shape({2, 5}));  // a vector is one row of a matrix
 }
 
+TEST_CASE("shape: batched adds a leading batch dimension, up to rank 4") {
+  CHECK(Shape({784}).batched(5) == Shape({5, 784}));
+  CHECK(Shape({3, 28, 28}).batched(2) == Shape({2, 3, 28, 28}));
+  CHECK(Shape({7, 7}).batched(0) == Shape({0, 7, 7}));
+  CHECK_THROWS_AS(Shape({1, 2, 3, 4}).batched(2), ShapeError);
+}
+
 TEST_CASE("shape: equality compares rank and every dim") {
   CHECK(Shape({2, 3}) == Shape({2, 3}));
   CHECK(Shape({2, 3}) != Shape({3, 2}));

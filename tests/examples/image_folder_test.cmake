@@ -1,7 +1,8 @@
 # --dataset folder:PATH end to end on a generated folder of RGB PNGs (make_tiny_mnist's
 # digits, tinted per class by make_image_folder): the mlp and conv presets train on it (the
 # conv one resized to 32x32 by --image-size), the sample grid is an RGB PNG,
-# train_classifier learns its classes and vaegan_eval scores against its test split; then
+# train_classifier learns its classes and vaegan_eval scores against its test split (and a
+# flat folder's rotation classifier scores FID without coverage); then
 # every bad folder and flag the issue names: each exits 1 or 2 with one line naming the
 # file and the fix, and leaves no output directory behind.
 # Variables (all required): TRAIN, TRAIN_CLASSIFIER, EVAL, SAMPLER, MAKE_DATA, MAKE_FOLDER, WORK_DIR.
@@ -100,11 +101,28 @@ expect_refused(empty_class "${BAD}" "${BAD}/c" "has no PNG, JPEG or BMP images")
 file(REMOVE_RECURSE "${BAD}/c")
 run(flat "${MAKE_FOLDER}" "${IDX}" "${WORK_DIR}/flat" --count 40 --flat)
 expect_exit(flat 0)
-run(flat_classifier "${TRAIN_CLASSIFIER}" --dataset folder:${WORK_DIR}/flat --epochs 1 --threads 1
+run(flat_classifier "${TRAIN_CLASSIFIER}" --dataset folder:${WORK_DIR}/flat --task labels --epochs 1 --threads 1
     --out "${WORK_DIR}/never/c.vgck")
 expect_error(flat_classifier 1 "class folders but labels need at least two")
 if(EXISTS "${WORK_DIR}/never")
   fail(flat_classifier "a refused run left ${WORK_DIR}/never behind")
+endif()
+# Without classes the classifier learns the rotation task by default, and vaegan_eval
+# scores FID and precision/recall in its features but reports no class coverage.
+run(flat_rotation "${TRAIN_CLASSIFIER}" --dataset folder:${WORK_DIR}/flat --epochs 1 --batch-size 8 --threads 1
+    --out "${WORK_DIR}/rotation.vgck")
+expect_exit(flat_rotation 0)
+expect_in(flat_rotation out "the data set has no classes; training the rotation task")
+run(flat_eval "${EVAL}" --dataset folder:${WORK_DIR}/flat --classifier "${WORK_DIR}/rotation.vgck" --k 2
+    --threads 1 --generated "${IDX}/t10k-images-idx3-ubyte")
+expect_exit(flat_eval 0)
+expect_in(flat_eval out "FID ")
+expect_in(flat_eval out "classes covered: not measured (a rotation classifier")
+run(flat_eval_json "${EVAL}" --dataset folder:${WORK_DIR}/flat --classifier "${WORK_DIR}/rotation.vgck" --k 2
+    --threads 1 --generated "${IDX}/t10k-images-idx3-ubyte" --format json)
+expect_exit(flat_eval_json 0)
+if(NOT flat_eval_json_out MATCHES "\"fid\": [0-9]" OR NOT flat_eval_json_out MATCHES "\"classes_covered\": null")
+  fail(flat_eval_json "expected a number for fid and null for classes_covered: ${flat_eval_json_out}")
 endif()
 
 # A symlink loop (POSIX hosts).
@@ -123,6 +141,10 @@ run(no_path "${TRAIN}" --dataset folder: --out "${WORK_DIR}/never")
 expect_error(no_path 2 "--dataset folder:PATH needs the folder's path")
 run(fraction "${TRAIN}" --dataset folder:${FOLDER} --test-fraction 1 --out "${WORK_DIR}/never")
 expect_error(fraction 2 "--test-fraction must be in [0, 1)")
+run(arch "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --arch resnet --out "${WORK_DIR}/never/c.vgck")
+expect_error(arch 2 "--arch must be conv or mlp, got 'resnet'")
+run(task "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --task colour --out "${WORK_DIR}/never/c.vgck")
+expect_error(task 2 "--task must be auto, labels or rotation, got 'colour'")
 if(EXISTS "${WORK_DIR}/never")
   fail(usage "a usage error left ${WORK_DIR}/never behind")
 endif()

@@ -542,7 +542,7 @@ ImageDataset<float> bar_images(Index n, Rng& rng) {
 
 ClassifierConfig bar_config() {
   ClassifierConfig c;
-  c.input_dim = 16;
+  c.image_shape = vaegan::Shape{1, 4, 4};
   c.hidden = {24, 8};
   c.classes = 4;
   c.dropout = 0.1;
@@ -625,7 +625,7 @@ TEST_CASE("Classifier: a save/load round trip gives bit-identical features") {
   const std::string path = dir.file("classifier.vgck");
   t.model.save(path);
   const Classifier<float> loaded = Classifier<float>::load(path);
-  CHECK(loaded.config().input_dim == 16);
+  CHECK(loaded.config().input_dim() == 16);
   CHECK(loaded.config().classes == 4);
   CHECK(loaded.config().hidden == std::vector<Index>{24, 8});
   CHECK(loaded.config().dropout == 0.1);
@@ -668,6 +668,154 @@ TEST_CASE("Classifier: a configuration without hidden layers or with one class i
   c = bar_config();
   c.classes = 1;
   CHECK_THROWS_AS(Classifier<float>{c}, Error);
+}
+
+TEST_CASE("Classifier: conv and rotation configurations that cannot work are refused, naming why") {
+  ClassifierConfig c = ClassifierConfig::conv(Shape{1, 6, 5}, 3);
+  CHECK(contains(message_of<Error>([&] { Classifier<float>{c}; }), "both even or both odd"));
+  c = ClassifierConfig::conv(Shape{1, 6, 8}, 3, ClassifierTask::rotation);
+  CHECK(contains(message_of<Error>([&] { Classifier<float>{c}; }), "needs square images"));
+  CHECK(c.classes == kRotationClasses);
+  c = ClassifierConfig::conv(Shape{36}, 3);
+  CHECK(contains(message_of<Error>([&] { Classifier<float>{c}; }), "a conv classifier takes images [C, H, W]"));
+  // Odd and even sides both divide whole: 7 -> 4 -> 2 and 8 -> 4 -> 2.
+  for (Index side : {7, 8}) {
+    const Classifier<float> ok(ClassifierConfig::conv(Shape{3, side, side}, 5));
+    CHECK(ok.feature_dim() == 256);
+    CHECK(ok.output_shape() == Shape{5});
+  }
+}
+
+TEST_CASE("Classifier: rotate_quarters turns counter-clockwise, as numpy's rot90(image, k, axes=(1, 2))") {
+  // Two channels of 3x3: 0..8 and 10..18.
+  std::vector<float> image(18), turned(18), back(18);
+  for (int i = 0; i < 18; ++i) image[static_cast<std::size_t>(i)] = static_cast<float>(i < 9 ? i : i + 1);
+  const std::vector<std::vector<float>> want = {{2, 5, 8, 1, 4, 7, 0, 3, 6},   // k = 1
+                                                {8, 7, 6, 5, 4, 3, 2, 1, 0},   // k = 2
+                                                {6, 3, 0, 7, 4, 1, 8, 5, 2}};  // k = 3
+  for (int k = 1; k <= 3; ++k) {
+    CAPTURE(k);
+    vaegan::detail::rotate_quarters(image.data(), turned.data(), 2, 3, k);
+    for (std::size_t i = 0; i < 9; ++i) {
+      CHECK(turned[i] == want[static_cast<std::size_t>(k - 1)][i]);
+      CHECK(turned[9 + i] == want[static_cast<std::size_t>(k - 1)][i] + 10);
+    }
+    vaegan::detail::rotate_quarters(turned.data(), back.data(), 2, 3, 4 - k);
+    CHECK(back == image);
+  }
+  vaegan::detail::rotate_quarters(image.data(), turned.data(), 2, 3, 0);
+  CHECK(turned == image);
+}
+
+// 6x6 images without labels: an L of ink (0.7..1) along the top row and the left column
+// over noise (0..0.3): which way up an image is shows, whatever its class.
+ImageDataset<float> corner_images(Index n, Rng& rng) {
+  Tensor<float> images(Shape::matrix(n, 36));
+  for (Index i = 0; i < n; ++i)
+    for (Index y = 0; y < 6; ++y)
+      for (Index x = 0; x < 6; ++x)
+        images(i, y * 6 + x) = static_cast<float>(y == 0 || x == 0 ? rng.uniform(0.7, 1.0) : rng.uniform(0.0, 0.3));
+  return ImageDataset<float>(std::move(images), std::vector<std::uint8_t>(static_cast<std::size_t>(n), 0), 6, 6);
+}
+
+ClassifierTraining quick_training(std::int64_t epochs) {
+  ClassifierTraining options;
+  options.epochs = epochs;
+  options.batch_size = 32;
+  options.lr = 3e-3;
+  options.seed = 4;
+  options.max_shift = 0;
+  return options;
+}
+
+TEST_CASE("Classifier: the conv classifier learns the bars; the rotation task learns quarter turns without labels") {
+  Rng rng(62);
+  ClassifierConfig conv = ClassifierConfig::conv(Shape{1, 4, 4}, 4);
+  conv.hidden = {8, 16, 16};
+  conv.features = 16;
+  Classifier<float> bars(conv, 3);
+  const ImageDataset<float> bar_train = bar_images(256, rng), bar_test = bar_images(128, rng);
+  const double bars_before = bars.accuracy(bar_test);
+  train_classifier(bars, bar_train, quick_training(20));
+  CAPTURE(bars_before);
+  CHECK(bars_before < 0.6);
+  CHECK(bars.accuracy(bar_test) >= 0.95);
+
+  ClassifierConfig rotation = ClassifierConfig::conv(Shape{1, 6, 6}, 1, ClassifierTask::rotation);
+  rotation.hidden = {8, 16, 16};
+  rotation.features = 16;
+  Classifier<float> turns(rotation, 3);
+  const ImageDataset<float> corner_train = corner_images(256, rng), corner_test = corner_images(128, rng);
+  const double turns_before = turns.accuracy(corner_test);  // image i turned by i % 4 quarters
+  std::vector<double> losses;
+  train_classifier(turns, corner_train, quick_training(20), [&](std::int64_t, double l) { losses.push_back(l); });
+  CAPTURE(turns_before);
+  CHECK(turns_before < 0.6);
+  CHECK(losses.back() < 0.25 * losses.front());
+  CHECK(turns.accuracy(corner_test) >= 0.95);
+
+  // Its features score FID and precision/recall; coverage is not measured (no classes).
+  const Evaluator<float> evaluator(turns, corner_test.images());
+  const SampleScores self = evaluator.score(corner_test.images());
+  CHECK(self.fid < 1e-6 * evaluator.real_stats().covariance.trace());
+  CHECK(self.precision == 1.0);
+  CHECK_FALSE(self.has_coverage());
+  CHECK(std::isnan(self.kl_to_uniform));
+  // Turned images are another distribution in its feature space.
+  Tensor<float> upside_down = corner_test.images(), scratch;
+  vaegan::detail::rotate_batch(upside_down, Shape{1, 6, 6}, std::vector<int>(128, 2), scratch);
+  CHECK(evaluator.score(upside_down).fid > 100 * (self.fid + 1e-3));
+}
+
+TEST_CASE("Classifier: conv and rotation classifiers round-trip; one saved before them loads as the dense one") {
+  vaegan_test::TempDir dir;
+  Rng rng(63);
+  const ImageDataset<float> corners = corner_images(16, rng);
+  const Classifier<float> conv(ClassifierConfig::conv(Shape{1, 6, 6}, 1, ClassifierTask::rotation), 7);
+  conv.save(dir.file("conv.vgck"));
+  const Classifier<float> conv_loaded = Classifier<float>::load(dir.file("conv.vgck"));
+  CHECK(conv_loaded.config().architecture == Architecture::conv);
+  CHECK(conv_loaded.config().task == ClassifierTask::rotation);
+  CHECK(conv_loaded.config().image_shape == Shape{1, 6, 6});
+  CHECK(conv_loaded.config().serialize() == conv.config().serialize());
+  Tensor<float> a, b;
+  conv.features(corners.images(), a);
+  conv_loaded.features(corners.images(), b);
+  CHECK(same_bits(a, b));
+
+  // The sections an older version wrote, for a dense classifier of 36 inputs.
+  ClassifierConfig dense;
+  dense.image_shape = Shape{36};
+  dense.hidden = {12, 6};
+  dense.classes = 3;
+  const Classifier<float> old(dense, 8);
+  CheckpointWriter w;
+  w.add_string("classifier.config", "input=36 classes=3 hidden=12,6");
+  w.add_i64("classifier.input_dim", 36);
+  w.add_i64("classifier.classes", 3);
+  Tensor<float> hidden(Shape{2});
+  hidden[0] = 12, hidden[1] = 6;
+  w.add_tensor("classifier.hidden", hidden);
+  w.add_f64("classifier.dropout", 0.2);
+  w.add_tensor("classifier.params", old.parameters().values());
+  w.save(dir.file("old.vgck"));
+  const Classifier<float> old_loaded = Classifier<float>::load(dir.file("old.vgck"));
+  CHECK(old_loaded.config().architecture == Architecture::dense);
+  CHECK(old_loaded.config().task == ClassifierTask::labels);
+  CHECK(old_loaded.config().image_shape == Shape{36});
+  old.features(corners.images(), a);
+  old_loaded.features(corners.images(), b);
+  CHECK(same_bits(a, b));
+  // A damaged configuration is named.
+  CheckpointWriter bad;
+  bad.add_string("classifier.architecture", "resnet");
+  bad.add_string("classifier.task", "labels");
+  bad.add_i64("classifier.input_dim", 36);
+  bad.add_i64("classifier.classes", 3);
+  bad.add_tensor("classifier.hidden", hidden);
+  bad.add_f64("classifier.dropout", 0.2);
+  bad.save(dir.file("bad.vgck"));
+  CHECK(contains(message_of<IoError>([&] { Classifier<float>::load(dir.file("bad.vgck")); }), "'resnet'"));
 }
 
 TEST_CASE("Evaluator: the real set scores FID 0, precision and recall 1; one pattern scores as a collapse") {

@@ -52,6 +52,17 @@ class Shape {
     return s;
   }
 
+  // This sample shape with a leading batch dimension: [C, H, W] -> [n, C, H, W].
+  Shape batched(Index n) const {
+    if (rank_ >= kMaxRank)
+      throw ShapeError("Shape: cannot add a batch dimension to " + str() + " (rank 4 is the most)");
+    Shape s;
+    s.rank_ = rank_ + 1;
+    s.dims_[0] = n;
+    for (int i = 0; i < rank_; ++i) s.dims_[i + 1] = dims_[i];
+    return s;
+  }
+
   bool operator==(const Shape& o) const {
     if (rank_ != o.rank_) return false;
     for (int i = 0; i < rank_; ++i)

@@ -1,7 +1,9 @@
 #pragma once
 // Evaluator<T>: scores generated images against a held-out real set in the classifier's
-// feature space: FID, improved precision/recall, and mode coverage. The real set's
-// features and Gaussian statistics are computed once and reused for every score.
+// feature space: FID, improved precision/recall, and mode coverage (with a classifier of
+// the data set's classes). The real set's features and Gaussian statistics are computed
+// once and reused for every score.
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -16,9 +18,12 @@ struct SampleScores {
   double fid = 0.0;
   double precision = 0.0;
   double recall = 0.0;
+  // Mode coverage needs a classifier of the data set's classes; with one of rotations
+  // (ClassifierTask::rotation) it is not measured: classes_covered -1, kl_to_uniform NaN.
   int classes_covered = 0;
   double kl_to_uniform = 0.0;
   Index count = 0;
+  bool has_coverage() const { return classes_covered >= 0; }
 };
 
 template <class T>
@@ -40,9 +45,14 @@ class Evaluator {
     const PrecisionRecall pr = precision_recall(real_features_, features, k_);
     s.precision = pr.precision;
     s.recall = pr.recall;
-    const Coverage c = class_coverage(labels, classifier_->config().classes);
-    s.classes_covered = c.classes_covered;
-    s.kl_to_uniform = c.kl_to_uniform;
+    if (classifier_->config().task == ClassifierTask::labels) {
+      const Coverage c = class_coverage(labels, classifier_->config().classes);
+      s.classes_covered = c.classes_covered;
+      s.kl_to_uniform = c.kl_to_uniform;
+    } else {
+      s.classes_covered = -1;
+      s.kl_to_uniform = std::numeric_limits<double>::quiet_NaN();
+    }
     return s;
   }
 

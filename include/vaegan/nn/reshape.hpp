@@ -41,18 +41,11 @@ class Reshape : public Module<T> {
     if (x.cols() != sample_.numel())
       throw ShapeError("Reshape to " + sample_.str() + ": input " + x.shape().str() + " has " +
                        std::to_string(x.cols()) + " values per sample");
-    return reshape(x, batch_shape(x.rows()));
+    return reshape(x, sample_.batched(x.rows()));
   }
   const Shape& sample_shape() const { return sample_; }
 
  private:
-  Shape batch_shape(Index n) const {
-    switch (sample_.rank()) {
-      case 1: return Shape{n, sample_[0]};
-      case 2: return Shape{n, sample_[0], sample_[1]};
-      default: return Shape{n, sample_[0], sample_[1], sample_[2]};
-    }
-  }
   Shape sample_;
 };
 

@@ -157,13 +157,7 @@ class TrainerCore {
     if (!fits)
       throw ShapeError(std::string(who) + ": images must be [batch, " + image.str().substr(1) + " (or [batch, " +
                        std::to_string(image.numel()) + "]), got " + s.str());
-    Shape batch;
-    switch (image.rank()) {
-      case 1: batch = Shape{s.rows(), image[0]}; break;
-      case 2: batch = Shape{s.rows(), image[0], image[1]}; break;
-      default: batch = Shape{s.rows(), image[0], image[1], image[2]}; break;
-    }
-    return tape.constant(images.data(), batch);
+    return tape.constant(images.data(), image.batched(s.rows()));
   }
 
   // (mu, clamped logvar) = E(x);  z = mu + eps * exp(logvar / 2)
