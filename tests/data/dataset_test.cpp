@@ -100,6 +100,28 @@ TEST_CASE_TEMPLATE("dataset: pixels are scaled to [0, 1] as p / 255", T, float, 
   CHECK(data.num_classes() == 10);
 }
 
+TEST_CASE("dataset: colour IDX images [count, C, rows, cols] keep their channels") {
+  IdxImages images;  // 2 images of 3 channels of 1 x 2 pixels, channel planes in order
+  images.count = 2;
+  images.channels = 3;
+  images.rows = 1;
+  images.cols = 2;
+  for (int i = 0; i < 12; ++i) images.pixels.push_back(static_cast<std::uint8_t>(20 * i));
+  const ImageDataset<float> data(images, IdxLabels{{0, 1}});
+  CHECK(data.image_shape() == vaegan::Shape{3, 1, 2});
+  CHECK(data.image_size() == 6);
+  CHECK(data.images()(1, 0) == 120.0f / 255.0f);  // image 1 starts at byte 6
+  Tensor<float> batch;
+  const Index order[] = {1, 0};
+  data.gather(order, 2, batch);
+  CHECK(batch.shape() == vaegan::Shape{2, 3, 1, 2});
+  CHECK(batch[5] == 220.0f / 255.0f);
+  // Bytes that do not fill count x C x rows x cols are refused, naming the image shape.
+  images.pixels.pop_back();
+  CHECK_THROWS_WITH_AS(ImageDataset<float>(images, IdxLabels{{0, 1}}), doctest::Contains("images of [3, 1, 2]"),
+                       ShapeError);
+}
+
 TEST_CASE("dataset: construction checks counts and shapes") {
   CHECK_THROWS_WITH_AS(ImageDataset<float>(tagged_images(5), tagged_labels(4)),
                        doctest::Contains("5 images but 4 labels"), ShapeError);

@@ -43,16 +43,18 @@ class ImageDataset {
  public:
   ImageDataset() = default;
 
-  // From IDX data: pixel p becomes p / 255. Counts of images and labels must agree.
-  ImageDataset(const IdxImages& images, const IdxLabels& labels) : shape_{1, images.rows, images.cols} {
+  // From IDX data, grey [count, rows, cols] or with channels [count, C, rows, cols]
+  // (IdxImageDims::with_channels): pixel p becomes p / 255. Counts of images and labels
+  // must agree.
+  ImageDataset(const IdxImages& images, const IdxLabels& labels)
+      : shape_{std::max<Index>(images.channels, 0), std::max<Index>(images.rows, 0), std::max<Index>(images.cols, 0)} {
     if (images.count != labels.count())
       throw ShapeError("ImageDataset: " + std::to_string(images.count) + " images but " +
                        std::to_string(labels.count()) + " labels; they must come from the same split");
-    if (static_cast<Index>(images.pixels.size()) != images.count * images.image_size())
+    if (static_cast<Index>(images.pixels.size()) != images.count * images.values_per_image())
       throw ShapeError("ImageDataset: " + std::to_string(images.pixels.size()) + " pixel bytes for " +
-                       std::to_string(images.count) + " images of " + std::to_string(images.rows) + "x" +
-                       std::to_string(images.cols));
-    images_.resize(Shape{images.count, images.image_size()});
+                       std::to_string(images.count) + " images of " + shape_.str());
+    images_.resize(Shape{images.count, images.values_per_image()});
     const std::uint8_t* src = images.pixels.data();
     T* dst = images_.data();
     // p * (1/255) and p / 255 can differ in the last bit; divide so that 255 maps to exactly 1.
