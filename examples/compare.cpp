@@ -8,6 +8,10 @@
 //   OUT/fid_vs_time.svg  mean FID against training seconds, one line per method
 // --clock cpu counts process CPU seconds instead of wall seconds, so a study run beside
 // other work on a shared machine still gives every method the same compute.
+// --score-on validation trains on the training images minus a held-out share of each class
+// (--validation-fraction, seeded: data/split.hpp) and scores against that share, for tuning;
+// --score-on test (the default) trains on all training images and scores against the test
+// split, for the final runs. Tuning and final scores then never share images.
 #include <time.h>
 
 #include <algorithm>
@@ -38,10 +42,19 @@ using examples::Scalar;
 struct Study {
   examples::DatasetFlags data_set;
   std::string classifier = "out/classifier.vgck", out = "out/compare", methods = "gan,vae,vaegan";
-  std::string seeds = "1,2,3", preset = "mlp", clock = "wall";
-  double budget = 180, eval_every = 15;
+  std::string seeds = "1,2,3", preset = "mlp", clock = "wall", score_on = "test";
+  double budget = 180, eval_every = 15, validation_fraction = 0.1;
+  std::uint64_t validation_seed = 1;
   std::int64_t batch_size = 64, threads = 1, eval_samples = 1000, jobs = 1;
+  std::string scored_on;  // set once the data is loaded, for summary.md
 };
+
+// 0.1, not to_string's 0.100000.
+std::string shortest(double v) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%g", v);
+  return text;
+}
 
 struct EvalPoint {
   std::string method;
@@ -170,7 +183,7 @@ void write_summary(const Study& study, const std::vector<EvalPoint>& points, con
   md << "Study: " << study.data_set.choice.title << ", preset `" << study.preset << "`, batch " << study.batch_size
      << ", " << study.threads << " thread(s), budget " << study.budget << " s of training (" << study.clock
      << " clock) per run, scored every " << study.eval_every << " s on " << study.eval_samples << " samples, seeds "
-     << study.seeds << ".\n\n";
+     << study.seeds << ". Scored against " << study.scored_on << ".\n\n";
   md << "Command: `" << command << "`\n\n";
   // Per-seed targets: the GAN's best FID within the budget, and when it got there.
   std::map<std::int64_t, double> gan_best;
@@ -284,6 +297,12 @@ int main(int argc, char** argv) {
   p.add("threads", &study.threads, "threads");
   p.add("clock", &study.clock, "wall (seconds) or cpu (CPU seconds of the training thread; needs --threads 1)");
   p.add("jobs", &study.jobs, "runs trained at the same time (each on one thread; needs --threads 1 --clock cpu)");
+  p.add("score-on", &study.score_on,
+        "test (train on all training images, score on the test split) or validation (train on the rest, score on a "
+        "held-out share of the training images: for tuning)");
+  p.add("validation-fraction", &study.validation_fraction,
+        "--score-on validation: share of each class of the training images held out");
+  p.add("validation-seed", &study.validation_seed, "--score-on validation: seed of the held-out choice");
   examples::GanSpec::add_flags(p, gan, "gan-");
   examples::VaeSpec::add_flags(p, vae, "vae-");
   examples::VaeGanSpec::add_flags(p, vaegan_options, "vaegan-");
@@ -292,6 +311,11 @@ int main(int argc, char** argv) {
   p.require([&] { return study.batch_size >= 1 && study.threads >= 1 && study.eval_samples >= 20; },
             "need --batch-size >= 1, --threads >= 1, --eval-samples >= 20");
   p.require([&] { return study.clock == "wall" || study.clock == "cpu"; }, "--clock must be wall or cpu");
+  p.require([&] { return study.score_on == "test" || study.score_on == "validation"; },
+            [&] { return "--score-on must be test or validation, got '" + study.score_on + "'"; });
+  p.require(
+      [&] { return study.validation_fraction > 0.0 && study.validation_fraction < 1.0; },
+      [&] { return "--validation-fraction must be in (0, 1), got " + std::to_string(study.validation_fraction); });
   p.require([&] { return study.clock == "wall" || study.threads == 1; }, "--clock cpu needs --threads 1");
   p.require([&] { return study.jobs == 1 || (study.jobs >= 1 && study.jobs <= 64 && study.clock == "cpu"); },
             "--jobs above 1 needs --clock cpu (and --threads 1): wall time is shared between concurrent runs");
@@ -316,11 +340,27 @@ int main(int argc, char** argv) {
   try {
     vaegan::set_num_threads(static_cast<int>(study.threads));
     (void)vaegan::model_preset(study.preset);
-    const auto train = examples::load_split<Scalar>(study.data_set, "train");
-    const auto test = examples::load_split<Scalar>(study.data_set, "test");
+    // What the runs train on and what they are scored against (see the header comment).
+    vaegan::ImageDataset<Scalar> train, scored;
+    if (study.score_on == "validation") {
+      vaegan::DatasetSplit<Scalar> parts = vaegan::split_dataset(examples::load_split<Scalar>(study.data_set, "train"),
+                                                                 study.validation_fraction, study.validation_seed);
+      train = std::move(parts.kept);
+      scored = std::move(parts.held_out);
+    } else {
+      train = examples::load_split<Scalar>(study.data_set, "train");
+      scored = examples::load_split<Scalar>(study.data_set, "test");
+    }
     if (study.batch_size > train.size()) p.fail("--batch-size is larger than the training set");
     const auto classifier = vaegan::Classifier<Scalar>::load(study.classifier);
-    const vaegan::Evaluator<Scalar> evaluator(classifier, test.images());
+    const vaegan::Evaluator<Scalar> evaluator(classifier, scored.images());
+    study.scored_on = study.score_on == "validation"
+                          ? "a validation split of " + std::to_string(scored.size()) + " training images (" +
+                                std::to_string(train.size()) + " left to train on; fraction " +
+                                shortest(study.validation_fraction) + ", seed " +
+                                std::to_string(study.validation_seed) + ")"
+                          : "the test split (" + std::to_string(scored.size()) + " images; " +
+                                std::to_string(train.size()) + " training images)";
     std::filesystem::create_directories(study.out);
     std::vector<std::string> columns{"seed",      "point",  "seconds",         "step",          "fid",
                                      "precision", "recall", "classes_covered", "kl_to_uniform", "diverged"};

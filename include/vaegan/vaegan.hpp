@@ -57,6 +57,7 @@
 #include "vaegan/data/idx.hpp"
 #include "vaegan/data/image_folder.hpp"
 #include "vaegan/data/mnist.hpp"
+#include "vaegan/data/split.hpp"
 
 #include "vaegan/io/checkpoint.hpp"
 #include "vaegan/io/csv.hpp"

@@ -2,7 +2,8 @@
 # scripts/install-deps.sh): a conv-preset VAE-GAN trains two steps on all 60,000 images,
 # train_classifier trains one epoch (the mlp: the conv one costs 30 s more here and the folder
 # and eval-tool tests run it), compare runs a two-second smoke study of the conv
-# GAN and VAE-GAN scored with that classifier (the tool the efficiency study runs), and
+# GAN and VAE-GAN scored with that classifier (the tool the efficiency study runs), and a
+# one-second one scored on a validation split of the training images, and
 # vaegan_eval finds the test images by itself; an unknown --dataset is a usage error.
 # Variables (all required): TRAIN, TRAIN_CLASSIFIER, COMPARE, EVAL (the programs), WORK_DIR.
 cmake_minimum_required(VERSION 3.16)
@@ -45,6 +46,19 @@ foreach(_method gan vaegan)
     fail(compare "no ${_method}.csv")
   endif()
 endforeach()
+
+# Tuning runs score against a validation split held out of the training images.
+run(compare_validation "${COMPARE}" --dataset fashion-mnist --classifier "${WORK_DIR}/classifier.vgck" --preset conv
+    --methods gan --seeds 1 --budget 1 --eval-every 1 --eval-samples 50 --batch-size 16 --threads 1
+    --score-on validation --out "${WORK_DIR}/compare-validation")
+expect_exit(compare_validation 0)
+file(READ "${WORK_DIR}/compare-validation/summary.md" _summary)
+string(FIND "${_summary}" "Scored against a validation split of 6000 training images (54000 left to train on" _at)
+if(_at EQUAL -1)
+  fail(compare_validation "summary.md does not name the validation split:\n${_summary}")
+endif()
+run(score_on "${COMPARE}" --dataset fashion-mnist --score-on train --out "${WORK_DIR}/never")
+expect_error(score_on 2 "--score-on must be test or validation, got 'train'")
 
 run(eval "${EVAL}" --dataset fashion-mnist --classifier "${WORK_DIR}/classifier.vgck" --floor --threads 2)
 expect_exit(eval 0)

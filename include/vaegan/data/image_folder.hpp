@@ -58,6 +58,7 @@
 #include "vaegan/core/shape.hpp"
 #include "vaegan/core/tensor.hpp"
 #include "vaegan/data/dataset.hpp"
+#include "vaegan/data/split.hpp"
 #include "vaegan/io/image_decode.hpp"
 #include "vaegan/io/image_resize.hpp"
 
@@ -252,29 +253,18 @@ inline ImageFolderListing list_image_folder(const std::string& root, LabelMode l
   return out;
 }
 
-// The seeded train/test split of a listing (see the header comment).
+// The seeded train/test split of a listing (see the header comment): data/split.hpp's
+// stratified_split over the images' classes.
 inline ImageFolderSplit split_image_folder(const ImageFolderListing& listing, double test_fraction,
                                            std::uint64_t seed) {
   if (!(test_fraction >= 0.0 && test_fraction < 1.0))
     throw Error("split_image_folder: test_fraction must be in [0, 1), got " + std::to_string(test_fraction));
-  const int classes = std::max<int>(1, static_cast<int>(listing.class_names.size()));
-  std::vector<std::vector<Index>> by_class(static_cast<std::size_t>(classes));
-  for (Index i = 0; i < static_cast<Index>(listing.images.size()); ++i)
-    by_class[static_cast<std::size_t>(listing.images[static_cast<std::size_t>(i)].label)].push_back(i);
-  Rng rng(seed);
-  ImageFolderSplit split;
-  for (std::vector<Index>& members : by_class) {
-    for (Index i = static_cast<Index>(members.size()) - 1; i > 0; --i) {
-      const auto j = static_cast<Index>(rng.uniform_int(static_cast<std::uint64_t>(i) + 1));
-      std::swap(members[static_cast<std::size_t>(i)], members[static_cast<std::size_t>(j)]);
-    }
-    const auto test_count = static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(members.size())));
-    split.test.insert(split.test.end(), members.begin(), members.begin() + static_cast<std::ptrdiff_t>(test_count));
-    split.train.insert(split.train.end(), members.begin() + static_cast<std::ptrdiff_t>(test_count), members.end());
-  }
-  std::sort(split.train.begin(), split.train.end());
-  std::sort(split.test.begin(), split.test.end());
-  return split;
+  std::vector<int> labels;
+  labels.reserve(listing.images.size());
+  for (const ImageFile& image : listing.images) labels.push_back(image.label);
+  IndexSplit split =
+      stratified_split(labels, std::max<int>(1, static_cast<int>(listing.class_names.size())), test_fraction, seed);
+  return {std::move(split.kept), std::move(split.held_out)};
 }
 
 namespace detail {
