@@ -19,18 +19,33 @@
 // on a machine shared with other busy processes it leaves out the time the thread was
 // preempted. The reported figures use the wall clock unless it is given.
 //
+// --contend N times each configuration twice: first quiet, then with N busy processes of
+// its own competing for the cores (each a child spinning on one core's worth of work,
+// killed when the timing ends, and by the kernel if bench_step dies first), and adds
+// quiet and contended medians and 99th percentiles to the line:
+//   ..."contenders":1,"quiet_median_ms":..,"quiet_p99_ms":..,"contended_median_ms":..,
+//   "contended_p99_ms":..}
+// (median_ms, min_ms and max_ms stay the quiet run's). The question it answers: how much
+// slower does training get when something else runs on the machine (docs/performance.md).
+//
 // flops_per_step is the analytic matmul work the workload needs at minimum (see
 // step_flops.hpp), the same formula the PyTorch reference prints, so GFLOP/s compare
 // like for like. Accepts --benchmark_list_tests (prints the configurations) so the CTest
 // smoke test can list it like the Google Benchmark programs.
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -59,6 +74,7 @@ struct Options {
   bool pin = false;
   bool cpu_clock = false;
   bool list = false;
+  int contenders = 0;  // --contend
 };
 
 double now_ms(bool cpu_clock) {
@@ -85,6 +101,8 @@ Options parse(int argc, char** argv) {
   p.add("threads", &threads, "thread counts");
   p.add("steps", &timed_steps, "timed steps per configuration");
   p.add("warmup", &warmup_steps, "untimed steps before them");
+  std::int64_t contenders = 0;
+  p.add("contend", &contenders, "also time each configuration beside N busy processes of its own (0: off)");
   p.add_switch("pin", &o.pin, "one CPU per thread (Linux), for a machine other processes keep busy");
   p.add("clock", &clock, "wall, or cpu: the thread's CPU time (needs --threads 1)");
   p.add_switch("all", &all, "every configuration: the defaults of the four lists above, which narrow it");
@@ -115,6 +133,8 @@ Options parse(int argc, char** argv) {
   p.require([&] { return all_of(threads, [](std::int64_t v) { return v > 0; }); }, "--threads needs positive integers");
   p.require([&] { return timed_steps > 0; }, "--steps needs a positive integer");
   p.require([&] { return warmup_steps >= 0; }, "--warmup must be >= 0");
+  p.require([&] { return contenders >= 0 && contenders <= 64; },
+            [&] { return "--contend must be 0..64 busy processes, got " + std::to_string(contenders); });
   p.require([&] { return clock == "wall" || clock == "cpu"; },
             [&] { return "--clock must be wall or cpu, got '" + clock + "'"; });
   p.require([&] { return clock == "wall" || threads == std::vector<std::int64_t>{1}; },
@@ -129,8 +149,42 @@ Options parse(int argc, char** argv) {
   o.timed_steps = static_cast<int>(timed_steps);
   o.warmup_steps = static_cast<int>(warmup_steps);
   o.cpu_clock = clock == "cpu";
+  o.contenders = static_cast<int>(contenders);
   return o;
 }
+
+// N child processes that spin until this object goes (or bench_step dies: the kernel then
+// kills them, PR_SET_PDEATHSIG). A child only spins, so forking a process that has OpenMP
+// threads is safe here.
+class BusyProcesses {
+ public:
+  explicit BusyProcesses(int n) {
+    for (int i = 0; i < n; ++i) {
+      const pid_t pid = fork();
+      if (pid < 0) {
+        stop();
+        throw std::runtime_error("--contend: fork failed");
+      }
+      if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        volatile std::uint64_t x = 1;
+        for (;;) x = x * 6364136223846793005ULL + 1442695040888963407ULL;
+      }
+      children_.push_back(pid);
+    }
+  }
+  BusyProcesses(const BusyProcesses&) = delete;
+  BusyProcesses& operator=(const BusyProcesses&) = delete;
+  ~BusyProcesses() { stop(); }
+
+ private:
+  void stop() {
+    for (pid_t pid : children_) kill(pid, SIGKILL);
+    for (pid_t pid : children_) waitpid(pid, nullptr, 0);
+    children_.clear();
+  }
+  std::vector<pid_t> children_;
+};
 
 // Times one configuration; returns the per-step milliseconds.
 template <class Trainer>
@@ -146,7 +200,11 @@ std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& ba
   return ms;
 }
 
-std::vector<double> run(const Config& c, const Options& o) {
+struct Timings {
+  std::vector<double> quiet, contended;  // ms per step; contended empty without --contend
+};
+
+Timings run(const Config& c, const Options& o) {
   const vaegan::ModelConfig model = vaegan::model_preset(c.preset);
   // Dense presets take flat rows (their encoder flattens anyway); conv takes [N, C, H, W].
   const vaegan::Shape& image = model.image_shape;
@@ -155,28 +213,55 @@ std::vector<double> run(const Config& c, const Options& o) {
                                   : vaegan::Shape{c.batch, model.image_dim()});
   vaegan::Rng data_rng(1);
   data_rng.fill_uniform(batch.data(), batch.numel(), 0.0, 1.0);
+  const auto quiet_then_contended = [&](auto& trainer) {
+    Timings t;
+    t.quiet = time_steps(trainer, batch, o);
+    if (o.contenders > 0) {
+      const BusyProcesses busy(o.contenders);
+      t.contended = time_steps(trainer, batch, o);
+    }
+    return t;
+  };
   if (c.step == "gan") {
     vaegan::GanTrainer<float> trainer(model);
-    return time_steps(trainer, batch, o);
+    return quiet_then_contended(trainer);
   }
   if (c.step == "vae") {
     vaegan::VaeTrainer<float> trainer(model);
-    return time_steps(trainer, batch, o);
+    return quiet_then_contended(trainer);
   }
   vaegan::VaeGanTrainer<float> trainer(model);
-  return time_steps(trainer, batch, o);
+  return quiet_then_contended(trainer);
 }
 
-void report(const Config& c, const Options& o, std::vector<double> ms) {
+double median_of(const std::vector<double>& sorted) {
+  const std::size_t n = sorted.size();
+  return n % 2 ? sorted[n / 2] : 0.5 * (sorted[n / 2 - 1] + sorted[n / 2]);
+}
+// Nearest-rank percentile (q in (0, 1]) of sorted values.
+double percentile_of(const std::vector<double>& sorted, double q) {
+  const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
+  return sorted[std::min(sorted.size(), std::max<std::size_t>(rank, 1)) - 1];
+}
+
+void report(const Config& c, const Options& o, Timings t) {
+  std::vector<double>& ms = t.quiet;
   std::sort(ms.begin(), ms.end());
-  const std::size_t n = ms.size();
-  const double median = n % 2 ? ms[n / 2] : 0.5 * (ms[n / 2 - 1] + ms[n / 2]);
+  const double median = median_of(ms);
   const double flops = vaegan_bench::step_flops(vaegan::model_preset(c.preset), c.step, c.batch);
   std::printf(
       "{\"impl\":\"vaegan\",\"preset\":\"%s\",\"step\":\"%s\",\"batch\":%ld,\"threads\":%d,\"steps\":%d,"
-      "\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"flops_per_step\":%.0f,\"gflops\":%.2f}\n",
+      "\"median_ms\":%.4f,\"min_ms\":%.4f,\"max_ms\":%.4f,\"flops_per_step\":%.0f,\"gflops\":%.2f",
       c.preset.c_str(), c.step.c_str(), static_cast<long>(c.batch), c.threads, o.timed_steps, median, ms.front(),
       ms.back(), flops, flops / (median * 1e-3) / 1e9);
+  if (!t.contended.empty()) {
+    std::sort(t.contended.begin(), t.contended.end());
+    std::printf(
+        ",\"contenders\":%d,\"quiet_median_ms\":%.4f,\"quiet_p99_ms\":%.4f,\"contended_median_ms\":%.4f,"
+        "\"contended_p99_ms\":%.4f",
+        o.contenders, median, percentile_of(ms, 0.99), median_of(t.contended), percentile_of(t.contended, 0.99));
+  }
+  std::printf("}\n");
   std::fflush(stdout);
 }
 
