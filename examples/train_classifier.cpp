@@ -90,7 +90,7 @@ int main(int argc, char** argv) {
       std::printf(
           "train_classifier: %s; training the rotation task (which quarter turn each image got), whose "
           "features give FID and precision/recall but no class coverage\n",
-          task == "auto" ? "the data set has no classes" : "--task rotation");
+          task == "auto" ? "the data set has fewer than two classes" : "--task rotation");
     if (batch > train.size())
       p.fail("--batch-size " + std::to_string(batch) + " is larger than the training set (" +
              std::to_string(train.size()) + " images); pass a smaller --batch-size");
