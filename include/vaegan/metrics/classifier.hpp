@@ -246,17 +246,21 @@ class Classifier : public NetworkBase<T> {
   // Fraction of `data` classified right: its labels, or for the rotation task image i
   // turned by (i mod 4) quarters.
   double accuracy(const ImageDataset<T>& data) const {
-    std::vector<int> truth(static_cast<std::size_t>(data.size()));
-    Tensor<T> images = data.images();
+    std::vector<int> truth(static_cast<std::size_t>(data.size())), predicted;
     if (config_.task == ClassifierTask::rotation) {
-      for (std::size_t i = 0; i < truth.size(); ++i) truth[i] = static_cast<int>(i % kRotationClasses);
-      Tensor<T> scratch;
-      detail::rotate_batch(images, config_.image_shape, truth, scratch);
+      // Turned straight from the data set into one tensor: one pass, no copy of the images first.
+      const Shape& image = config_.image_shape;
+      Tensor<T> turned(data.images().shape());
+      for (std::size_t i = 0; i < truth.size(); ++i) {
+        truth[i] = static_cast<int>(i % kRotationClasses);
+        detail::rotate_quarters(data.image(static_cast<Index>(i)),
+                                turned.data() + static_cast<Index>(i) * image.numel(), image[0], image[1], truth[i]);
+      }
+      predict(turned, predicted);
     } else {
       for (std::size_t i = 0; i < truth.size(); ++i) truth[i] = data.label(static_cast<Index>(i));
+      predict(data.images(), predicted);
     }
-    std::vector<int> predicted;
-    predict(images, predicted);
     Index correct = 0;
     for (std::size_t i = 0; i < truth.size(); ++i) correct += predicted[i] == truth[i];
     return static_cast<double>(correct) / static_cast<double>(std::max<Index>(data.size(), 1));
