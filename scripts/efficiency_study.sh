@@ -1,36 +1,85 @@
 #!/usr/bin/env bash
-# The efficiency study of the README: does a VAE inside a GAN make GAN training faster?
-#   scripts/efficiency_study.sh tune    the tuning grid: 4 configurations per method, seed 1
-#   scripts/efficiency_study.sh final   the best configuration of each method, seeds 1,2,3
-# Every run: preset mlp, batch 64, 1 thread, 120 s of training (CPU seconds of its thread, so
-# runs beside other work on a shared machine still get the same compute), FID etc. on
-# 1000 samples every 20 s against the held-out split. Needs a build (build/examples),
-# MNIST in data/ (scripts/get_mnist.sh) and the classifier (train_classifier --arch mlp, the one the README's figures used).
+# The efficiency study (docs/study/README.md): does a VAE inside a GAN make GAN training faster?
+#
+#   scripts/efficiency_study.sh SETTING tune     the search space: 6 configurations per method,
+#                                                seed 1, scored on a validation split carved out
+#                                                of the training images
+#   scripts/efficiency_study.sh SETTING final    each method's best configuration (lowest FID on
+#                                                validation), seeds 1,2,3, scored on the test split
+#   scripts/efficiency_study.sh SETTING grid     tune's results as one CSV (OUT/grid.csv)
+#
+# SETTING: mnist-mlp (MNIST, preset mlp) or fashion-conv (Fashion-MNIST, preset conv).
+# Every run: batch 64, one thread, BUDGET (default 600) CPU seconds of its training thread
+# (--clock cpu: runs beside other work still get the same compute), FID, precision, recall
+# and class coverage on 1,000 samples every 10 s, in the features of the setting's conv
+# classifier (train_classifier, docs/data.md). LANES (default 2) runs go side by side.
+# A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
+# All runs of one OUT must use one binary: the first run records its SHA-256 in
+# OUT/binary.txt and later runs with another binary are refused.
 set -euo pipefail
+SELF=$(realpath "$0")
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/examples}
-OUT=${OUT:-out/study}
-COMMON=(--data "${DATA:-data}" --classifier "${CLASSIFIER:-out/classifier.vgck}" --preset mlp --batch-size 64
-        --threads 1 --clock cpu --budget 120 --eval-every 20 --eval-samples 1000)
+LANES=${LANES:-2}
+BUDGET=${BUDGET:-600}
 
-# name | method | flags
+usage() {
+  echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | final | grid" >&2
+  exit 2
+}
+[[ $# -ge 2 ]] || usage
+setting=$1
+shift
+case $setting in
+  mnist-mlp)
+    DATA_FLAGS=(--dataset mnist --data "${DATA:-data}")
+    PRESET=mlp
+    CLASSIFIER=${CLASSIFIER:-out/mnist_conv.vgck}
+    ;;
+  fashion-conv)
+    DATA_FLAGS=(--dataset fashion-mnist)
+    PRESET=conv
+    CLASSIFIER=${CLASSIFIER:-out/fashion_conv.vgck}
+    ;;
+  *) usage ;;
+esac
+OUT=${OUT:-out/study/$setting}
+COMMON=("${DATA_FLAGS[@]}" --classifier "$CLASSIFIER" --preset "$PRESET" --batch-size 64 --threads 1
+        --clock cpu --budget "$BUDGET" --eval-every 10 --eval-samples 1000)
+
+# The search space: name | method | flags. The same six slots for each method: its best
+# configuration from the first study (the base), the base with every learning rate doubled,
+# halved, the other beta1, then two method-specific variations. Adversarial methods cover
+# separate discriminator and generator/decoder rates, label smoothing (--*-real-label 0.9)
+# and discriminator dropout in every slot but the GAN's sixth (the reference step without
+# them); the VAE-GAN's last two slots are its own knobs (feature-space reconstruction,
+# equilibrium gating); gamma and the adversarial warm-up are in its base.
+GAN_BASE="--gan-generator-activation leaky_relu --gan-real-label 0.9 --gan-d-dropout 0.3"
+VAE_BASE="--vae-beta1 0.9"
+VAEGAN_BASE="--vaegan-beta1 0.9 --vaegan-adversarial-warmup 1000 --vaegan-real-label 0.9 --vaegan-d-dropout 0.3 --vaegan-gamma 0.2"
 GRID=(
-  "gan-1|gan|"
-  "gan-2|gan|--gan-generator-activation leaky_relu --gan-real-label 0.9"
-  "gan-3|gan|--gan-generator-activation leaky_relu --gan-real-label 0.9 --gan-d-dropout 0.3"
-  "gan-4|gan|--gan-generator-activation leaky_relu --gan-real-label 0.9 --gan-d-dropout 0.3 --gan-lr 1e-4"
-  "vae-1|vae|"
-  "vae-2|vae|--vae-lr 1e-3 --vae-beta1 0.9"
-  "vae-3|vae|--vae-lr 5e-4 --vae-beta1 0.9"
-  "vae-4|vae|--vae-lr 1e-3 --vae-beta1 0.9 --vae-kl-warmup 1000"
-  "vaegan-1|vaegan|"
-  "vaegan-2|vaegan|--vaegan-lr 5e-4 --vaegan-beta1 0.9 --vaegan-lr-discriminator 2e-4 --vaegan-adversarial-warmup 1000 --vaegan-real-label 0.9 --vaegan-d-dropout 0.3 --vaegan-gamma 0.2"
-  "vaegan-3|vaegan|--vaegan-lr 5e-4 --vaegan-beta1 0.9 --vaegan-lr-discriminator 2e-4 --vaegan-adversarial-warmup 1000 --vaegan-real-label 0.9 --vaegan-d-dropout 0.3 --vaegan-lr-encoder 1e-3 --vaegan-lr-decoder 1e-3"
-  "vaegan-4|vaegan|--vaegan-lr 5e-4 --vaegan-beta1 0.9 --vaegan-lr-discriminator 2e-4 --vaegan-adversarial-warmup 1000 --vaegan-real-label 0.9 --vaegan-d-dropout 0.3 --vaegan-lr-encoder 1e-3 --vaegan-lr-decoder 1e-3 --vaegan-gamma 0.2"
+  "gan-1|gan|$GAN_BASE --gan-lr 2e-4"
+  "gan-2|gan|$GAN_BASE --gan-lr 4e-4"
+  "gan-3|gan|$GAN_BASE --gan-lr 1e-4"
+  "gan-4|gan|$GAN_BASE --gan-lr 2e-4 --gan-beta1 0.9"
+  "gan-5|gan|$GAN_BASE --gan-lr-generator 1e-4 --gan-lr-discriminator 4e-4"
+  "gan-6|gan|--gan-lr 2e-4"
+  "vae-1|vae|$VAE_BASE --vae-lr 1e-3"
+  "vae-2|vae|$VAE_BASE --vae-lr 2e-3"
+  "vae-3|vae|$VAE_BASE --vae-lr 5e-4"
+  "vae-4|vae|--vae-lr 1e-3 --vae-beta1 0.5"
+  "vae-5|vae|$VAE_BASE --vae-lr 1e-3 --vae-kl-warmup 1000"
+  "vae-6|vae|$VAE_BASE --vae-lr-encoder 2e-3 --vae-lr-decoder 1e-3"
+  "vaegan-1|vaegan|$VAEGAN_BASE --vaegan-lr-encoder 1e-3 --vaegan-lr-decoder 1e-3 --vaegan-lr-discriminator 2e-4"
+  "vaegan-2|vaegan|$VAEGAN_BASE --vaegan-lr-encoder 2e-3 --vaegan-lr-decoder 2e-3 --vaegan-lr-discriminator 4e-4"
+  "vaegan-3|vaegan|$VAEGAN_BASE --vaegan-lr-encoder 5e-4 --vaegan-lr-decoder 5e-4 --vaegan-lr-discriminator 1e-4"
+  "vaegan-4|vaegan|${VAEGAN_BASE/--vaegan-beta1 0.9/--vaegan-beta1 0.5} --vaegan-lr-encoder 1e-3 --vaegan-lr-decoder 1e-3 --vaegan-lr-discriminator 2e-4"
+  "vaegan-5|vaegan|$VAEGAN_BASE --vaegan-lr-encoder 1e-3 --vaegan-lr-decoder 1e-3 --vaegan-lr-discriminator 2e-4 --vaegan-feature-weight 1"
+  "vaegan-6|vaegan|$VAEGAN_BASE --vaegan-lr-encoder 1e-3 --vaegan-lr-decoder 1e-3 --vaegan-lr-discriminator 2e-4 --vaegan-equilibrium"
 )
 
 flags_of() {
-  local entry
+  local entry name method flags
   for entry in "${GRID[@]}"; do
     IFS='|' read -r name method flags <<<"$entry"
     if [[ $name == "$1" ]]; then echo "$flags"; return; fi
@@ -39,25 +88,91 @@ flags_of() {
   exit 2
 }
 
+# One binary for every run of OUT (the first study's grid ran across a kernel change).
+check_binary() {
+  mkdir -p "$OUT"
+  local sum
+  sum=$(sha256sum "$BIN/compare" | cut -d' ' -f1)
+  if [[ ! -f $OUT/binary.txt ]]; then
+    {
+      echo "sha256 $sum"
+      echo "source $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- include examples 2>/dev/null || echo ' (with local changes)')"
+      echo "compiler $(${CXX:-c++} --version | head -1)"
+    } >"$OUT/binary.txt"
+  elif ! grep -q "^sha256 $sum\$" "$OUT/binary.txt"; then
+    echo "efficiency_study.sh: $BIN/compare is not the binary $OUT's runs used ($OUT/binary.txt);" \
+      "keep every run of a study on one binary (BIN=...) or start a new OUT" >&2
+    exit 1
+  fi
+}
+
+# Best FID of one tuning run (lowest over its evaluation points), from its CSV.
+best_fid() { awk -F, 'NR > 1 && $10 == 0 && ($5 < best || best == "") { best = $5 } END { print best == "" ? "inf" : best }' "$1"; }
+
+run_tune() {
+  local name=$1 method flags
+  flags=$(flags_of "$name")
+  method=${name%-*}
+  local dir=$OUT/tune/$name
+  [[ -f $dir/summary.md ]] && return 0
+  rm -rf "$dir"
+  # shellcheck disable=SC2086
+  "$BIN/compare" "${COMMON[@]}" --score-on validation --methods "$method" --seeds 1 --out "$dir" $flags \
+    >"$OUT/tune/$name.log" 2>&1 || { echo "tune $name failed: $OUT/tune/$name.log" >&2; return 1; }
+  echo "tune $name: best validation FID $(best_fid "$dir/$method.csv")"
+}
+
+winner() {
+  local method=$1 best="" best_name="" entry name m flags fid
+  for entry in "${GRID[@]}"; do
+    IFS='|' read -r name m flags <<<"$entry"
+    [[ $m == "$method" && -f $OUT/tune/$name/summary.md ]] || continue
+    fid=$(best_fid "$OUT/tune/$name/$method.csv")
+    if [[ -z $best ]] || awk -v a="$fid" -v b="$best" 'BEGIN { exit !(a < b) }'; then
+      best=$fid
+      best_name=$name
+    fi
+  done
+  [[ -n $best_name ]] || { echo "efficiency_study.sh: no finished tuning run of $method in $OUT/tune" >&2; exit 1; }
+  echo "$best_name"
+}
+
 case "${1:-}" in
   tune)
-    only=${2:-}
+    check_binary
+    mkdir -p "$OUT/tune"
+    names=()
     for entry in "${GRID[@]}"; do
       IFS='|' read -r name method flags <<<"$entry"
-      [[ -z $only || $name == "$only" ]] || continue
-      # shellcheck disable=SC2086
-      "$BIN/compare" "${COMMON[@]}" --methods "$method" --seeds 1 --out "$OUT/tune/$name" $flags
+      [[ -z ${2:-} || $name == "$2" ]] && names+=("$name")
     done
+    [[ ${#names[@]} -gt 0 ]] || flags_of "$2"
+    # Each run is this script again (tune-one), LANES at a time, slot by slot across methods
+    # (gan-1, vae-1, vaegan-1, gan-2, ...) so that a partial grid is balanced.
+    printf '%s\n' "${names[@]}" | sort -t- -k2,2n -s | xargs -P "$LANES" -n 1 "$SELF" "$setting" tune-one
+    ;;
+  tune-one)
+    run_tune "$2"
+    ;;
+  grid)
+    echo "name,method,flags,best_validation_fid,seconds_at_best,fid_at_end" >"$OUT/grid.csv"
+    for entry in "${GRID[@]}"; do
+      IFS='|' read -r name method flags <<<"$entry"
+      csv=$OUT/tune/$name/$method.csv
+      [[ -f $OUT/tune/$name/summary.md ]] || continue
+      awk -F, -v n="$name" -v m="$method" -v f="$flags" '
+        NR > 1 && $10 == 0 { if (best == "" || $5 < best) { best = $5; at = $3 } last = $5 }
+        END { printf "%s,%s,\"%s\",%.3f,%.0f,%.3f\n", n, m, f, best, at, last }' "$csv" >>"$OUT/grid.csv"
+    done
+    cat "$OUT/grid.csv"
     ;;
   final)
-    # The best configuration of each method by best FID in the tuning grid (see README).
-    GAN=${GAN:-gan-3} VAE=${VAE:-vae-2} VAEGAN=${VAEGAN:-vaegan-4}
+    check_binary
+    GAN=${GAN:-$(winner gan)} VAE=${VAE:-$(winner vae)} VAEGAN=${VAEGAN:-$(winner vaegan)}
+    echo "final: $GAN, $VAE, $VAEGAN on seeds 1,2,3 (test split)" | tee "$OUT/final-configurations.txt"
     # shellcheck disable=SC2046
-    "$BIN/compare" "${COMMON[@]}" --methods gan,vae,vaegan --seeds 1,2,3 --jobs "${JOBS:-3}" --out "$OUT/final" \
-      $(flags_of "$GAN") $(flags_of "$VAE") $(flags_of "$VAEGAN")
+    "$BIN/compare" "${COMMON[@]}" --score-on test --methods gan,vae,vaegan --seeds 1,2,3 --jobs "$LANES" \
+      --out "$OUT/final" $(flags_of "$GAN") $(flags_of "$VAE") $(flags_of "$VAEGAN")
     ;;
-  *)
-    echo "usage: scripts/efficiency_study.sh tune [NAME] | final" >&2
-    exit 2
-    ;;
+  *) usage ;;
 esac
