@@ -52,3 +52,13 @@ function(vaegan_internal_target target)
     endif()
   endif()
 endfunction()
+
+# vaegan_mpi_target(<target>): with VAEGAN_MPI, the target links MPI and <vaegan/vaegan.hpp>
+# includes distributed/mpi.hpp in it (the training examples, the MPI tests, the header
+# check). Other programs never see MPI.
+function(vaegan_mpi_target target)
+  if(VAEGAN_MPI)
+    target_link_libraries(${target} PRIVATE MPI::MPI_CXX)
+    target_compile_definitions(${target} PRIVATE VAEGAN_MPI)
+  endif()
+endfunction()

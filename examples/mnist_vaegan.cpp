@@ -41,6 +41,7 @@ int main(int argc, char** argv) {
     else args.push_back(argv[i]);
   }
   const int n = static_cast<int>(args.size());
+  args.push_back(nullptr);  // argv[argc] is null, as C guarantees and MPI_Init relies on
   return reference ? examples::run_training<examples::VaeGanSpec>(n, args.data())
                    : examples::run_training<TunedVaeGanSpec>(n, args.data());
 }

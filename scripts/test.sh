@@ -3,6 +3,9 @@
 # build-meson/), from the repository root. `test.sh cmake` or `test.sh meson` runs one.
 # Environment: JOBS (default: nproc), BUILD_DIR, MESON_BUILD_DIR, and CMAKE_ARGS /
 # MESON_ARGS for extra configure options (e.g. CMAKE_ARGS=-DVAEGAN_SANITIZE=address,undefined).
+# Both builds include data-parallel training over MPI and its tests under mpiexec
+# (-DVAEGAN_MPI=ON, -Dmpi=true; the library's own default is off): CMAKE_ARGS=-DVAEGAN_MPI=OFF
+# or MESON_ARGS=-Dmpi=false leaves it out.
 # MESON_SUITES (e.g. "unit export"): run only those Meson test suites, building only what
 # their tests need instead of the whole default target (CI's Meson step: the rest is the
 # same code with the same flags as in the CMake build).
@@ -22,16 +25,16 @@ run_cmake() {
   if [[ ! -f "$build_dir/CMakeCache.txt" ]] && command -v ninja >/dev/null 2>&1; then
     generator=(-G Ninja)
   fi
-  cmake -S . -B "$build_dir" "${generator[@]}" "${cmake_args[@]}"
+  cmake -S . -B "$build_dir" "${generator[@]}" -DVAEGAN_MPI=ON "${cmake_args[@]}"
   cmake --build "$build_dir" --parallel "$jobs"
   (cd "$build_dir" && ctest --output-on-failure --parallel "$jobs")
 }
 
 run_meson() {
   if [[ -f "$meson_build_dir/meson-private/coredata.dat" ]]; then
-    meson setup --reconfigure "$meson_build_dir" "${meson_args[@]}"
+    meson setup --reconfigure "$meson_build_dir" -Dmpi=true "${meson_args[@]}"
   else
-    meson setup "$meson_build_dir" "${meson_args[@]}"
+    meson setup "$meson_build_dir" -Dmpi=true "${meson_args[@]}"
   fi
   if ((${#meson_suites[@]})); then
     local suite suite_args=()

@@ -10,6 +10,8 @@
 //   LossLog          losses.csv and losses.svg
 //   ProgressPrinter  the per-step progress line and the per-epoch "done" line
 //   chain_epoch      several on_epoch handlers as one (fit_callbacks.hpp)
+//   ProcessGroup     under mpirun (VAEGAN_MPI builds): the processes that train together;
+//                    process 0 alone writes and prints (process_group.hpp)
 //
 // Per epoch it writes into --out: samples_epoch_NNN.png (from one fixed latent batch, so
 // frames are comparable), recon_epoch_NNN.png (VAE and VAE-GAN: real test digits above
@@ -25,6 +27,7 @@
 #include <cstdint>
 #include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +38,7 @@
 #include "fit_callbacks.hpp"
 #include "loss_log.hpp"
 #include "output_dir.hpp"
+#include "process_group.hpp"
 #include "progress_printer.hpp"
 #include "sample_writer.hpp"
 #include "specs.hpp"
@@ -48,6 +52,7 @@ int run_training(int argc, char** argv) {
   using Trainer = typename Spec::Trainer;
   const char* const program = Spec::kProgram;
 
+  const ProcessGroup group(argc, argv);
   // -- the command line: usage errors exit 2 here.
   TrainingFlags f;
   f.out = std::string("out/") + program;
@@ -66,6 +71,9 @@ int run_training(int argc, char** argv) {
     p.fail(e.what());
   }
   Spec::adjust_config(config, options);
+  if (f.batch_size % group.size() != 0)
+    p.fail("--batch-size " + std::to_string(f.batch_size) + " cannot be split evenly over " +
+           std::to_string(group.size()) + " processes; use a multiple of " + std::to_string(group.size()));
   CheckpointSaver checkpoints(CheckpointSaver::path_for(f.checkpoint, f.out), f.checkpoint_every);
   if (checkpoints.path_is_directory())
     p.fail("the checkpoint path '" + checkpoints.path() + "' is a directory; pass a file name with --checkpoint");
@@ -73,43 +81,60 @@ int run_training(int argc, char** argv) {
 
   try {
     // -- everything that can fail before training: data, output directory, checkpoint.
-    vaegan::set_num_threads(f.threads > 0 ? static_cast<int>(f.threads) : vaegan::num_threads());
+    vaegan::set_num_threads(f.threads > 0 ? static_cast<int>(f.threads) : group.default_threads());
     const TrainingData<Scalar> data(program, f.data_set, config, f.batch_size,
                                     [&p](const std::string& message) { p.fail(message); });
     if (f.resume) checkpoints.require_existing();
-    out.create();
-    checkpoints.require_directory();
-    checkpoints.remove_stale_temporaries(program);
+    if (group.writes()) {
+      out.create();
+      checkpoints.require_directory();
+      checkpoints.remove_stale_temporaries(program);
+    }
 
     Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(f.seed));
     trainer.set_check_numerics(f.check_numerics);
-    vaegan::Batches<Scalar> batches =
-        data.train.batches({static_cast<vaegan::Index>(f.batch_size), static_cast<std::uint64_t>(f.seed) * 7919 + 17});
+    vaegan::BatchOptions batch_options;
+    batch_options.batch_size = static_cast<vaegan::Index>(f.batch_size);
+    batch_options.seed = static_cast<std::uint64_t>(f.seed) * 7919 + 17;
+    if (vaegan::Communicator* comm = group.communicator()) {
+      trainer.distribute(*comm);
+      trainer.set_replica_check_every(f.check_replicas);
+      batch_options.shard_index = comm->rank();
+      batch_options.shard_count = comm->size();
+    }
+    vaegan::Batches<Scalar> batches = data.train.batches(batch_options);
+    // Every process resumes from the same file (on a shared file system across machines).
     if (f.resume) checkpoints.resume(program, trainer, batches);
     const std::int64_t first_step = trainer.step();
 
-    // -- the parts that report on training.
+    // -- the parts that report on training: process 0's alone.
     SampleWriter<Trainer, Scalar, Spec::kReconstructs> samples(trainer, out, f.samples, config.latent_dim,
                                                                static_cast<std::uint64_t>(f.seed), config.image_shape,
                                                                data.shown_real);
-    LossLog losses(out, std::vector<std::string>(Trainer::kStatNames, Trainer::kStatNames + Trainer::kStatCount),
-                   std::string(program) + " losses", f.resume);
-    std::cout << program << ": " << data.train.size() << " training images, preset " << f.preset << " ("
-              << config.describe() << "), batch " << f.batch_size << ", " << vaegan::num_threads()
-              << " threads, output in " << f.out << "/\n";
+    std::optional<LossLog> losses;
+    if (group.writes())
+      losses.emplace(out, std::vector<std::string>(Trainer::kStatNames, Trainer::kStatNames + Trainer::kStatCount),
+                     std::string(program) + " losses", f.resume);
+    if (group.writes())
+      std::cout << program << ": " << data.train.size() << " training images, preset " << f.preset << " ("
+                << config.describe() << "), batch " << f.batch_size << ", " << vaegan::num_threads() << " threads"
+                << (group.size() > 1 ? " in each of " + std::to_string(group.size()) + " processes" : "")
+                << ", output in " << f.out << "/\n";
     const std::int64_t steps_to_epochs = f.epochs * batches.batches_per_epoch();
     ProgressPrinter progress(f.max_steps >= 0 ? std::min<std::int64_t>(f.max_steps, steps_to_epochs) : steps_to_epochs,
                              f.epochs, first_step);
-    if (f.resume) losses.continue_from_csv();
+    if (losses && f.resume) losses->continue_from_csv();
 
     vaegan::FitCallbacks callbacks;
-    callbacks.on_step = [&](const vaegan::StepEvent& e) { progress.on_step(e); };
-    callbacks.on_epoch =
-        chain_epoch([&](const vaegan::EpochEvent&) { progress.end_line(); },
-                    [&](const vaegan::EpochEvent& e) { samples.on_epoch(e); },
-                    [&](const vaegan::EpochEvent& e) { losses.on_epoch(e); },
-                    [&](const vaegan::EpochEvent& e) { checkpoints.on_epoch(e, trainer, batches); },
-                    [&](const vaegan::EpochEvent& e) { progress.epoch_done(e, out.epoch_file("samples", e.epoch)); });
+    if (group.writes()) {
+      callbacks.on_step = [&](const vaegan::StepEvent& e) { progress.on_step(e); };
+      callbacks.on_epoch =
+          chain_epoch([&](const vaegan::EpochEvent&) { progress.end_line(); },
+                      [&](const vaegan::EpochEvent& e) { samples.on_epoch(e); },
+                      [&](const vaegan::EpochEvent& e) { losses->on_epoch(e); },
+                      [&](const vaegan::EpochEvent& e) { checkpoints.on_epoch(e, trainer, batches); },
+                      [&](const vaegan::EpochEvent& e) { progress.epoch_done(e, out.epoch_file("samples", e.epoch)); });
+    }
     vaegan::FitOptions fit_options;
     fit_options.epochs = f.epochs;
     fit_options.max_steps = f.max_steps;
@@ -118,6 +143,7 @@ int run_training(int argc, char** argv) {
     // -- training, then the final save.
     const auto t0 = std::chrono::steady_clock::now();
     const vaegan::FitEnd end = vaegan::fit(trainer, batches, fit_options, callbacks);
+    if (!group.writes()) return 0;
     progress.end_line();
     if (end != vaegan::FitEnd::epochs_done) samples.write_latest();  // stopped mid-epoch: keep what was learned
     checkpoints.save(trainer, batches);
@@ -131,11 +157,11 @@ int run_training(int argc, char** argv) {
     std::cerr << program << ": training stopped: " << e.what() << "; " << checkpoints.kept_message()
               << (f.check_numerics ? "" : " (--check-numerics names the op that made the first NaN or infinity)")
               << "\n";
-    return cli::kExitRuntime;
+    return group.fail(cli::kExitRuntime);
   } catch (const std::exception& e) {
     out.remove_if_unused();
     std::cerr << program << ": error: " << e.what() << "\n";
-    return cli::kExitRuntime;
+    return group.fail(cli::kExitRuntime);
   }
 }
 

@@ -25,14 +25,15 @@ struct TrainingFlags {
   double time_budget = 0.0;
   std::int64_t samples = 64;
   bool check_numerics = false;
+  std::int64_t check_replicas = 0;
 
   void add(cli::Parser& p) {
     data_set.add(p);
     p.add("preset", &preset, "model preset: mlp, seed or conv (docs/reference-workloads.md)");
     p.add("epochs", &epochs, "train until this many epochs are complete");
-    p.add("batch-size", &batch_size, "images per step");
+    p.add("batch-size", &batch_size, "images per step (under mpirun: of all processes together, split evenly)");
     p.add("seed", &seed, "seed of initialization, noise and shuffling");
-    p.add("threads", &threads, "threads (0: all cores)");
+    p.add("threads", &threads, "threads (0: all cores; under mpirun, shared by the processes on a machine)");
     p.add("out", &out, "output directory for images, CSV, plot and checkpoint");
     p.add("checkpoint-every", &checkpoint_every, "save a checkpoint every N epochs (0: only at the end)");
     p.add("checkpoint", &checkpoint, "checkpoint file (default: OUT/checkpoint.vgck)");
@@ -42,6 +43,8 @@ struct TrainingFlags {
     p.add("samples", &samples, "images in each per-epoch sample grid");
     p.add_switch("check-numerics", &check_numerics,
                  "debug: check every op's output and gradient, and name the first op that makes a NaN or infinity");
+    p.add("check-replicas", &check_replicas,
+          "debug, under mpirun: every N steps check that all processes hold bit-identical parameters (0: never)");
   }
 
   // Messages built after parsing quote the value given.
@@ -61,6 +64,7 @@ struct TrainingFlags {
     p.require([this] { return samples >= 1 && samples <= 1024; },
               [this] { return "--samples must be 1..1024, got " + std::to_string(samples); });
     p.require([this] { return time_budget >= 0; }, "--time-budget must be >= 0 (0: no limit)");
+    p.require([this] { return check_replicas >= 0; }, "--check-replicas must be >= 0 (0: never)");
   }
 };
 

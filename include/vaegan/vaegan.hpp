@@ -77,6 +77,12 @@
 #include "vaegan/train/vae_trainer.hpp"
 #include "vaegan/train/vaegan_trainer.hpp"
 
+#include "vaegan/distributed/communicator.hpp"
+// Data-parallel training over MPI: only in builds with the VAEGAN_MPI option.
+#if defined(VAEGAN_MPI)
+#include "vaegan/distributed/mpi.hpp"
+#endif
+
 #include "vaegan/metrics/classifier.hpp"
 #include "vaegan/metrics/coverage.hpp"
 #include "vaegan/metrics/evaluator.hpp"

@@ -193,6 +193,37 @@ TEST_CASE("rng: the same seed gives the same sequence, different seeds differ") 
   for (int i = 0; i < 10; ++i) CHECK(d.normal() == e.normal());
 }
 
+TEST_CASE("rng: sharded batch draws are the whole batch's draws, split, and every shard ends in its state") {
+  // Odd and even run lengths, after an odd number of normals: the spare of Box-Muller's
+  // pairs must be handed over exactly as in one process.
+  for (const Index n : {Index{1}, Index{6}, Index{7}}) {
+    CAPTURE(n);
+    for (const int count : {1, 2, 3}) {
+      CAPTURE(count);
+      Rng whole(11);
+      whole.normal();
+      std::vector<double> normals(static_cast<std::size_t>(n * count)), uniforms(normals.size());
+      whole.batch_fill_normal(normals.data(), n * count);
+      whole.batch_uniforms(n * count, [&](Index i, double u) { uniforms[static_cast<std::size_t>(i)] = u; });
+      for (int i = 0; i < count; ++i) {
+        Rng shard(11);
+        shard.set_shard(i, count);
+        shard.normal();
+        std::vector<double> part(static_cast<std::size_t>(n)), upart(part.size());
+        shard.batch_fill_normal(part.data(), n);
+        shard.batch_uniforms(n, [&](Index k, double u) { upart[static_cast<std::size_t>(k)] = u; });
+        for (Index k = 0; k < n; ++k) {
+          CHECK(part[static_cast<std::size_t>(k)] == normals[static_cast<std::size_t>(i * n + k)]);
+          CHECK(upart[static_cast<std::size_t>(k)] == uniforms[static_cast<std::size_t>(i * n + k)]);
+        }
+        CHECK(shard.state() == whole.state());
+      }
+    }
+  }
+  Rng rng(1);
+  CHECK_THROWS_WITH_AS(rng.set_shard(2, 2), doctest::Contains("shard 2 of 2 is not one of 0..1"), vaegan::Error);
+}
+
 TEST_CASE("rng: uniform lies in [0, 1) with mean 1/2 and variance 1/12") {
   Rng rng(7);
   const int n = 200000;

@@ -284,3 +284,38 @@ TEST_CASE("mnist: a missing split lists the names tried and points to the script
   CHECK_THROWS_WITH_AS(vaegan::load_mnist<float>(root, "validation"), doctest::Contains("use \"train\" or \"test\""),
                        IoError);
 }
+
+TEST_CASE("dataset: sharded batches are the whole batch's rows, split evenly, in the same order and state") {
+  const auto data = tagged_dataset<float>(103);
+  Batches<float> whole = data.batches({12, 42});
+  std::vector<Batches<float>> shards;
+  for (int i = 0; i < 3; ++i) {
+    BatchOptions o{12, 42};
+    o.shard_index = i;
+    o.shard_count = 3;
+    shards.push_back(data.batches(o));
+  }
+  Tensor<float> x, part;
+  for (int step = 0; step < 2 * whole.batches_per_epoch() + 1; ++step) {
+    CAPTURE(step);
+    const bool more = whole.next(x);
+    for (int i = 0; i < 3; ++i) {
+      REQUIRE(shards[static_cast<std::size_t>(i)].next(part) == more);
+      if (!more) continue;
+      REQUIRE(part.rows() == 4);
+      for (Index r = 0; r < 4; ++r) CHECK(image_id(part, r) == image_id(x, 4 * i + r));
+      CHECK(shards[static_cast<std::size_t>(i)].state() == whole.state());
+    }
+  }
+  BatchOptions uneven{10, 42};
+  uneven.shard_count = 3;
+  CHECK_THROWS_WITH_AS(data.batches(uneven), doctest::Contains("a batch of 10 cannot be split into 3 equal shards"),
+                       ShapeError);
+  BatchOptions keep_last{12, 42, false};
+  keep_last.shard_count = 3;
+  CHECK_THROWS_WITH_AS(data.batches(keep_last), doctest::Contains("and drop_last"), ShapeError);
+  BatchOptions outside{12, 42};
+  outside.shard_index = 3;
+  outside.shard_count = 3;
+  CHECK_THROWS_WITH_AS(data.batches(outside), doctest::Contains("shard 3 of 3 does not exist"), ShapeError);
+}

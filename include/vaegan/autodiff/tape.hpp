@@ -223,8 +223,10 @@ class Tape {
   void backward(const Var<T>& loss, std::initializer_list<GradTarget<T>> targets = {}) {
     backward(loss, targets.begin(), targets.size());
   }
-  // The same with the targets given as an array (a set chosen at run time).
-  void backward(const Var<T>& loss, const GradTarget<T>* targets, std::size_t target_count) {
+  // The same with the targets given as an array (a set chosen at run time). `seed` is
+  // d(objective)/d(loss): 1 for the loss itself; data-parallel training passes
+  // 1 / replicas, so that summing the replicas' gradients averages them.
+  void backward(const Var<T>& loss, const GradTarget<T>* targets, std::size_t target_count, T seed = T(1)) {
     check_var("backward", loss);
     if (check_numerics_) check_recorded_values();
     Node<T>& out = node(loss.id());
@@ -247,7 +249,7 @@ class Tape {
     }
     if (!out.needed) return;  // the loss does not depend on any target
     T* g = grad_for_write(out);
-    g[0] = T(1);
+    g[0] = seed;
     for (int i = last_id; i >= 0; --i) {
       Node<T>& n = nodes_[static_cast<std::size_t>(i)];
       if (n.backward != nullptr && n.needed && n.grad_set) {

@@ -2,11 +2,23 @@
 // Rng: one seeded generator (xoshiro256** seeded by splitmix64). The same seed gives the
 // same numbers on every platform: uniform and normal variates are computed here, not by
 // <random>'s distributions, whose algorithms differ between standard libraries.
+//
+// Batch draws and data-parallel training. Noise with one value per batch element (the
+// reparameterization's eps, prior codes, dropout masks) is drawn with the batch_* calls.
+// By default they are the plain calls. After set_shard(i, k) the Rng stands for shard i of
+// k equal shards of every batch: a batch draw of n values walks the stream for all k*n
+// values of the whole batch and keeps the i-th run of n. So every shard's Rng advances
+// exactly as one process drawing for the whole batch would, all shards stay in the same
+// state (one checkpoint fits any shard count), and shard i gets the values the whole
+// batch would give its rows [i*n, (i+1)*n). The other shards' values are skipped, not
+// computed: a skipped uniform is one generator step, a skipped normal pair two.
 #include <array>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "vaegan/core/config.hpp"
+#include "vaegan/core/error.hpp"
 
 namespace vaegan {
 
@@ -59,7 +71,9 @@ class Rng {
   double normal() {
     if (state_.has_spare) {
       state_.has_spare = false;
-      return state_.spare_normal;
+      const double v = state_.spare_normal;
+      state_.spare_normal = 0.0;  // a used spare is zero, so equal streams have equal states
+      return v;
     }
     double u1;
     do u1 = uniform();
@@ -82,6 +96,51 @@ class Rng {
     for (Index i = 0; i < n; ++i) out[i] = static_cast<T>(uniform(lo, hi));
   }
 
+  // ---- batch draws (see the header comment) -----------------------------------------------
+  void set_shard(int index, int count) {
+    if (count < 1 || index < 0 || index >= count)
+      throw Error("Rng::set_shard: shard " + std::to_string(index) + " of " + std::to_string(count) +
+                  " is not one of 0.." + std::to_string(count - 1));
+    shard_index_ = index;
+    shard_count_ = count;
+  }
+  int shard_index() const { return shard_index_; }
+  int shard_count() const { return shard_count_; }
+
+  // n normals of this shard's part of a batch draw.
+  template <class T>
+  void batch_fill_normal(T* out, Index n) {
+    discard_normals(n * shard_index_);
+    fill_normal(out, n);
+    discard_normals(n * (shard_count_ - 1 - shard_index_));
+  }
+  // f(i, u) for i in [0, n): this shard's uniforms in [0, 1) of a batch draw.
+  template <class F>
+  void batch_uniforms(Index n, F&& f) {
+    discard_uniforms(n * shard_index_);
+    for (Index i = 0; i < n; ++i) f(i, uniform());
+    discard_uniforms(n * (shard_count_ - 1 - shard_index_));
+  }
+
+  // Moves on as n calls of uniform() / normal() would, without computing the values.
+  void discard_uniforms(Index n) {
+    for (Index i = 0; i < n; ++i) next_u64();
+  }
+  void discard_normals(Index n) {
+    if (n <= 0) return;
+    if (state_.has_spare) {
+      state_.has_spare = false;
+      state_.spare_normal = 0.0;
+      --n;
+    }
+    for (; n >= 2; n -= 2) {  // a whole pair: normal()'s draws of u1 and u2, no transform
+      while ((next_u64() >> 11) == 0) {
+      }
+      next_u64();
+    }
+    if (n == 1) normal();  // the first of a pair: keeps the second as normal() does
+  }
+
   const State& state() const { return state_; }
   void set_state(const State& s) { state_ = s; }
 
@@ -94,6 +153,7 @@ class Rng {
     return z ^ (z >> 31);
   }
   State state_;
+  int shard_index_ = 0, shard_count_ = 1;  // configuration, not state: checkpoints leave it out
 };
 
 }  // namespace vaegan

@@ -33,6 +33,12 @@ struct BatchOptions {
   std::uint64_t seed = 0x5eed;
   bool drop_last = true;  // skip the final partial batch of an epoch
   bool shuffle = true;    // false: images in file order every epoch
+  // Data-parallel training: this process takes shard `shard_index` of `shard_count` equal
+  // shards of every batch, rows [i*b, (i+1)*b) with b = batch_size / shard_count. The
+  // order, the epochs and the saved state are those of the whole batch, so they do not
+  // depend on the number of shards. Needs drop_last and batch_size divisible by the count.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 template <class T>
@@ -153,15 +159,24 @@ class Batches {
     if (options.batch_size < 1 || options.batch_size > n)
       throw ShapeError("Batches: batch_size must be 1.." + std::to_string(n) + " (the dataset size), got " +
                        std::to_string(options.batch_size));
+    if (options.shard_count < 1 || options.shard_index < 0 || options.shard_index >= options.shard_count)
+      throw ShapeError("Batches: shard " + std::to_string(options.shard_index) + " of " +
+                       std::to_string(options.shard_count) + " does not exist");
+    if (options.shard_count > 1 && (!options.drop_last || options.batch_size % options.shard_count != 0))
+      throw ShapeError("Batches: a batch of " + std::to_string(options.batch_size) + " cannot be split into " +
+                       std::to_string(options.shard_count) +
+                       " equal shards; use a batch size divisible by the number of processes" +
+                       (options.drop_last ? "" : " and drop_last"));
     state_.seed = options.seed;
     state_.dataset_size = n;
     order_.resize(static_cast<std::size_t>(n));
     build_order();
   }
 
-  // Fills x [batch, rows*cols] (and *labels when given) with the next batch of the epoch
-  // and returns true; at the end of the epoch returns false, leaves x alone and moves on
-  // to the next epoch's order. The last batch is smaller than batch_size unless drop_last.
+  // Fills x [batch, C, H, W] (and *labels when given) with the next batch of the epoch
+  // (this shard's rows of it when sharded) and returns true; at the end of the epoch returns
+  // false, leaves x alone and moves on to the next epoch's order. The last batch is smaller than batch_size unless
+  // drop_last.
   bool next(Tensor<T>& x, std::vector<std::uint8_t>* labels = nullptr) {
     const Index n = state_.dataset_size;
     const Index left = n - state_.cursor;
@@ -172,7 +187,8 @@ class Batches {
       build_order();
       return false;
     }
-    data_->gather(order_.data() + state_.cursor, take, x, labels);
+    const Index shard = take / options_.shard_count;  // take is the whole batch when sharded (drop_last)
+    data_->gather(order_.data() + state_.cursor + shard * options_.shard_index, shard, x, labels);
     state_.cursor += take;
     return true;
   }

@@ -27,7 +27,8 @@ Var<T> dropout(const Var<T>& x, double p, Rng& rng, bool training) {
   Node<T>& n = tape.record("dropout", &detail::DropoutOp<T>::backward, x.shape(), {x});
   n.saved.resize(x.shape());
   const T kept = static_cast<T>(1.0 / (1.0 - p));
-  for (Index i = 0; i < n.numel(); ++i) n.saved[i] = rng.uniform() >= p ? kept : T(0);
+  T* mask = n.saved.data();
+  rng.batch_uniforms(n.numel(), [&](Index i, double u) { mask[i] = u >= p ? kept : T(0); });  // Rng: batch draws
   n.value_array() = x.array() * n.saved.array();
   return tape.last();
 }

@@ -28,7 +28,7 @@ Var<T> reparameterize(const Var<T>& mu, const Var<T>& logvar, Rng& rng) {
   Tape<T>& tape = mu.tape();
   Node<T>& n = tape.record("reparameterize", &detail::ReparamOp<T>::backward, mu.shape(), {mu, logvar});
   n.saved.resize(mu.shape());
-  rng.fill_normal(n.saved.data(), n.numel());
+  rng.batch_fill_normal(n.saved.data(), n.numel());  // one eps per batch element (Rng: batch draws)
   n.value_array() = mu.array() + n.saved.array() * (T(0.5) * logvar.array()).exp();
   return tape.last();
 }

@@ -76,7 +76,8 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
       // a run stopped there has its epoch's callback (samples, CSV row) like any other.
       if (!epoch_exhausted()) {
         if (options.max_steps >= 0 && trainer.step() >= options.max_steps) return FitEnd::max_steps;
-        if (options.time_budget_seconds > 0.0 && train_seconds >= options.time_budget_seconds)
+        // Data-parallel replicas stop together, when the first of them runs out of time.
+        if (options.time_budget_seconds > 0.0 && trainer.any_replica(train_seconds >= options.time_budget_seconds))
           return FitEnd::time_budget;
       }
       const auto t0 = Clock::now();

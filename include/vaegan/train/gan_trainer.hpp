@@ -72,10 +72,12 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
     stats.set("loss_g", loss_g.item());
     stats.set("d_real", static_cast<double>((T(1) / (T(1) + (-logits[0].array()).exp())).mean()));
     stats.set("d_fake", static_cast<double>((T(1) / (T(1) + (-logits[1].array()).exp())).mean()));
-    this->apply_routes(std::array<LossRoute<T>, 2>{
-        LossRoute<T>{"L_D", loss_d, 1u << kDiscriminator, true},
-        LossRoute<T>{"L_G", loss_g, 1u << kGenerator, true},
-    });
+    this->apply_routes(
+        std::array<LossRoute<T>, 2>{
+            LossRoute<T>{"L_D", loss_d, 1u << kDiscriminator, true},
+            LossRoute<T>{"L_G", loss_g, 1u << kGenerator, true},
+        },
+        stats);
     return stats;
   }
 

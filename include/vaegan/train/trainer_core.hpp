@@ -14,6 +14,18 @@
 //      sees the networks as they were before this step's update.
 // A non-finite loss or gradient throws NumericError naming the step, the loss and the
 // network, before any parameter changes.
+//
+// Data-parallel training (distribute(): one replica per process of a Communicator, each on
+// its shard of every batch, docs/distributed.md) adds three things to the skeleton:
+//   - before 1, the losses and step statistics are averaged over the replicas (one small
+//     sum), so the finiteness check, the logs and every decision see the whole batch;
+//   - in 2, each route's backward is seeded with 1/replicas and its networks' flat gradient
+//     buffers start summing over the replicas at once, while the next route's backward
+//     runs; the sums are awaited before 3, so 3 and 4 see the whole batch's gradient,
+//     the same on every replica, and every replica's Adam takes the same step;
+//   - non-trained state (batch norm's running statistics) is averaged likewise.
+// Noise per batch element comes from the Rng's batch draws (core/rng.hpp), so the replicas
+// together draw what one process would for the whole batch.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -25,6 +37,7 @@
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/core/rng.hpp"
+#include "vaegan/distributed/communicator.hpp"
 #include "vaegan/models/decoder.hpp"
 #include "vaegan/models/encoder.hpp"
 #include "vaegan/nn/module.hpp"
@@ -33,6 +46,7 @@
 #include "vaegan/ops/clamp.hpp"
 #include "vaegan/ops/reparam.hpp"
 #include "vaegan/optim/adam.hpp"
+#include "vaegan/train/step_stats.hpp"
 
 namespace vaegan {
 
@@ -97,6 +111,23 @@ class TrainerCore {
   // Costs a few percent of a step; results are unchanged.
   void set_check_numerics(bool on) { tape_.set_check_numerics(on); }
   bool check_numerics() const { return tape_.check_numerics(); }
+
+  // Makes this trainer replica comm.rank() of comm.size(): from now on each train_step
+  // takes this replica's shard of the batch (Batches with BatchOptions::shard) and the
+  // step averages over all replicas (see the header comment). Every replica must be built
+  // the same way with the same seed, and `comm` must outlive the trainer's training.
+  void distribute(Communicator& comm) {
+    comm_ = comm.size() > 1 ? &comm : nullptr;
+    rng_.set_shard(comm.rank(), comm.size());
+  }
+  Communicator* communicator() const { return comm_; }
+  int replicas() const { return comm_ ? comm_->size() : 1; }
+  // Debug: every `every` steps (0: never) check that all replicas hold bit-identical
+  // parameters, and throw naming the network and the step if not.
+  void set_replica_check_every(std::int64_t every) { replica_check_every_ = every; }
+  // Whether any replica passed true (the value itself without replicas): how fit() stops
+  // every replica at the same step when their clocks disagree.
+  bool any_replica(bool value) const { return comm_ ? comm_->any(value) : value; }
 
   // Sample shape of the images the trainer takes and makes, e.g. [1, 28, 28].
   const Shape& image_shape() const { return self().decoder().image_shape(); }
@@ -172,12 +203,14 @@ class TrainerCore {
   // A [rows, cols] leaf of standard normal noise drawn from the trainer's Rng.
   Var<T> normal_noise(Index rows, Index cols) {
     Var<T> z = tape_.full(Shape::matrix(rows, cols), T(0));
-    rng_.fill_normal(z.node().value, rows * cols);
+    rng_.batch_fill_normal(z.node().value, rows * cols);
     return z;
   }
 
+  // The step skeleton of the header comment; `stats` (the step's statistics) are averaged
+  // over the replicas too.
   template <std::size_t N>
-  void apply_routes(const std::array<LossRoute<T>, N>& routes) {
+  void apply_routes(const std::array<LossRoute<T>, N>& routes, StepStats& stats) {
     if (tape_.check_numerics()) {
       try {
         tape_.check_recorded_values();
@@ -185,51 +218,43 @@ class TrainerCore {
         throw NumericError("step " + std::to_string(step_) + ": forward pass: " + e.what());
       }
     }
-    for (const auto& r : routes)
-      if (!std::isfinite(static_cast<double>(r.loss.item())))
-        throw NumericError("step " + std::to_string(step_) + ": loss " + r.name + " is " +
-                           std::to_string(static_cast<double>(r.loss.item())) + " (trains " +
-                           network_names(r.networks) +
+    std::array<double, N> losses;
+    for (std::size_t i = 0; i < N; ++i) losses[i] = static_cast<double>(routes[i].loss.item());
+    if (comm_) {
+      average_over_replicas(losses, stats);
+      start_buffer_sums();
+    }
+    for (std::size_t i = 0; i < N; ++i)
+      if (!std::isfinite(losses[i]))
+        throw NumericError("step " + std::to_string(step_) + ": loss " + routes[i].name + " is " +
+                           std::to_string(losses[i]) + " (trains " + network_names(routes[i].networks) +
                            "); lower the learning rates, or resume from the last checkpoint");
+    const T seed = static_cast<T>(1.0 / replicas());
     for (const auto& r : routes) {
       if (!r.update) continue;
-      std::array<GradTarget<T>, 8> targets;
-      std::size_t count = 0;
-      // Each network is trained by at most one route per step, so clearing here is safe.
-      // Overwrite mode clears without a pass over the gradient buffer.
-      for (std::size_t i = 0; i < networks_.size(); ++i)
-        if (r.networks & (1u << i)) {
-          networks_[i].params->begin_overwrite();
-          targets[count++] = GradTarget<T>(*networks_[i].params);
-        }
-      auto end_overwrite = [&] {
-        for (std::size_t i = 0; i < networks_.size(); ++i)
-          if (r.networks & (1u << i)) networks_[i].params->end_overwrite();
-      };
-      try {
-        tape_.backward(r.loss, targets.data(), count);
-      } catch (const NumericError& e) {  // debug mode: name the step and the route
-        end_overwrite();
-        throw NumericError("step " + std::to_string(step_) + ": backward of " + r.name + " (trains " +
-                           network_names(r.networks) + "): " + e.what());
-      } catch (...) {
-        end_overwrite();
-        throw;
-      }
-      end_overwrite();
-      for (std::size_t i = 0; i < networks_.size(); ++i)
-        if ((r.networks & (1u << i)) && !networks_[i].params->grads_finite())
-          throw NumericError("step " + std::to_string(step_) + ": the gradient of " + r.name + " for the " +
-                             networks_[i].name +
-                             " is not finite; lower the learning rates, or resume from the "
-                             "last checkpoint");
+      backward_route(r, seed);
+      if (comm_)
+        for_each_network(r.networks,
+                         [&](NetworkSlot<T>& n) { comm_->start_sum(n.params->grads().data(), n.params->size()); });
     }
-    for (const auto& r : routes) {
-      if (!r.update) continue;
-      for (std::size_t i = 0; i < networks_.size(); ++i)
-        if (r.networks & (1u << i)) networks_[i].optimizer->step();
+    if (comm_) {
+      comm_->wait_all();
+      finish_buffer_sums();
     }
+    for (const auto& r : routes)
+      if (r.update) check_gradients(r);
+    for (const auto& r : routes)
+      if (r.update) for_each_network(r.networks, [](NetworkSlot<T>& n) { n.optimizer->step(); });
     ++step_;
+    if (comm_ && replica_check_every_ > 0 && step_ % replica_check_every_ == 0) check_replicas_agree();
+  }
+
+  // Replaces local values by their mean over the replicas (no-op without replicas).
+  template <std::size_t K>
+  void mean_over_replicas(std::array<double, K>& values) const {
+    if (!comm_) return;
+    comm_->sum(values.data(), static_cast<int>(K));
+    for (double& v : values) v /= comm_->size();
   }
 
   Tape<T> tape_;       // the training step's tape
@@ -240,6 +265,87 @@ class TrainerCore {
   std::int64_t epoch_ = 0;
 
  private:
+  template <class F>
+  void for_each_network(unsigned mask, F&& f) {
+    for (std::size_t i = 0; i < networks_.size(); ++i)
+      if (mask & (1u << i)) f(networks_[i]);
+  }
+
+  // Step 2 for one route: its loss's gradient into exactly its networks' buffers.
+  void backward_route(const LossRoute<T>& r, T seed) {
+    std::array<GradTarget<T>, 8> targets;
+    std::size_t count = 0;
+    // Each network is trained by at most one route per step, so clearing here is safe.
+    // Overwrite mode clears without a pass over the gradient buffer.
+    for_each_network(r.networks, [&](NetworkSlot<T>& n) {
+      n.params->begin_overwrite();
+      targets[count++] = GradTarget<T>(*n.params);
+    });
+    auto end_overwrite = [&] { for_each_network(r.networks, [](NetworkSlot<T>& n) { n.params->end_overwrite(); }); };
+    try {
+      tape_.backward(r.loss, targets.data(), count, seed);
+    } catch (const NumericError& e) {  // debug mode: name the step and the route
+      end_overwrite();
+      throw NumericError("step " + std::to_string(step_) + ": backward of " + r.name + " (trains " +
+                         network_names(r.networks) + "): " + e.what());
+    } catch (...) {
+      end_overwrite();
+      throw;
+    }
+    end_overwrite();
+  }
+
+  // Step 3 for one route (after the replicas' sums: the same verdict on every replica).
+  void check_gradients(const LossRoute<T>& r) {
+    for_each_network(r.networks, [&](NetworkSlot<T>& n) {
+      if (!n.params->grads_finite())
+        throw NumericError("step " + std::to_string(step_) + ": the gradient of " + r.name + " for the " + n.name +
+                           " is not finite; lower the learning rates, or resume from the last checkpoint");
+    });
+  }
+
+  // The route losses and the step statistics, averaged in one small sum.
+  template <std::size_t N>
+  void average_over_replicas(std::array<double, N>& losses, StepStats& stats) const {
+    std::array<double, N + StepStats::kCapacity> values{};
+    for (std::size_t i = 0; i < N; ++i) values[i] = losses[i];
+    for (int i = 0; i < stats.size(); ++i) values[N + static_cast<std::size_t>(i)] = stats.value(i);
+    mean_over_replicas(values);
+    for (std::size_t i = 0; i < N; ++i) losses[i] = values[i];
+    for (int i = 0; i < stats.size(); ++i) stats.set(i, values[N + static_cast<std::size_t>(i)]);
+  }
+
+  // Non-trained state changed by this step's forward pass (batch norm's running
+  // statistics): summed alongside the gradients, then divided into the mean.
+  void start_buffer_sums() {
+    for (auto& n : networks_)
+      if (n.params->buffers().numel() > 0) comm_->start_sum(n.params->buffers().data(), n.params->buffers().numel());
+  }
+  void finish_buffer_sums() {
+    const T inv = static_cast<T>(1.0 / comm_->size());
+    for (auto& n : networks_) {
+      Tensor<T>& b = n.params->buffers();
+      for (Index i = 0; i < b.numel(); ++i) b[i] *= inv;
+    }
+  }
+
+  // The replica check: a hash of each network's parameter bytes, compared over replicas.
+  void check_replicas_agree() {
+    for (auto& n : networks_) {
+      const auto* bytes = reinterpret_cast<const unsigned char*>(n.params->values().data());
+      std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+      for (std::size_t i = 0; i < sizeof(T) * static_cast<std::size_t>(n.params->size()); ++i)
+        h = (h ^ bytes[i]) * 1099511628211ULL;
+      if (!comm_->all_equal(h))
+        throw Error("step " + std::to_string(step_) + ": the replicas' " + n.name +
+                    " parameters differ; every replica must be built the same way from the same seed and "
+                    "checkpoint (a bug if they were: please report it)");
+    }
+  }
+
+  Communicator* comm_ = nullptr;  // null: one process (or a group of one)
+  std::int64_t replica_check_every_ = 0;
+
   Derived& self() { return static_cast<Derived&>(*this); }
   const Derived& self() const { return static_cast<const Derived&>(*this); }
   static void copy_out(const Var<T>& v, Tensor<T>& out) {

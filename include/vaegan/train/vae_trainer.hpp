@@ -66,9 +66,11 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
     stats.set("loss", loss.item());
     stats.set("rec", rec.item());
     stats.set("kl", kl.item());
-    this->apply_routes(std::array<LossRoute<T>, 1>{
-        LossRoute<T>{"L_VAE", loss, (1u << kEncoder) | (1u << kDecoder), true},
-    });
+    this->apply_routes(
+        std::array<LossRoute<T>, 1>{
+            LossRoute<T>{"L_VAE", loss, (1u << kEncoder) | (1u << kDecoder), true},
+        },
+        stats);
     return stats;
   }
 

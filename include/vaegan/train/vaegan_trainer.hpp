@@ -154,11 +154,13 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
     stats.set("d_updated", train_d ? 1.0 : 0.0);
     stats.set("dec_updated", train_dec ? 1.0 : 0.0);
 
-    this->apply_routes(std::array<LossRoute<T>, 3>{
-        LossRoute<T>{"L_D", loss_d, 1u << kDiscriminator, train_d},
-        LossRoute<T>{"L_E", loss_e, 1u << kEncoder, true},
-        LossRoute<T>{"L_Dec", loss_dec, 1u << kDecoder, train_dec},
-    });
+    this->apply_routes(
+        std::array<LossRoute<T>, 3>{
+            LossRoute<T>{"L_D", loss_d, 1u << kDiscriminator, train_d},
+            LossRoute<T>{"L_E", loss_e, 1u << kEncoder, true},
+            LossRoute<T>{"L_Dec", loss_dec, 1u << kDecoder, train_dec},
+        },
+        stats);
     return stats;
   }
 
@@ -185,10 +187,13 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
     auto parts = split_rows(pass_features, std::array<Index, 3>{batch, batch, batch});
     return mse(parts[1], parts[0], Reduction::batch_mean);
   }
+  // On the whole batch's errors (averaged over data-parallel replicas), so that every
+  // replica makes the same decision.
   void gate(const Var<T>& loss_d_real, const Var<T>& loss_d_recon, const Var<T>& loss_d_prior, bool& train_d,
             bool& train_dec) const {
-    const double real_err = loss_d_real.item();
-    const double fake_err = 0.5 * (loss_d_recon.item() + loss_d_prior.item());
+    std::array<double, 2> err{loss_d_real.item(), 0.5 * (loss_d_recon.item() + loss_d_prior.item())};
+    this->mean_over_replicas(err);
+    const double real_err = err[0], fake_err = err[1];
     const double lo = options_.equilibrium - options_.margin, hi = options_.equilibrium + options_.margin;
     if (real_err < lo || fake_err < lo) train_d = false;
     if (real_err > hi || fake_err > hi) train_dec = false;
