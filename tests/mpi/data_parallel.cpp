@@ -88,7 +88,8 @@ void require_close(const Tensor<float>& a, const Tensor<float>& b, double tol, c
     scale = std::max(scale, std::abs(static_cast<double>(b[i])));
   }
   const double worst = largest_diff / scale;
-  INFO(what << ": relative norm difference " << std::sqrt(diff2 / norm2) << ", largest element difference / max |value| " << worst);
+  INFO(what << ": relative norm difference " << std::sqrt(diff2 / norm2)
+            << ", largest element difference / max |value| " << worst);
   CHECK(std::sqrt(diff2 / norm2) <= tol);
   CHECK(worst <= 10 * tol);
 }
