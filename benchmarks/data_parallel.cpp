@@ -6,10 +6,12 @@
 // The timed steps run between two barriers, so the figure is the group's: every process
 // has finished its steps. benchmarks/data_parallel.sh runs it beside PyTorch's
 // DistributedDataParallel (benchmarks/reference/ddp_torch.py), alternated.
+// VAEGAN_MPI_SUMS=nonblocking times MPI_Iallreduce instead of MPI_Allreduce (mpirun -x).
 // Without a launcher (or a build without VAEGAN_MPI) it is the one-process baseline.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <string>
@@ -27,6 +29,12 @@ struct Flags {
   std::int64_t batch = 64, steps = 200, warmup = 20, repeats = 5;
   bool list = false;
 };
+
+// VAEGAN_MPI_SUMS (process_group.hpp): how gradients are summed.
+const char* sums_mode() {
+  const char* s = std::getenv("VAEGAN_MPI_SUMS");
+  return s && std::string(s) == "nonblocking" ? "nonblocking" : "blocking";
+}
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -80,10 +88,10 @@ int run(const Flags& f, const examples::ProcessGroup& group) {
     std::printf(
         "{\"impl\":\"vaegan\",\"preset\":\"%s\",\"step\":\"%s\",\"ranks\":%d,\"batch_per_rank\":%lld,"
         "\"threads_per_rank\":%d,\"steps\":%lld,\"repeats\":%lld,\"median_ms\":%.4f,\"min_ms\":%.4f,"
-        "\"steps_per_s\":%.3f,\"images_per_s\":%.1f,\"allreduce_bytes\":%lld}\n",
+        "\"steps_per_s\":%.3f,\"images_per_s\":%.1f,\"allreduce_bytes\":%lld,\"sums\":\"%s\"}\n",
         f.preset.c_str(), f.step.c_str(), ranks, static_cast<long long>(f.batch), vaegan::num_threads(),
         static_cast<long long>(f.steps), static_cast<long long>(f.repeats), median * 1e3, per_step.front() * 1e3,
-        1.0 / median, static_cast<double>(global) / median, bytes);
+        1.0 / median, static_cast<double>(global) / median, bytes, sums_mode());
     std::fflush(stdout);
   }
   return 0;
@@ -102,7 +110,8 @@ int main(int argc, char** argv) {
   p.add("warmup", &f.warmup, "untimed steps first");
   p.add("repeats", &f.repeats, "timed repeats (the median is reported)");
   p.add_switch("benchmark_list_tests", &f.list, "print the configuration it would time and exit");
-  p.require([&] { return f.step == "gan" || f.step == "vae" || f.step == "vaegan"; }, "--step must be gan, vae or vaegan");
+  p.require([&] { return f.step == "gan" || f.step == "vae" || f.step == "vaegan"; },
+            "--step must be gan, vae or vaegan");
   p.require([&] { return f.batch >= 1 && f.steps >= 1 && f.warmup >= 0 && f.repeats >= 1; },
             "need --batch, --steps, --repeats >= 1 and --warmup >= 0");
   p.parse(argc, argv);

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/benchmarks}
 ROUNDS=${ROUNDS:-3}
-STEPS=${STEPS:-200}
+STEPS=${STEPS:-100}
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMP_NUM_THREADS=1
 results=$(mktemp)
 trap 'rm -f "$results"' EXIT
@@ -22,6 +22,10 @@ for round in $(seq "$ROUNDS"); do
       for ranks in 1 2; do
         common=(--preset "$preset" --step "$step" --batch 64 --steps "$STEPS" --warmup 20 --repeats 3)
         mpirun -np "$ranks" --oversubscribe --bind-to core "$BIN/bench_data_parallel" "${common[@]}" | tee -a "$results"
+        if ((ranks > 1)); then
+          VAEGAN_MPI_SUMS=nonblocking mpirun -np "$ranks" --oversubscribe --bind-to core -x VAEGAN_MPI_SUMS \
+            "$BIN/bench_data_parallel" "${common[@]}" | tee -a "$results"
+        fi
         /usr/bin/python3 benchmarks/reference/ddp_torch.py "${common[@]}" --ranks "$ranks" | tee -a "$results"
       done
     done
@@ -31,14 +35,16 @@ done
 /usr/bin/python3 - "$results" <<'PY' >&2
 import json, statistics, sys
 rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-def med(impl, preset, step, ranks):
-    v = [r["images_per_s"] for r in rows if (r["impl"], r["preset"], r["step"], r["ranks"]) == (impl, preset, step, ranks)]
+def med(impl, preset, step, ranks, sums="blocking"):
+    v = [r["images_per_s"] for r in rows if (r["impl"], r["preset"], r["step"], r["ranks"]) == (impl, preset, step, ranks)
+         and r.get("sums", "blocking") == sums]
     return statistics.median(v)
-print("| preset | step | vaegan 1 proc (img/s) | vaegan 2 procs | efficiency | DDP 1 proc | DDP 2 procs | efficiency | vaegan / DDP at 2 |")
-print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+print("| preset | step | vaegan 1 proc (img/s) | 2 procs | efficiency | 2 procs, non-blocking sums | DDP 1 proc | DDP 2 procs | efficiency | vaegan / DDP at 2 |")
+print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 for preset in ("mlp", "seed"):
     for step in ("gan", "vae", "vaegan"):
         a1, a2 = med("vaegan", preset, step, 1), med("vaegan", preset, step, 2)
+        nb = med("vaegan", preset, step, 2, "nonblocking")
         t1, t2 = med("pytorch-ddp", preset, step, 1), med("pytorch-ddp", preset, step, 2)
-        print(f"| {preset} | {step} | {a1:.0f} | {a2:.0f} | {a2 / (2 * a1):.0%} | {t1:.0f} | {t2:.0f} | {t2 / (2 * t1):.0%} | {a2 / t2:.2f}x |")
+        print(f"| {preset} | {step} | {a1:.0f} | {a2:.0f} | {a2 / (2 * a1):.0%} | {nb:.0f} ({nb / (2 * a1):.0%}) | {t1:.0f} | {t2:.0f} | {t2 / (2 * t1):.0%} | {a2 / t2:.2f}x |")
 PY

@@ -22,13 +22,13 @@ import statistics
 import sys
 
 LINKS = {"10 GbE": (1.17e9, 20e-6), "100 GbE": (11e9, 5e-6)}
-NODES = (4, 8, 16, 32, 64)
+NODES = (2, 4, 8, 16, 32, 64)
 NETWORKS = {"gan": 2, "vae": 2, "vaegan": 3}
 
 
 def main():
     rows = [json.loads(l) for l in open(sys.argv[1]) if l.startswith("{")]
-    ours = [r for r in rows if r["impl"] == "vaegan"]
+    ours = [r for r in rows if r["impl"] == "vaegan" and r.get("sums", "blocking") == "blocking"]
     keys = sorted({(r["preset"], r["step"]) for r in ours})
     print("| preset | step | bytes summed per step | 1-process step (ms) | measured 2 procs, one machine |"
           + "".join(f" {link} P={p} |" for link in LINKS for p in NODES))

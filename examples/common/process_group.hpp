@@ -20,7 +20,11 @@ class ProcessGroup {
 #if defined(VAEGAN_MPI)
     if (started_by_launcher()) {
       session_.emplace(argc, argv);
-      world_ = std::make_unique<vaegan::MpiCommunicator>();
+      // VAEGAN_MPI_SUMS=nonblocking: MPI_Iallreduce (vaegan::MpiSums; docs/distributed.md).
+      const char* sums = std::getenv("VAEGAN_MPI_SUMS");
+      world_ = std::make_unique<vaegan::MpiCommunicator>(MPI_COMM_WORLD, sums && std::string(sums) == "nonblocking"
+                                                                             ? vaegan::MpiSums::nonblocking
+                                                                             : vaegan::MpiSums::blocking);
     }
 #endif
     (void)argc;

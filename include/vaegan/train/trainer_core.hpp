@@ -20,9 +20,10 @@
 //   - before 1, the losses and step statistics are averaged over the replicas (one small
 //     sum), so the finiteness check, the logs and every decision see the whole batch;
 //   - in 2, each route's backward is seeded with 1/replicas and its networks' flat gradient
-//     buffers start summing over the replicas at once, while the next route's backward
-//     runs; the sums are awaited before 3, so 3 and 4 see the whole batch's gradient,
-//     the same on every replica, and every replica's Adam takes the same step;
+//     buffers are handed to the Communicator to sum over the replicas (at once, or in
+//     flight while the next route's backward runs: MpiSums); the sums are awaited before
+//     3, so 3 and 4 see the whole batch's gradient, the same on every replica, and every
+//     replica's Adam takes the same step;
 //   - non-trained state (batch norm's running statistics) is averaged likewise.
 // Noise per batch element comes from the Rng's batch draws (core/rng.hpp), so the replicas
 // together draw what one process would for the whole batch.
