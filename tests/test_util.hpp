@@ -8,8 +8,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <vector>
@@ -47,6 +49,30 @@
 namespace vaegan::test {
 
 using Vars = std::vector<Var<double>>;
+
+// Bit identity (NaN payloads, the sign of zero), not numeric equality.
+inline bool same_bits(double a, double b) {
+  std::uint64_t ua, ub;
+  std::memcpy(&ua, &a, 8);
+  std::memcpy(&ub, &b, 8);
+  return ua == ub;
+}
+template <class T>
+bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
+  return a.shape() == b.shape() &&
+         std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.numel())) == 0;
+}
+
+// Whether `part` occurs in `s` (error messages).
+inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+
+// How many ops named `op` the tape recorded.
+template <class T>
+int count_ops(const Tape<T>& tape, const std::string& op) {
+  int n = 0;
+  for (int i = 0; i < tape.size(); ++i) n += op == tape.node(i).op;
+  return n;
+}
 
 // Central differences in double with step 1e-6 must agree with the tape this closely.
 constexpr double kGradcheckTolerance = 1e-6;

@@ -30,6 +30,8 @@ using vaegan::test::write_bytes;
 
 namespace {
 
+using vaegan::test::contains;
+
 // A w x h grey PNG whose pixels are all `value`.
 void grey_png(const fs::path& path, int w, int h, std::uint8_t value) {
   fs::create_directories(path.parent_path());
@@ -46,7 +48,7 @@ void class_folder(const fs::path& root, const std::vector<int>& counts, int size
                static_cast<std::uint8_t>(40 * c + static_cast<std::size_t>(k)));
 }
 
-std::string load_error(const std::string& root, const ImageFolderOptions& o = {}, const char* split = "train") {
+std::string folder_load_error(const std::string& root, const ImageFolderOptions& o = {}, const char* split = "train") {
   try {
     vaegan::load_image_folder<float>(root, split, o);
   } catch (const IoError& e) {
@@ -54,8 +56,6 @@ std::string load_error(const std::string& root, const ImageFolderOptions& o = {}
   }
   return "";
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // The byte value each image of a dataset was made with (its first pixel).
 std::multiset<int> values(const ImageDataset<float>& d) {
@@ -163,12 +163,12 @@ TEST_CASE("image folder: bad folders are refused with a message naming the file 
   const fs::path root = dir.path();
 
   SUBCASE("missing, a file, empty") {
-    CHECK(contains(load_error((root / "nope").string()), "does not exist"));
+    CHECK(contains(folder_load_error((root / "nope").string()), "does not exist"));
     write_bytes(dir.file("file.png"), {1});
-    CHECK(contains(load_error(dir.file("file.png")), "is a file, not a directory"));
+    CHECK(contains(folder_load_error(dir.file("file.png")), "is a file, not a directory"));
     fs::create_directories(root / "empty");
     write_bytes((root / "empty" / "notes.txt").string(), {1});
-    const std::string e = load_error((root / "empty").string());
+    const std::string e = folder_load_error((root / "empty").string());
     CHECK(contains(e, "has no PNG, JPEG or BMP images"));
     CHECK(contains(e, "1 other files skipped"));
   }
@@ -177,15 +177,15 @@ TEST_CASE("image folder: bad folders are refused with a message naming the file 
     auto png = vaegan::test::png_bytes(std::vector<std::uint8_t>(16, 9), 4, 4, 1);
     png.resize(png.size() / 2);
     write_bytes((root / "class1" / "cut.png").string(), png);
-    std::string e = load_error(root.string(), {}, "test");
+    std::string e = folder_load_error(root.string(), {}, "test");
     // Whichever split it falls in, the image count is read from the listing; load both.
-    if (e.empty()) e = load_error(root.string(), {}, "train");
+    if (e.empty()) e = folder_load_error(root.string(), {}, "train");
     CHECK(contains(e, "cut.png"));
     fs::remove(root / "class1" / "cut.png");
     write_bytes((root / "class0" / "text.png").string(), {'n', 'o', 't', ' ', 'a', 'n', ' ', 'i'});
     ImageFolderOptions all;
     all.test_fraction = 0;
-    e = load_error(root.string(), all);
+    e = folder_load_error(root.string(), all);
     CHECK(contains(e, "text.png"));
     CHECK(contains(e, "not a PNG, JPEG or BMP"));
   }
@@ -194,7 +194,7 @@ TEST_CASE("image folder: bad folders are refused with a message naming the file 
     grey_png(root / "b.png", 4, 6, 1);
     ImageFolderOptions all;
     all.test_fraction = 0;
-    const std::string e = load_error(root.string(), all);
+    const std::string e = folder_load_error(root.string(), all);
     CHECK(contains(e, "b.png is 4x6"));
     CHECK(contains(e, "a.png"));
     CHECK(contains(e, "--image-size"));
@@ -206,7 +206,7 @@ TEST_CASE("image folder: bad folders are refused with a message naming the file 
     ImageFolderOptions all;
     all.test_fraction = 0;
     all.image_size = 8;
-    const std::string e = load_error(root.string(), all);
+    const std::string e = folder_load_error(root.string(), all);
     CHECK(contains(e, "huge.png"));
     CHECK(contains(e, "100000x100000"));
   }
@@ -214,16 +214,16 @@ TEST_CASE("image folder: bad folders are refused with a message naming the file 
     class_folder(root, {3});
     ImageFolderOptions o;
     o.labels = LabelMode::required;
-    std::string e = load_error(root.string(), o);
+    std::string e = folder_load_error(root.string(), o);
     CHECK(contains(e, "1 class folder ('class0')"));
     CHECK(contains(e, "at least two"));
     fs::create_directories(root / "class1");
-    e = load_error(root.string());
+    e = folder_load_error(root.string());
     CHECK(contains(e, "class1"));
     CHECK(contains(e, "has no PNG, JPEG or BMP images"));
     grey_png(root / "class1" / "x.png", 4, 4, 1);
     grey_png(root / "stray.png", 4, 4, 1);
-    e = load_error(root.string());
+    e = folder_load_error(root.string());
     CHECK(contains(e, "stray.png"));
     CHECK(contains(e, "beside its class folders"));
     // LabelMode::none reads everything, subfolders included, as one set.
@@ -235,17 +235,17 @@ TEST_CASE("image folder: bad folders are refused with a message naming the file 
   SUBCASE("a symlink loop and a broken symlink") {
     class_folder(root, {2, 2});
     fs::create_directory_symlink(root, root / "class1" / "again");
-    std::string e = load_error(root.string());
+    std::string e = folder_load_error(root.string());
     CHECK(contains(e, "symlink loop"));
     CHECK(contains(e, "again"));
     fs::remove(root / "class1" / "again");
     fs::create_symlink(root / "class1" / "self", root / "class1" / "self");
-    e = load_error(root.string());
+    e = folder_load_error(root.string());
     CHECK(contains(e, "self"));
     CHECK(contains(e, "cannot be followed"));
     fs::remove(root / "class1" / "self");
     fs::create_symlink(root / "gone.png", root / "class0" / "dangling.png");
-    e = load_error(root.string());
+    e = folder_load_error(root.string());
     CHECK(contains(e, "dangling.png"));
     CHECK(contains(e, "fix or remove the link"));
   }
@@ -266,7 +266,7 @@ TEST_CASE("image folder: bad folders are refused with a message naming the file 
       // One thread: OpenMP's thread pool does not survive a fork.
       vaegan::set_num_threads(1);
       if (geteuid() == 0 && (setgid(65534) != 0 || setuid(65534) != 0)) _exit(3);
-      const std::string e = load_error(folder.string(), all);
+      const std::string e = folder_load_error(folder.string(), all);
       _exit(contains(e, "b.png") && contains(e, "Permission denied") && contains(e, "permissions") ? 0 : 1);
     }
     int status = 0;

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "test_util.hpp"
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/vaegan_trainer.hpp"
@@ -31,26 +32,16 @@ using vaegan_test::TempDir;
 
 namespace {
 
+using vaegan::test::same_bits;
+
+using vaegan::test::contains;
+
 template <class T>
 Tensor<T> random_tensor(const Shape& shape, std::uint64_t seed) {
   vaegan::Rng rng(seed);
   Tensor<T> t(shape);
   rng.fill_normal(t.data(), t.numel());
   return t;
-}
-
-template <class T>
-bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.numel())) == 0;
-}
-
-// Bit identity (NaN payloads, the sign of zero), not numeric equality.
-bool same_bits(double a, double b) {
-  std::uint64_t ua, ub;
-  std::memcpy(&ua, &a, 8);
-  std::memcpy(&ub, &b, 8);
-  return ua == ub;
 }
 
 // The message of the IoError that reading `bytes` throws ("" if it was accepted).
@@ -62,8 +53,6 @@ std::string rejection(const std::vector<std::uint8_t>& bytes) {
   }
   return "";
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A small checkpoint with one section of every type.
 CheckpointWriter sample_writer() {

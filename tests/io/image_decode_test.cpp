@@ -21,6 +21,8 @@ using vaegan::test::ImageBytes;
 
 namespace {
 
+using vaegan::test::contains;
+
 // A w x h image with `c` channels whose every byte differs: (31 * i + 7) mod 256.
 std::vector<std::uint8_t> pattern(int w, int h, int c) {
   std::vector<std::uint8_t> p(static_cast<std::size_t>(w * h * c));
@@ -38,8 +40,6 @@ std::string decode_error(const ImageBytes& bytes, int channels = 1,
   }
   return "";
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 

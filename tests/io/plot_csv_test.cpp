@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "test_util.hpp"
 #include "vaegan/io/csv.hpp"
 #include "vaegan/io/svg_plot.hpp"
 
@@ -19,17 +20,11 @@ using vaegan_test::TempDir;
 
 namespace {
 
+using vaegan::test::same_bits;
+
 std::string read_text(const std::string& path) {
   const auto bytes = vaegan_test::read_all(path);
   return std::string(bytes.begin(), bytes.end());
-}
-
-// Bit identity (NaN payloads, the sign of zero), not numeric equality.
-bool same_bits(double a, double b) {
-  std::uint64_t ua, ub;
-  std::memcpy(&ua, &a, 8);
-  std::memcpy(&ub, &b, 8);
-  return ua == ub;
 }
 
 // A minimal XML well-formedness check: one root element, every tag closed in order,

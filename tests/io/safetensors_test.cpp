@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "temp_dir.hpp"
+#include "test_util.hpp"
 #include "train/train_test_util.hpp"
 #include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/gan_trainer.hpp"
@@ -24,6 +25,8 @@
 #include "vaegan/train/vaegan_trainer.hpp"
 
 namespace {
+
+using vaegan::test::contains;
 
 using vaegan::Index;
 using vaegan::IoError;
@@ -240,8 +243,6 @@ ReadFile read_safetensors(const std::vector<std::uint8_t>& bytes) {
   CHECK(expected_begin == data_size);  // the tensors cover the byte buffer exactly
   return f;
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 template <class T>
 void train_a_little(vaegan::VaeGanTrainer<T>& trainer, int steps = 2) {

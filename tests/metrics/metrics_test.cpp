@@ -26,6 +26,10 @@
 
 namespace {
 
+using vaegan::test::same_bits;
+
+using vaegan::test::contains;
+
 using namespace vaegan;
 using vaegan::test::relative;
 
@@ -91,8 +95,6 @@ std::string message_of(Fn&& fn) {
   }
   return "";
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // ---- FID -----------------------------------------------------------------------------------
 
@@ -574,12 +576,6 @@ struct TrainedBars {
 const TrainedBars& trained_bars() {
   static const TrainedBars trained;
   return trained;
-}
-
-template <class T>
-bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
-  return a.shape() == b.shape() &&
-         std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.numel())) == 0;
 }
 
 TEST_CASE("Classifier: train_classifier learns separable patterns") {

@@ -42,6 +42,7 @@ using vaegan::Tanh;
 using vaegan::Tape;
 using vaegan::Tensor;
 using vaegan::Var;
+using vaegan::test::count_ops;
 using vaegan::test::random_normal;
 
 namespace {
@@ -78,12 +79,6 @@ class TanhProjection : public vaegan::Module<T> {
 template <class T>
 Sequential<T> small_trunk() {
   return Sequential<T>(Flatten<T>(), Dense<T>(36, 10), LeakyReLU<T>(0.2), TanhProjection<T>(10, 8));
-}
-
-int count_ops(const Tape<double>& tape, const std::string& op) {
-  int n = 0;
-  for (int i = 0; i < tape.size(); ++i) n += op == tape.node(i).op;
-  return n;
 }
 
 }  // namespace

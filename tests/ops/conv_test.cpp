@@ -30,6 +30,7 @@ using vaegan::Tanh;
 using vaegan::Tape;
 using vaegan::Tensor;
 using vaegan::Var;
+using vaegan::test::count_ops;
 using vaegan::test::random_normal;
 using vaegan::test::Vars;
 
@@ -147,12 +148,6 @@ std::string describe(const Geometry& g) {
          std::to_string(g.w) + "], c_out " + std::to_string(g.c_out) + ", kernel " + std::to_string(g.kh) + "x" +
          std::to_string(g.kw) + ", stride " + std::to_string(g.stride) + ", padding " + std::to_string(g.padding) +
          ", output_padding " + std::to_string(g.output_padding);
-}
-
-int count_ops(const Tape<double>& tape, const std::string& op) {
-  int n = 0;
-  for (int i = 0; i < tape.size(); ++i) n += op == tape.node(i).op;
-  return n;
 }
 
 }  // namespace

@@ -14,6 +14,8 @@
 
 namespace {
 
+using vaegan::test::contains;
+
 using namespace vaegan;
 using namespace vaegan::train_test;
 
@@ -29,8 +31,6 @@ std::string load_error(const std::string& path, Trainer& trainer, Batches<T>* ba
   }
   return "";
 }
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 }  // namespace
 
