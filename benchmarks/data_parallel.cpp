@@ -103,6 +103,7 @@ int main(int argc, char** argv) {
   const examples::ProcessGroup group(argc, argv);
   Flags f;
   cli::Parser p("bench_data_parallel", "Steps per second of data-parallel training over MPI (run with mpirun).");
+  p.set_quiet(!group.writes());
   p.add("preset", &f.preset, "mlp, seed or conv");
   p.add("step", &f.step, "gan, vae or vaegan");
   p.add("batch", &f.batch, "images per process per step");

@@ -97,6 +97,10 @@ class Parser {
     checks_.push_back({std::move(check), std::move(message)});
   }
 
+  // Exits with the usage codes without printing: the processes of an MPI run other than
+  // process 0, which all parse the same command line and would repeat its messages.
+  void set_quiet(bool quiet) { quiet_ = quiet; }
+
   // Whether --name (or --no-name) was on the command line, as opposed to its default.
   bool given(const std::string& name) const { return given_.count(name) != 0; }
 
@@ -105,7 +109,7 @@ class Parser {
     for (int i = 1; i < argc; ++i) {
       std::string arg = argv[i];
       if (arg == "--help" || arg == "-h") {
-        print_help(std::cout);
+        if (!quiet_) print_help(std::cout);
         std::exit(0);
       }
       if (arg.rfind("--", 0) != 0) fail("unexpected argument '" + arg + "'");
@@ -141,7 +145,7 @@ class Parser {
   }
 
   [[noreturn]] void fail(const std::string& message) const {
-    std::cerr << program_ << ": " << message << " (run " << program_ << " --help for the flags)\n";
+    if (!quiet_) std::cerr << program_ << ": " << message << " (run " << program_ << " --help for the flags)\n";
     std::exit(kExitUsage);
   }
 
@@ -211,6 +215,7 @@ class Parser {
   }
 
   std::string program_, summary_;
+  bool quiet_ = false;
   std::vector<Flag> flags_;
   std::vector<Check> checks_;
   std::set<std::string> given_;

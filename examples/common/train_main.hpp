@@ -58,6 +58,7 @@ int run_training(int argc, char** argv) {
   f.out = std::string("out/") + program;
   typename Spec::Options options = Spec::defaults();
   cli::Parser p(program, Spec::kSummary);
+  p.set_quiet(!group.writes());
   f.add(p);
   Spec::add_flags(p, options);
   f.add_checks(p);
@@ -82,8 +83,12 @@ int run_training(int argc, char** argv) {
   try {
     // -- everything that can fail before training: data, output directory, checkpoint.
     vaegan::set_num_threads(f.threads > 0 ? static_cast<int>(f.threads) : group.default_threads());
-    const TrainingData<Scalar> data(program, f.data_set, config, f.batch_size,
-                                    [&p](const std::string& message) { p.fail(message); });
+    const TrainingData<Scalar> data(program, f.data_set, config, f.batch_size, [&](const std::string& message) {
+      // The data can be missing on one machine only: every
+      // process says so, naming itself when not process 0.
+      p.set_quiet(false);
+      p.fail(group.writes() ? message : "process " + std::to_string(group.rank()) + ": " + message);
+    });
     if (f.resume) checkpoints.require_existing();
     if (group.writes()) {
       out.create();
