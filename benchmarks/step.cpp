@@ -45,6 +45,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -74,7 +75,8 @@ struct Options {
   bool pin = false;
   bool cpu_clock = false;
   bool list = false;
-  int contenders = 0;  // --contend
+  int contenders = 0;          // --contend
+  bool adapt_threads = false;  // --adapt-threads: a ThreadGovernor after every step, timed with it
 };
 
 double now_ms(bool cpu_clock) {
@@ -103,6 +105,8 @@ Options parse(int argc, char** argv) {
   p.add("warmup", &warmup_steps, "untimed steps before them");
   std::int64_t contenders = 0;
   p.add("contend", &contenders, "also time each configuration beside N busy processes of its own (0: off)");
+  p.add_switch("adapt-threads", &o.adapt_threads,
+               "let a ThreadGovernor drop to one thread while other programs take cores (core/thread_governor.hpp)");
   p.add_switch("pin", &o.pin, "one CPU per thread (Linux), for a machine other processes keep busy");
   p.add("clock", &clock, "wall, or cpu: the thread's CPU time (needs --threads 1)");
   p.add_switch("all", &all, "every configuration: the defaults of the four lists above, which narrow it");
@@ -187,14 +191,20 @@ class BusyProcesses {
 };
 
 // Times one configuration; returns the per-step milliseconds.
+// With --adapt-threads the governor's own work is inside the timed step.
 template <class Trainer>
-std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& batch, const Options& o) {
-  for (int i = 0; i < o.warmup_steps; ++i) trainer.train_step(batch);
+std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& batch, const Options& o,
+                               vaegan::ThreadGovernor* governor) {
+  for (int i = 0; i < o.warmup_steps; ++i) {
+    trainer.train_step(batch);
+    if (governor) governor->after_step();
+  }
   std::vector<double> ms;
   ms.reserve(static_cast<std::size_t>(o.timed_steps));
   for (int i = 0; i < o.timed_steps; ++i) {
     const double t0 = now_ms(o.cpu_clock);
     trainer.train_step(batch);
+    if (governor) governor->after_step();
     ms.push_back(now_ms(o.cpu_clock) - t0);
   }
   return ms;
@@ -202,6 +212,7 @@ std::vector<double> time_steps(Trainer& trainer, const vaegan::Tensor<float>& ba
 
 struct Timings {
   std::vector<double> quiet, contended;  // ms per step; contended empty without --contend
+  int reductions = -1;                   // --adapt-threads: the governor's drops to one thread
 };
 
 Timings run(const Config& c, const Options& o) {
@@ -215,11 +226,15 @@ Timings run(const Config& c, const Options& o) {
   data_rng.fill_uniform(batch.data(), batch.numel(), 0.0, 1.0);
   const auto quiet_then_contended = [&](auto& trainer) {
     Timings t;
-    t.quiet = time_steps(trainer, batch, o);
+    std::optional<vaegan::ThreadGovernor> governor;
+    if (o.adapt_threads) governor.emplace(c.threads);
+    vaegan::ThreadGovernor* g = governor ? &*governor : nullptr;
+    t.quiet = time_steps(trainer, batch, o, g);
     if (o.contenders > 0) {
       const BusyProcesses busy(o.contenders);
-      t.contended = time_steps(trainer, batch, o);
+      t.contended = time_steps(trainer, batch, o, g);
     }
+    if (g) t.reductions = g->reductions();
     return t;
   };
   if (c.step == "gan") {
@@ -261,6 +276,7 @@ void report(const Config& c, const Options& o, Timings t) {
         "\"contended_p99_ms\":%.4f",
         o.contenders, median, percentile_of(ms, 0.99), median_of(t.contended), percentile_of(t.contended, 0.99));
   }
+  if (t.reductions >= 0) std::printf(",\"adapt_threads\":true,\"governor_reductions\":%d", t.reductions);
   std::printf("}\n");
   std::fflush(stdout);
 }

@@ -8,6 +8,7 @@
 #include "vaegan/core/rng.hpp"
 #include "vaegan/core/shape.hpp"
 #include "vaegan/core/tensor.hpp"
+#include "vaegan/core/thread_governor.hpp"
 
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/autodiff/tape.hpp"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "test_util.hpp"
+#include "vaegan/core/thread_governor.hpp"
 
 using vaegan::Index;
 using vaegan::Rng;
@@ -393,4 +394,69 @@ TEST_CASE("parallel: parallel_for runs chunks on several threads when asked") {
   // Static schedule over 8 chunks and 2 threads: chunks 0-3 on thread 0, 4-7 on thread 1.
   CHECK(std::set<int>(owner.begin(), owner.end()) == std::set<int>{0, 1});
 #endif
+}
+
+// ---- ThreadGovernor --------------------------------------------------------------------
+
+TEST_CASE("thread governor: one thread while the threads wait for cores, all again once a probe finds them free") {
+  double clock = 0.0;
+  std::uint64_t run = 0, wait = 0;
+  double wait_share = 0.0;  // of the next window's time
+  auto source = [&](std::uint64_t& r, std::uint64_t& w) {
+    r = run;
+    w = wait;
+    return true;
+  };
+  // One "step": `seconds` pass, with the current share of them spent waiting.
+  auto step = [&](vaegan::ThreadGovernor& g, double seconds) {
+    clock += seconds;
+    const double total = seconds * 1e9 * vaegan::num_threads();
+    wait += static_cast<std::uint64_t>(total * wait_share);
+    run += static_cast<std::uint64_t>(total * (1.0 - wait_share));
+    g.after_step();
+  };
+  vaegan::ThreadGovernor g(2, source, [&] { return clock; });
+  REQUIRE(g.active());
+  // Quiet: windows come and go, the threads stay.
+  for (int i = 0; i < 100; ++i) step(g, 0.01);
+  CHECK(g.threads() == 2);
+  CHECK(g.reductions() == 0);
+  // Busy: the first full window drops to one thread.
+  wait_share = 0.3;
+  for (int i = 0; i < 26; ++i) step(g, 0.01);
+  CHECK(g.threads() == 1);
+  CHECK(g.reductions() == 1);
+  // Still busy: the probe after 1 s finds the wait again and backs off to 2 s.
+  for (int i = 0; i < 102; ++i) step(g, 0.01);
+  CHECK(g.threads() == 2);  // probing
+  for (int i = 0; i < 3; ++i) step(g, 0.01);
+  CHECK(g.threads() == 1);
+  CHECK(g.reductions() == 2);
+  for (int i = 0; i < 150; ++i) step(g, 0.01);
+  CHECK(g.threads() == 1);  // 1.5 s into a 2 s back-off
+  // The machine frees up: the next probe keeps all threads.
+  wait_share = 0.0;
+  for (int i = 0; i < 60; ++i) step(g, 0.01);
+  CHECK(g.threads() == 2);
+  for (int i = 0; i < 100; ++i) step(g, 0.01);
+  CHECK(g.threads() == 2);
+  CHECK(g.reductions() == 2);
+}
+
+TEST_CASE("thread governor: inactive for one thread or without schedstat, and leaves the count it was given") {
+  vaegan::set_num_threads(2);
+  {
+    vaegan::ThreadGovernor one(1);
+    CHECK_FALSE(one.active());
+    CHECK(vaegan::num_threads() == 1);
+  }
+  CHECK(vaegan::num_threads() == 1);
+  {
+    vaegan::ThreadGovernor blind(
+        2, [](std::uint64_t&, std::uint64_t&) { return false; }, [] { return 0.0; });
+    CHECK_FALSE(blind.active());
+    blind.after_step();
+    CHECK(vaegan::num_threads() == 2);
+  }
+  CHECK(vaegan::num_threads() == 2);
 }

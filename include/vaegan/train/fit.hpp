@@ -10,8 +10,10 @@
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "vaegan/core/thread_governor.hpp"
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/train/step_stats.hpp"
 
@@ -21,6 +23,9 @@ struct FitOptions {
   std::int64_t epochs = 1;           // train until the trainer has completed this many epochs
   std::int64_t max_steps = -1;       // stop after this many steps in total (-1: no limit)
   double time_budget_seconds = 0.0;  // stop once this much training time is spent (0: no limit)
+  // Drop to one thread while other programs take the machine's cores, and back once they
+  // are free (core/thread_governor.hpp). Results are the same bits either way.
+  bool adapt_threads = true;
 };
 
 struct StepEvent {
@@ -56,6 +61,8 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
                 std::to_string(trainer.epoch()) + "; restore both from the same checkpoint");
   Tensor<T> x;
   double train_seconds = 0.0;
+  std::optional<ThreadGovernor> governor;  // restores the thread count when fit() returns
+  if (options.adapt_threads) governor.emplace(num_threads());
   const Index per_epoch = batches.batches_per_epoch();
   // True once the epoch has handed out its last batch: the next next() call ends it.
   auto epoch_exhausted = [&batches] {
@@ -83,6 +90,7 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
       const auto t0 = Clock::now();
       if (!batches.next(x)) break;
       const StepStats stats = trainer.train_step(x);
+      if (governor) governor->after_step();
       const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
       train_seconds += dt;
       epoch_seconds += dt;
