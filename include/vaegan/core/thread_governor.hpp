@@ -22,10 +22,10 @@
 //
 // Results do not change: the library's results are the same bits at 1 and 2 threads
 // (docs/determinism.md). Without /proc (not Linux, or no schedstat) it does nothing.
+#include <dirent.h>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
-#include <dirent.h>
 
 #include <functional>
 #include <utility>
@@ -38,7 +38,7 @@ class ThreadGovernor {
  public:
   static constexpr double kWindowSeconds = 0.25;
   static constexpr double kProbeSeconds = 0.02;  // a probe's window: its slow steps are kept few
-  static constexpr double kContended = 0.15;  // share of wanted CPU time spent waiting
+  static constexpr double kContended = 0.15;     // share of wanted CPU time spent waiting
   static constexpr double kFirstBackoffSeconds = 1.0;
   static constexpr double kMaxBackoffSeconds = 16.0;
 
