@@ -7,6 +7,9 @@
 #   scripts/efficiency_study.sh SETTING final    each method's best configuration (lowest FID on
 #                                                validation), seeds 1,2,3, scored on the test split
 #   scripts/efficiency_study.sh SETTING grid     tune's results as one CSV (OUT/grid.csv)
+#   scripts/efficiency_study.sh SETTING report   the finals' tables and FID-vs-time plot
+#                                                (OUT/report.md, OUT/fid_vs_time.svg;
+#                                                scripts/study_report.py)
 #
 # SETTING: mnist-mlp (MNIST, preset mlp) or fashion-conv (Fashion-MNIST, preset conv).
 # Every run: batch 64, one thread, BUDGET (default 600) CPU seconds of its training thread
@@ -14,6 +17,7 @@
 # and class coverage on 1,000 samples every 10 s, in the features of the setting's conv
 # classifier (train_classifier, docs/data.md). LANES (default 2) runs go side by side.
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
+# Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv.
 # All runs of one OUT must use one binary: the first run records its SHA-256 in
 # OUT/binary.txt and later runs with another binary are refused.
 set -euo pipefail
@@ -24,7 +28,7 @@ LANES=${LANES:-2}
 BUDGET=${BUDGET:-600}
 
 usage() {
-  echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | final | grid" >&2
+  echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | final | grid | report" >&2
   exit 2
 }
 [[ $# -ge 2 ]] || usage
@@ -117,9 +121,38 @@ run_tune() {
   [[ -f $dir/summary.md ]] && return 0
   rm -rf "$dir"
   # shellcheck disable=SC2086
-  "$BIN/compare" "${COMMON[@]}" --score-on validation --methods "$method" --seeds 1 --out "$dir" $flags \
-    >"$OUT/tune/$name.log" 2>&1 || { echo "tune $name failed: $OUT/tune/$name.log" >&2; return 1; }
+  timed "tune/$name" "$OUT/tune/$name.log" "$BIN/compare" "${COMMON[@]}" --score-on validation --methods "$method" \
+    --seeds 1 --out "$dir" $flags || { echo "tune $name failed: $OUT/tune/$name.log" >&2; return 1; }
   echo "tune $name: best validation FID $(best_fid "$dir/$method.csv")"
+}
+
+# One final run: configuration NAME (its method's winner) on one seed, against the test split.
+run_final() {
+  local name=$1 seed=$2 method=${1%-*} flags
+  flags=$(flags_of "$name")
+  local dir=$OUT/final/$method-seed$seed
+  [[ -f $dir/summary.md ]] && return 0
+  rm -rf "$dir"
+  # shellcheck disable=SC2086
+  timed "final/$method-seed$seed" "$OUT/final/$method-seed$seed.log" "$BIN/compare" "${COMMON[@]}" --score-on test \
+    --methods "$method" --seeds "$seed" --out "$dir" $flags ||
+    { echo "final $method seed $seed failed: $OUT/final/$method-seed$seed.log" >&2; return 1; }
+  echo "final $method ($name) seed $seed: best test FID $(best_fid "$dir/$method.csv")"
+}
+
+# Runs a command with its output in LOG and appends "run,wall_s,cpu_s" (user + system time of
+# the command, scoring included) to OUT/cpu-seconds.csv.
+timed() {
+  local run=$1 log=$2
+  shift 2
+  local times=$OUT/.times.$$ rc=0 TIMEFORMAT='%R,%U,%S'
+  { time "$@" >"$log" 2>&1 || rc=$?; } 2>"$times"
+  if [[ $rc -eq 0 && -s $times ]]; then
+    [[ -f $OUT/cpu-seconds.csv ]] || echo "run,wall_s,cpu_s" >"$OUT/cpu-seconds.csv"
+    awk -F, -v r="$run" '{ printf "%s,%.1f,%.1f\n", r, $1, $2 + $3 }' "$times" >>"$OUT/cpu-seconds.csv"
+  fi
+  rm -f "$times"
+  return "$rc"
 }
 
 winner() {
@@ -169,10 +202,18 @@ case "${1:-}" in
   final)
     check_binary
     GAN=${GAN:-$(winner gan)} VAE=${VAE:-$(winner vae)} VAEGAN=${VAEGAN:-$(winner vaegan)}
+    mkdir -p "$OUT/final"
     echo "final: $GAN, $VAE, $VAEGAN on seeds 1,2,3 (test split)" | tee "$OUT/final-configurations.txt"
-    # shellcheck disable=SC2046
-    "$BIN/compare" "${COMMON[@]}" --score-on test --methods gan,vae,vaegan --seeds 1,2,3 --jobs "$LANES" \
-      --out "$OUT/final" $(flags_of "$GAN") $(flags_of "$VAE") $(flags_of "$VAEGAN")
+    # Each (configuration, seed) is its own run of compare, so an interrupted final resumes;
+    # seed-major order, so that a partial final compares the methods on the same seeds.
+    for seed in 1 2 3; do printf '%s %s\n' "$GAN" "$seed" "$VAE" "$seed" "$VAEGAN" "$seed"; done |
+      xargs -P "$LANES" -n 2 "$SELF" "$setting" final-one
+    ;;
+  final-one)
+    run_final "$2" "$3"
+    ;;
+  report)
+    python3 scripts/study_report.py --setting "$setting" "$OUT"
     ;;
   *) usage ;;
 esac

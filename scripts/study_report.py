@@ -1,0 +1,273 @@
+#!/usr/bin/env python3
+"""The efficiency study's report for one setting (scripts/efficiency_study.sh SETTING report).
+
+Reads OUT/final/<method>-seed<N>/<method>.csv (one run per method and seed, from
+`efficiency_study.sh SETTING final`), and when present OUT/grid.csv, OUT/final-configurations.txt,
+OUT/binary.txt and OUT/cpu-seconds.csv. Writes
+  OUT/report.md         time to the GAN's best FID per seed, scores at the end of the budget,
+                        the GAN's plateau check, the tuning grid, CPU time spent
+  OUT/fid_vs_time.svg   FID against training seconds: each seed thin, the mean over seeds thick
+
+Definitions (docs/study/fair/README.md):
+  * time to the GAN's best FID: per seed, the GAN's lowest FID within the budget is the target;
+    a method's time is its first evaluation point at or below it (as `compare` computes it).
+  * plateau: FID on 1,000 samples moves by a few points between evaluations, so the check
+    smooths each curve with a 5-point (50 s) moving average and compares the best smoothed FID
+    of the last quarter of the budget with the best before it; the GAN has plateaued if the
+    last quarter improves on it by less than 2%.
+Standard library only.
+"""
+import argparse
+import csv
+import glob
+import math
+import os
+import re
+import statistics
+import sys
+
+METHODS = ["gan", "vae", "vaegan"]
+LABELS = {"gan": "GAN", "vae": "VAE", "vaegan": "VAE-GAN"}
+COLOURS = {"gan": "#d62728", "vae": "#1f77b4", "vaegan": "#2ca02c"}
+SETTINGS = {"mnist-mlp": "MNIST, `mlp` preset", "fashion-conv": "Fashion-MNIST, `conv` preset"}
+SMOOTH = 5
+PLATEAU = 0.02
+
+
+def fail(message):
+    print(f"study_report.py: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def read_runs(out):
+    """{method: {seed: [(seconds, fid, precision, recall, classes)]}} from the final runs."""
+    runs = {m: {} for m in METHODS}
+    for path in sorted(glob.glob(os.path.join(out, "final", "*-seed*", "*.csv"))):
+        run_dir = os.path.dirname(path)
+        if not os.path.exists(os.path.join(run_dir, "summary.md")):
+            continue  # unfinished
+        method = os.path.splitext(os.path.basename(path))[0]
+        if method not in runs:
+            continue
+        with open(path, newline="") as f:
+            for row in csv.DictReader(f):
+                if row["diverged"] != "0":
+                    continue
+                seed = int(row["seed"])
+                point = (float(row["seconds"]), float(row["fid"]), float(row["precision"]), float(row["recall"]),
+                         float(row["classes_covered"]))
+                runs[method].setdefault(seed, []).append(point)
+    for method in runs:
+        for seed in runs[method]:
+            runs[method][seed].sort()
+    return runs
+
+
+def mean_sd(values):
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.2f} ± {sd:.2f}"
+
+
+def first_reaching(points, target):
+    for seconds, fid, *_ in points:
+        if math.isfinite(fid) and fid <= target:
+            return seconds
+    return None
+
+
+def smoothed(points):
+    fids = [p[1] for p in points]
+    return [(points[i][0], statistics.mean(fids[i - SMOOTH + 1:i + 1])) for i in range(SMOOTH - 1, len(fids))]
+
+
+def plateau(points, budget):
+    """(best smoothed FID before the last quarter, best within it, relative improvement)."""
+    curve = smoothed(points)
+    cut = 0.75 * budget
+    before = [f for s, f in curve if s <= cut]
+    last = [f for s, f in curve if s > cut]
+    if not before or not last:
+        return None
+    b, l = min(before), min(last)
+    return b, l, (b - l) / b
+
+
+def time_table(runs, budget):
+    lines = ["| seed | GAN's best FID | GAN reached it at | VAE reached it at | VAE-GAN reached it at |",
+             "|---:|---:|---:|---:|---:|"]
+    for seed in sorted(runs["gan"]):
+        gan = runs["gan"][seed]
+        best_s, best = min(((s, f) for s, f, *_ in gan), key=lambda p: (p[1], p[0]))
+        cells = [str(seed), f"{best:.2f}", f"{best_s:.0f} s"]
+        for method in ("vae", "vaegan"):
+            if seed not in runs[method]:
+                cells.append("(not run)")
+                continue
+            t = first_reaching(runs[method][seed], best)
+            cells.append(f"{t:.0f} s" if t is not None else f"not within {budget:.0f} s")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def score_table(runs):
+    lines = ["| method | seeds | best FID | FID at end | precision at end | recall at end | classes at end |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for method in METHODS:
+        seeds = sorted(runs[method])
+        if not seeds:
+            continue
+        ends = [runs[method][s][-1] for s in seeds]
+        best = [min(p[1] for p in runs[method][s]) for s in seeds]
+        lines.append(f"| {LABELS[method]} | {len(seeds)} | {mean_sd(best)} | {mean_sd([e[1] for e in ends])} | "
+                     f"{mean_sd([e[2] for e in ends])} | {mean_sd([e[3] for e in ends])} | "
+                     f"{mean_sd([e[4] for e in ends])} |")
+    return lines
+
+
+def plateau_lines(runs, budget):
+    lines = ["| seed | best 50-s mean FID before the last quarter | best in the last quarter | improvement | "
+             "plateaued (< 2%) |", "|---:|---:|---:|---:|---|"]
+    verdicts = []
+    for seed in sorted(runs["gan"]):
+        result = plateau(runs["gan"][seed], budget)
+        if result is None:
+            lines.append(f"| {seed} | - | - | - | too few points |")
+            continue
+        b, l, gain = result
+        verdicts.append(gain < PLATEAU)
+        lines.append(f"| {seed} | {b:.2f} | {l:.2f} | {100 * gain:.1f}% | {'yes' if gain < PLATEAU else 'no'} |")
+    return lines, verdicts
+
+
+def grid_lines(out):
+    path = os.path.join(out, "grid.csv")
+    if not os.path.exists(path):
+        return []
+    chosen = set()
+    conf = os.path.join(out, "final-configurations.txt")
+    if os.path.exists(conf):
+        chosen = set(re.findall(r"\b(?:gan|vae|vaegan)-\d+\b", open(conf).read()))
+    lines = ["| configuration | flags | best validation FID | at | FID at end |", "|---|---|---:|---:|---:|"]
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            name = f"**{row['name']}**" if row["name"] in chosen else row["name"]
+            lines.append(f"| {name} | `{row['flags']}` | {float(row['best_validation_fid']):.2f} | "
+                         f"{row['seconds_at_best']} s | {float(row['fid_at_end']):.2f} |")
+    return lines
+
+
+def cpu_lines(out):
+    path = os.path.join(out, "cpu-seconds.csv")
+    if not os.path.exists(path):
+        return []
+    total = {"tune": [0, 0.0, 0.0], "final": [0, 0.0, 0.0]}
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            kind = row["run"].split("/")[0]
+            if kind in total:
+                total[kind][0] += 1
+                total[kind][1] += float(row["cpu_s"])
+                total[kind][2] += float(row["wall_s"])
+    lines = ["| runs | count timed | CPU hours (training and scoring) | wall hours (two at a time) |",
+             "|---|---:|---:|---:|"]
+    for kind, (n, cpu, wall) in total.items():
+        if n:
+            lines.append(f"| {kind} | {n} | {cpu / 3600:.2f} | {wall / 3600:.2f} |")
+    return lines
+
+
+def svg_plot(runs, budget, path):
+    width, height, left, right, top, bottom = 720, 440, 64, 150, 20, 48
+    fids = [p[1] for m in METHODS for pts in runs[m].values() for p in pts if p[1] > 0 and math.isfinite(p[1])]
+    if not fids:
+        return
+    lo, hi = math.log10(max(1.0, min(fids) * 0.9)), math.log10(max(fids) * 1.1)
+
+    def x(s):
+        return left + (width - left - right) * s / budget
+
+    def y(f):
+        return top + (height - top - bottom) * (hi - math.log10(max(f, 1e-9))) / (hi - lo)
+
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" '
+           'font-size="12">', f'<rect width="{width}" height="{height}" fill="white"/>']
+    for tick in (20, 30, 50, 100, 200, 300, 500):
+        if lo <= math.log10(tick) <= hi:
+            out.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
+                       'stroke="#ddd"/>')
+            out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick}</text>')
+    for s in range(0, int(budget) + 1, 100):
+        out.append(f'<text x="{x(s):.1f}" y="{height - bottom + 16}" text-anchor="middle">{s}</text>')
+    out.append(f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">'
+               'training seconds (CPU time of the training thread)</text>')
+    out.append(f'<text x="14" y="{(top + height - bottom) / 2}" text-anchor="middle" '
+               f'transform="rotate(-90 14 {(top + height - bottom) / 2})">FID (log scale)</text>')
+    out.append(f'<rect x="{left}" y="{top}" width="{width - left - right}" height="{height - top - bottom}" '
+               'fill="none" stroke="#444"/>')
+    for i, method in enumerate(METHODS):
+        seeds = runs[method]
+        if not seeds:
+            continue
+        for pts in seeds.values():
+            coords = " ".join(f"{x(s):.1f},{y(f):.1f}" for s, f, *_ in pts)
+            out.append(f'<polyline points="{coords}" fill="none" stroke="{COLOURS[method]}" stroke-width="0.7" '
+                       'stroke-opacity="0.45"/>')
+        by_time = {}
+        for pts in seeds.values():
+            for s, f, *_ in pts:
+                by_time.setdefault(s, []).append(f)
+        mean = [(s, statistics.mean(v)) for s, v in sorted(by_time.items()) if len(v) == len(seeds)]
+        coords = " ".join(f"{x(s):.1f},{y(f):.1f}" for s, f in mean)
+        out.append(f'<polyline points="{coords}" fill="none" stroke="{COLOURS[method]}" stroke-width="2"/>')
+        ly = top + 20 + 20 * i
+        out.append(f'<line x1="{width - right + 12}" x2="{width - right + 36}" y1="{ly}" y2="{ly}" '
+                   f'stroke="{COLOURS[method]}" stroke-width="2"/>')
+        out.append(f'<text x="{width - right + 42}" y="{ly + 4}">{LABELS[method]} ({len(seeds)} seeds)</text>')
+    out.append("</svg>")
+    with open(path, "w") as f:
+        f.write("\n".join(out) + "\n")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("out", help="the setting's output directory (efficiency_study.sh's OUT)")
+    ap.add_argument("--setting", default="", help="mnist-mlp or fashion-conv (for the title)")
+    ap.add_argument("--budget", type=float, default=600, help="training seconds per run (default 600)")
+    args = ap.parse_args()
+    runs = read_runs(args.out)
+    if not runs["gan"]:
+        fail(f"no finished final GAN run in {args.out}/final (run efficiency_study.sh SETTING final first)")
+    title = SETTINGS.get(args.setting, args.setting or os.path.basename(os.path.abspath(args.out)))
+    md = [f"# Efficiency study: {title}", ""]
+    for name in ("final-configurations.txt", "binary.txt"):
+        path = os.path.join(args.out, name)
+        if os.path.exists(path):
+            md += ["```", open(path).read().strip(), "```", ""]
+    md += ["Final runs: batch 64, one thread, "
+           f"{args.budget:.0f} s of training by the CPU clock, FID / precision / recall / classes on 1,000 "
+           "samples every 10 s against the test split.", "",
+           "## Time to the GAN's best FID", ""] + time_table(runs, args.budget)
+    md += ["", "## Scores (mean ± sd over seeds)", ""] + score_table(runs)
+    plateau_table, verdicts = plateau_lines(runs, args.budget)
+    md += ["", "## Did the GAN plateau?", "",
+           f"5-point (50 s) moving average of the GAN's FID; it has plateaued if the last quarter of the budget "
+           f"improves on the best before it by less than {100 * PLATEAU:.0f}%.", ""] + plateau_table
+    if verdicts and not all(verdicts):
+        md += ["", "**The GAN was still improving on some seed: this budget is too short for a verdict.**"]
+    md += ["", "![FID against training time](fid_vs_time.svg)"]
+    grid = grid_lines(args.out)
+    if grid:
+        md += ["", "## Tuning grid (seed 1, validation split; chosen configurations in bold)", ""] + grid
+    cpu = cpu_lines(args.out)
+    if cpu:
+        md += ["", "## CPU time spent (runs timed by efficiency_study.sh)", ""] + cpu
+    with open(os.path.join(args.out, "report.md"), "w") as f:
+        f.write("\n".join(md) + "\n")
+    svg_plot(runs, args.budget, os.path.join(args.out, "fid_vs_time.svg"))
+    print(f"study_report.py: wrote {args.out}/report.md and {args.out}/fid_vs_time.svg")
+
+
+if __name__ == "__main__":
+    main()
