@@ -254,6 +254,7 @@ TEST_CASE("conv2d: float gradients match double ones in both layouts, bit-identi
       {6, 1, 9, 16, 3},     // odd sizes: conv columns (9 <= 16); transposed rows
       {6, 16, 9, 1, 3},     // odd sizes: conv rows; transposed columns (17 x 17 output)
       {6, 2, 21, 32, 4},    // conv columns with an input gradient (32 <= 32); transposed rows
+      {7, 2, 9, 18, 3},     // conv columns, dW 18 x 18: partial tiles of the AVX-512 kernel
   };
   vaegan::test::ThreadCountGuard guard;
   Rng rng(13);

@@ -658,9 +658,8 @@ void column_weight_grad(Tape<T>& tape, Node<T>& w, Index m, Index n, Index len, 
     parallel_for(
         avx512::small_nt_tiles(m, n),
         [&](Index t0, Index t1) {
-          for (Index t = t0; t < t1; ++t)
-            avx512::small_nt(t, m, n, len, s1 - s0, a + s0 * a_step, len, a_step, b + s0 * b_step, len, b_step, dw, n,
-                             keep != T(0));
+          avx512::small_nt(t0, t1, m, n, len, s1 - s0, a + s0 * a_step, len, a_step, b + s0 * b_step, len, b_step, dw,
+                           n, keep != T(0));
         },
         1);
     return;
