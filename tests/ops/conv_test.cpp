@@ -300,6 +300,65 @@ TEST_CASE("conv2d: float gradients match double ones in both layouts, bit-identi
   }
 }
 
+TEST_CASE("conv2d: the input gradient by stride phases matches double, written and accumulated") {
+  // 32 input channels: the float input gradient runs by phases (ops/conv2d.hpp) on AVX-512
+  // builds. Geometries with phases of different tap counts, phases no tap reaches (stride
+  // larger than the kernel), pixels no window reads, stride 1, odd and non-square sizes.
+  struct Case {
+    Index batch, height, width, c_out, kh, kw, stride, padding;
+  };
+  const std::vector<Case> cases = {
+      {5, 14, 14, 64, 4, 4, 2, 1},  // conv2 of the conv preset
+      {3, 7, 9, 16, 3, 3, 1, 1},    // stride 1: one phase, the whole kernel flipped
+      {3, 8, 8, 8, 2, 2, 3, 0},     // stride 3 > kernel 2: a third of the pixels read by no window
+      {3, 9, 7, 8, 5, 3, 2, 2},     // odd sizes, a 5 x 3 kernel: phases of 3 and 2 taps
+      {3, 10, 10, 8, 3, 3, 2, 0},   // (10 - 3) / 2 floored: the last row and column unread
+      {2, 5, 5, 8, 1, 1, 2, 0},     // 1 x 1 kernel, stride 2
+      {2, 10, 11, 8, 4, 4, 3, 2},   // stride 3, padding 2
+  };
+  const Index c_in = 32;
+  Rng rng(29);
+  for (const Case& c : cases) {
+    INFO("x [", c.batch, ", 32, ", c.height, ", ", c.width, "], c_out ", c.c_out, ", kernel ", c.kh, "x", c.kw,
+         ", stride ", c.stride, ", padding ", c.padding);
+#ifdef __AVX512F__
+    vaegan::detail::ConvGeometry geometry;
+    geometry.channels = c_in;
+    CHECK(vaegan::detail::input_grad_by_phases<float>(geometry));
+    CHECK(!vaegan::detail::input_grad_by_phases<double>(geometry));
+#endif
+    const Tensor<double> x = random_normal<double>(Shape{c.batch, c_in, c.height, c.width}, rng);
+    const Tensor<double> w1 = random_normal<double>(Shape{c.c_out, c_in, c.kh, c.kw}, rng, 0.0, 0.1);
+    const Tensor<double> w2 = random_normal<double>(Shape{c.c_out, c_in, c.kh, c.kw}, rng, 0.0, 0.1);
+    const Tensor<double> b = random_normal<double>(Shape{c.c_out}, rng);
+    // uses = 1: dx written; 2: x feeds two convolutions, the second gradient added.
+    auto run = [&](auto zero, int uses) {
+      using T = decltype(zero);
+      auto cast = [](const Tensor<double>& t) {
+        Tensor<T> out(t.shape());
+        for (Index i = 0; i < t.numel(); ++i) out[i] = static_cast<T>(t[i]);
+        return out;
+      };
+      Tape<T> tape;
+      const Var<T> xv = tape.variable(cast(x)), bv = tape.variable(cast(b));
+      Var<T> loss;
+      for (int u = 0; u < uses; ++u) {
+        const Var<T> wv = tape.variable(cast(u == 0 ? w1 : w2));
+        const Var<T> y = vaegan::conv2d(xv, wv, bv, c.stride, c.padding);
+        Rng weights(7 + u);
+        const Var<T> term = vaegan::sum(vaegan::mul(y, tape.constant(random_normal<T>(y.shape(), weights))));
+        loss = u == 0 ? term : vaegan::add(loss, term);
+      }
+      tape.backward(loss);
+      return vaegan::test::grad_of(xv);
+    };
+    for (const int uses : {1, 2}) {
+      INFO("uses of x: ", uses);
+      CHECK(max_relative_diff(run(0.0f, uses), run(0.0, uses)) < 1e-4);
+    }
+  }
+}
+
 TEST_CASE(
     "conv2d: detail::PackedB gives gemm_serial's result bit for bit, for any product height, also read in place") {
   // The row layout's chunked products multiply one packed weight by chunks of rows; each

@@ -20,6 +20,7 @@
 //   conv2d, W viewed as [C_out, K] (K = C_in kH kW), with dY = dL/dy:
 //     R = im2row(x);  Y^T = R W^T;  y = (Y^T)^T + b
 //     dW = (dY^T)^T R;  dR = dY^T W;  dX = row2im(dR);  db = sum over n and P of dY
+//     (dX by stride phases where the sizes suit: input_grad_phases, no row2im)
 //   conv_transpose2d, W viewed as [C_in, K] (K = C_out kH kW), im2row / row2im over the
 //   output image (its window positions are the input's pixels, P = H W):
 //     R = X^T W;  y = row2im(R) + b
@@ -669,6 +670,145 @@ void column_weight_grad(Tape<T>& tape, Node<T>& w, Index m, Index n, Index len, 
     gemm<T>(false, true, m, n, len, T(1), a + s * a_step, len, b + s * b_step, len, s == s0 ? keep : T(1), dw, n);
 }
 
+// ---- conv2d's input gradient by stride phases ----------------------------------------------
+// dX = row2im(dY^T W) makes the GEMM write K = C_in kh kw values per window position and
+// row2im add them back into the image: for conv2 of the conv preset, 1.6 M values per
+// batch of 64 through memory, an eighth of the layer's time. The same dX, gathered instead:
+// a pixel y (one axis; the other is alike) is read by the taps i with y + p - i = oh s, so
+// the pixels of one phase y = m s + a share their taps, i = i0 + t s (i0 = (a + p) mod s,
+// t < T = ceil((kh - i0) / s)), at the window positions oh = m + d0 - t (d0 = (a + p - i0) / s).
+// Per phase (a, b), dX is then a stride-1 correlation of dY with those taps:
+//   dX^T[(m, n), c] = sum over (co, ti, tj) of dYpad[co, m + ti + top_a, n + tj + left_b]
+//                                              W[co, c, i0 + (T - 1 - ti) s, j0 + (U - 1 - tj) s]
+// an implicit GEMM over one zero-padded copy of dY (positions outside [0, out) read zeros),
+// whose output is dX's pixels of that phase, C_in wide: no row2im. Same products, same
+// multiply-adds; each pixel's sum in another order than row2im's (tests compare with double).
+// Used where the implicit kernel runs and C_in fills its 32-wide tiles (at most a fifth of
+// the columns wasted); elsewhere the row2im path.
+
+// One axis of the phases: for pixel phase a (pixels a, a + s, ...), its first tap i0, its
+// tap count, the window shift d0, and how many pixels it has.
+struct PhaseAxis {
+  Index first_tap = 0, taps = 0, shift = 0, pixels = 0;
+};
+inline PhaseAxis phase_axis(Index a, Index kernel, Index stride, Index padding, Index size) {
+  PhaseAxis ax;
+  ax.first_tap = (a + padding) % stride;
+  ax.taps = ax.first_tap < kernel ? (kernel - ax.first_tap + stride - 1) / stride : 0;
+  ax.shift = (a + padding - ax.first_tap) / stride;
+  ax.pixels = a < size ? (size - a + stride - 1) / stride : 0;
+  return ax;
+}
+
+// The zero border dY needs on each side of one axis so that every phase's windows lie inside:
+// before: taps - 1 - shift; after: pixels - 1 + shift - (out - 1).
+inline std::pair<Index, Index> phase_border(Index kernel, Index stride, Index padding, Index size, Index out) {
+  Index before = 0, after = 0;
+  for (Index a = 0; a < stride; ++a) {
+    const PhaseAxis ax = phase_axis(a, kernel, stride, padding, size);
+    if (ax.taps == 0 || ax.pixels == 0) continue;
+    before = std::max(before, ax.taps - 1 - ax.shift);
+    after = std::max(after, ax.pixels - 1 + ax.shift - (out - 1));
+  }
+  return {before, after};
+}
+
+template <class T>
+bool input_grad_by_phases(const ConvGeometry& g) {
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    const Index c_in = g.channels, tiles = (c_in + avx512::kTileCols - 1) / avx512::kTileCols;
+    return gemm_kernel_for<T>(avx512::kTileRows, c_in) == GemmKernel::avx512 &&
+           5 * tiles * avx512::kTileCols <= 6 * c_in;
+  }
+#endif
+  (void)g;
+  return false;
+}
+
+// The size of the padded copy of dY for `samples` samples.
+inline Index padded_values_for_phases(const ConvGeometry& g, Index c_out, Index samples) {
+  const auto [top, bottom] = phase_border(g.kh, g.stride, g.padding, g.height, g.out_h);
+  const auto [left, right] = phase_border(g.kw, g.stride, g.padding, g.width, g.out_w);
+  return samples * c_out * (g.out_h + top + bottom) * (g.out_w + left + right);
+}
+
+// dx (images [s0, s1) of g's geometry; written, or added to when accumulate) = conv2d's input
+// gradient for the output gradient dy [N, C_out, out_h, out_w] and weight w [C_out, C_in, kh, kw],
+// by phases (above). `padded`: padded_values_for_phases(g, C_out, s1 - s0) values of scratch.
+template <class T>
+void input_grad_phases(const ConvGeometry& g, const T* w, Index c_out, const T* dy, Index s0, Index s1, T* dx,
+                       bool accumulate, T* padded) {
+  const Index c_in = g.channels, st = g.stride, kk = g.kh * g.kw, plane = g.height * g.width;
+  const auto [top, bottom] = phase_border(g.kh, st, g.padding, g.height, g.out_h);
+  const auto [left, right] = phase_border(g.kw, st, g.padding, g.width, g.out_w);
+  const Index ph = g.out_h + top + bottom, pw = g.out_w + left + right, image = c_out * ph * pw;
+  for_samples(s0, s1, image, [&](Index s) {
+    T* pad = padded + (s - s0) * image;
+    std::fill(pad, pad + image, T(0));
+    for (Index c = 0; c < c_out; ++c)
+      for (Index oh = 0; oh < g.out_h; ++oh)
+        std::copy_n(dy + ((s * c_out + c) * g.out_h + oh) * g.out_w, g.out_w, pad + (c * ph + oh + top) * pw + left);
+  });
+  for (Index a = 0; a < st; ++a)
+    for (Index b = 0; b < st; ++b) {
+      const PhaseAxis rows = phase_axis(a, g.kh, st, g.padding, g.height);
+      const PhaseAxis cols = phase_axis(b, g.kw, st, g.padding, g.width);
+      if (rows.pixels == 0 || cols.pixels == 0) continue;
+      const Index positions = rows.pixels * cols.pixels;
+      const auto pixel = [&](Index q) { return (q / cols.pixels * st + a) * g.width + q % cols.pixels * st + b; };
+      if (rows.taps == 0 || cols.taps == 0) {  // pixels no window reads (stride larger than kernel)
+        if (!accumulate)
+          for_samples(s0, s1, c_in * positions, [&](Index s) {
+            for (Index c = 0; c < c_in; ++c)
+              for (Index q = 0; q < positions; ++q) dx[(s * c_in + c) * plane + pixel(q)] = T(0);
+          });
+        continue;
+      }
+      // The phase's weight [K, C_in], K = C_out T U, rows (co, ti, tj) in the tap order of
+      // the windows below, and the taps' offsets in a padded dY image.
+      const Index k = c_out * rows.taps * cols.taps;
+      T* weight = conv_scratch<T, 2>(k * c_in);
+      thread_local std::vector<Index> offsets;
+      offsets.resize(static_cast<std::size_t>(k));
+      for (Index co = 0; co < c_out; ++co)
+        for (Index ti = 0; ti < rows.taps; ++ti)
+          for (Index tj = 0; tj < cols.taps; ++tj) {
+            const Index r = (co * rows.taps + ti) * cols.taps + tj;
+            const Index i = rows.first_tap + (rows.taps - 1 - ti) * st, j = cols.first_tap + (cols.taps - 1 - tj) * st;
+            for (Index c = 0; c < c_in; ++c) weight[r * c_in + c] = w[(co * c_in + c) * kk + i * g.kw + j];
+            offsets[static_cast<std::size_t>(r)] = co * ph * pw + ti * pw + tj;
+          }
+      const PackedB<T> packed(false, c_in, k, weight, c_in);
+      const Index* offset = offsets.data();  // this thread's: the lambda's `offsets` would be each thread's own
+      // Window (m, n) starts at padded row m + shift - (T - 1) + top (likewise columns).
+      const Index row0 = rows.shift - (rows.taps - 1) + top, col0 = cols.shift - (cols.taps - 1) + left;
+      for_sample_chunks(s0, s1, samples_per_chunk(s1 - s0, positions * k), [&](Index first, Index last) {
+        const Index count = (last - first) * positions;
+        thread_local std::vector<const T*> windows;
+        windows.resize(static_cast<std::size_t>(count));
+        for (Index s = first; s < last; ++s)
+          for (Index q = 0; q < positions; ++q)
+            windows[static_cast<std::size_t>((s - first) * positions + q)] =
+                padded + (s - s0) * image + (q / cols.pixels + row0) * pw + q % cols.pixels + col0;
+        T* out = conv_scratch<T, 0>(count * c_in);
+        packed.multiply_implicit(count, windows.data(), offset, T(1), T(0), out, c_in);
+        // dX^T [positions, C_in] of each sample into its NCHW pixels, a row of the phase at a
+        // time (its values for every channel in L1).
+        for (Index s = first; s < last; ++s)
+          for (Index m = 0; m < rows.pixels; ++m) {
+            const T* from = out + ((s - first) * positions + m * cols.pixels) * c_in;
+            T* line = dx + s * c_in * plane + (m * st + a) * g.width + b;
+            for (Index c = 0; c < c_in; ++c, line += plane)
+              for (Index q = 0; q < cols.pixels; ++q) {
+                const T v = from[q * c_in + c];
+                line[q * st] = accumulate ? line[q * st] + v : v;
+              }
+          }
+      });
+    }
+}
+
 // The layout a convolution's products use (see the top of this file): rows when a window
 // holds more values than the small-grid side has channels (C_out for conv2d, C_in for
 // conv_transpose2d), columns otherwise.
@@ -741,16 +881,22 @@ struct Conv2dOp {
     Node<T>& w = tape.input(n, 1);
     const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions();
     const T* dy = n.grad;
-    n.saved.resize(Shape{batch * p * c_out});
+    // saved: dY^T, then (for the phases) the padded copy of dY
+    const bool by_phases = x.needed && input_grad_by_phases<T>(g);
+    n.saved.resize(Shape{batch * p * c_out + (by_phases ? padded_values_for_phases(g, c_out, s1 - s0) : 0)});
     T* dyt = n.saved.data();
     for_samples(s0, s1, c_out * p,
                 [&](Index s) { to_position_major(dy + s * c_out * p, c_out, p, dyt + s * p * c_out); });
     // dW = (dY^T)^T R over the samples' rows
     if (w.needed) weight_grad_rows(tape, w, g, x.value, dyt, c_out, s0, s1);
     if (!x.needed) return;
-    // dR = dY^T W and dX = row2im(dR), per chunk of samples (dR stays in cache)
     T keep;
     T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
+    if (by_phases) {
+      input_grad_phases(g, w.value, c_out, dy, s0, s1, dx, keep != T(0), dyt + batch * p * c_out);
+      return;
+    }
+    // dR = dY^T W and dX = row2im(dR), per chunk of samples (dR stays in cache)
     const PackedB<T> weight(false, k, c_out, w.value, k);
     for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
       T* dr = conv_scratch<T, 0>((e - a) * p * k);
