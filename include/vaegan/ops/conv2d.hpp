@@ -743,54 +743,84 @@ void input_grad_phases(const ConvGeometry& g, const T* w, Index c_out, const T* 
   const auto [top, bottom] = phase_border(g.kh, st, g.padding, g.height, g.out_h);
   const auto [left, right] = phase_border(g.kw, st, g.padding, g.width, g.out_w);
   const Index ph = g.out_h + top + bottom, pw = g.out_w + left + right, image = c_out * ph * pw;
-  for_samples(s0, s1, image, [&](Index s) {
-    T* pad = padded + (s - s0) * image;
-    std::fill(pad, pad + image, T(0));
-    for (Index c = 0; c < c_out; ++c)
-      for (Index oh = 0; oh < g.out_h; ++oh)
-        std::copy_n(dy + ((s * c_out + c) * g.out_h + oh) * g.out_w, g.out_w, pad + (c * ph + oh + top) * pw + left);
-  });
-  for (Index a = 0; a < st; ++a)
-    for (Index b = 0; b < st; ++b) {
-      const PhaseAxis rows = phase_axis(a, g.kh, st, g.padding, g.height);
-      const PhaseAxis cols = phase_axis(b, g.kw, st, g.padding, g.width);
+  // Per phase (a, b) = p / st, p % st: its axes, and its weight [K_p, C_in], K_p = C_out T U,
+  // rows (co, ti, tj) in the tap order of the windows, with the taps' offsets in a padded dY
+  // image. All phases' weights and offsets in this thread's buffers, built once.
+  const Index phases = st * st;
+  thread_local std::vector<PhaseAxis> axes;
+  thread_local std::vector<Index> starts, offsets;
+  axes.resize(static_cast<std::size_t>(2 * phases));
+  starts.resize(static_cast<std::size_t>(phases + 1));
+  starts[0] = 0;
+  for (Index ph_i = 0; ph_i < phases; ++ph_i) {
+    const PhaseAxis rows = phase_axis(ph_i / st, g.kh, st, g.padding, g.height);
+    const PhaseAxis cols = phase_axis(ph_i % st, g.kw, st, g.padding, g.width);
+    axes[static_cast<std::size_t>(2 * ph_i)] = rows;
+    axes[static_cast<std::size_t>(2 * ph_i + 1)] = cols;
+    starts[static_cast<std::size_t>(ph_i + 1)] = starts[static_cast<std::size_t>(ph_i)] + c_out * rows.taps * cols.taps;
+  }
+  const Index total_k = starts[static_cast<std::size_t>(phases)];
+  T* weights = conv_scratch<T, 2>(std::max<Index>(total_k * c_in, 1));
+  offsets.resize(static_cast<std::size_t>(std::max<Index>(total_k, 1)));
+  for (Index ph_i = 0; ph_i < phases; ++ph_i) {
+    const PhaseAxis& rows = axes[static_cast<std::size_t>(2 * ph_i)];
+    const PhaseAxis& cols = axes[static_cast<std::size_t>(2 * ph_i + 1)];
+    const Index base = starts[static_cast<std::size_t>(ph_i)];
+    for (Index co = 0; co < c_out; ++co)
+      for (Index ti = 0; ti < rows.taps; ++ti)
+        for (Index tj = 0; tj < cols.taps; ++tj) {
+          const Index r = base + (co * rows.taps + ti) * cols.taps + tj;
+          const Index i = rows.first_tap + (rows.taps - 1 - ti) * st, j = cols.first_tap + (cols.taps - 1 - tj) * st;
+          for (Index c = 0; c < c_in; ++c) weights[r * c_in + c] = w[(co * c_in + c) * kk + i * g.kw + j];
+          offsets[static_cast<std::size_t>(r)] = co * ph * pw + ti * pw + tj;
+        }
+  }
+  // Each phase writes every st-th pixel of dX's lines: the samples go in groups whose dX and
+  // padded dY stay in L2 (about 512 KiB) while the phases run over them one after another
+  // (phase by phase over the whole batch, dX's lines would go through memory st^2 times).
+  // The threads take chunks of a group: about an L2's rows of the average phase.
+  const Index chunk = samples_per_chunk(s1 - s0, plane * c_out * kk / (st * st * st * st));
+  const Index group = std::max(chunk, 2 * kConvChunkValues / (c_in * plane + image) / chunk * chunk);
+  for (Index g0 = s0; g0 < s1; g0 += group) {
+    const Index g1 = std::min(s1, g0 + group);
+    for_samples(g0, g1, image, [&](Index s) {
+      T* pad = padded + (s - s0) * image;
+      std::fill(pad, pad + image, T(0));
+      for (Index c = 0; c < c_out; ++c)
+        for (Index oh = 0; oh < g.out_h; ++oh)
+          std::copy_n(dy + ((s * c_out + c) * g.out_h + oh) * g.out_w, g.out_w, pad + (c * ph + oh + top) * pw + left);
+    });
+    for (Index ph_i = 0; ph_i < phases; ++ph_i) {
+      const Index a = ph_i / st, b = ph_i % st;
+      const PhaseAxis rows = axes[static_cast<std::size_t>(2 * ph_i)];
+      const PhaseAxis cols = axes[static_cast<std::size_t>(2 * ph_i + 1)];
       if (rows.pixels == 0 || cols.pixels == 0) continue;
       const Index positions = rows.pixels * cols.pixels;
-      const auto pixel = [&](Index q) { return (q / cols.pixels * st + a) * g.width + q % cols.pixels * st + b; };
       if (rows.taps == 0 || cols.taps == 0) {  // pixels no window reads (stride larger than kernel)
         if (!accumulate)
-          for_samples(s0, s1, c_in * positions, [&](Index s) {
+          for_samples(g0, g1, c_in * positions, [&](Index s) {
             for (Index c = 0; c < c_in; ++c)
-              for (Index q = 0; q < positions; ++q) dx[(s * c_in + c) * plane + pixel(q)] = T(0);
+              for (Index m = 0; m < rows.pixels; ++m)
+                for (Index q = 0; q < cols.pixels; ++q)
+                  dx[(s * c_in + c) * plane + (m * st + a) * g.width + q * st + b] = T(0);
           });
         continue;
       }
-      // The phase's weight [K, C_in], K = C_out T U, rows (co, ti, tj) in the tap order of
-      // the windows below, and the taps' offsets in a padded dY image.
-      const Index k = c_out * rows.taps * cols.taps;
-      T* weight = conv_scratch<T, 2>(k * c_in);
-      thread_local std::vector<Index> offsets;
-      offsets.resize(static_cast<std::size_t>(k));
-      for (Index co = 0; co < c_out; ++co)
-        for (Index ti = 0; ti < rows.taps; ++ti)
-          for (Index tj = 0; tj < cols.taps; ++tj) {
-            const Index r = (co * rows.taps + ti) * cols.taps + tj;
-            const Index i = rows.first_tap + (rows.taps - 1 - ti) * st, j = cols.first_tap + (cols.taps - 1 - tj) * st;
-            for (Index c = 0; c < c_in; ++c) weight[r * c_in + c] = w[(co * c_in + c) * kk + i * g.kw + j];
-            offsets[static_cast<std::size_t>(r)] = co * ph * pw + ti * pw + tj;
-          }
-      const PackedB<T> packed(false, c_in, k, weight, c_in);
-      const Index* offset = offsets.data();  // this thread's: the lambda's `offsets` would be each thread's own
+      const Index base = starts[static_cast<std::size_t>(ph_i)];
+      const PackedB<T> packed(false, c_in, starts[static_cast<std::size_t>(ph_i + 1)] - base, weights + base * c_in,
+                              c_in);
+      const Index* offset = offsets.data() + base;  // this thread's: in the lambda, `offsets` is each thread's own
       // Window (m, n) starts at padded row m + shift - (T - 1) + top (likewise columns).
       const Index row0 = rows.shift - (rows.taps - 1) + top, col0 = cols.shift - (cols.taps - 1) + left;
-      for_sample_chunks(s0, s1, samples_per_chunk(s1 - s0, positions * k), [&](Index first, Index last) {
+      for_sample_chunks(g0, g1, chunk, [&](Index first, Index last) {
         const Index count = (last - first) * positions;
         thread_local std::vector<const T*> windows;
         windows.resize(static_cast<std::size_t>(count));
         for (Index s = first; s < last; ++s)
-          for (Index q = 0; q < positions; ++q)
-            windows[static_cast<std::size_t>((s - first) * positions + q)] =
-                padded + (s - s0) * image + (q / cols.pixels + row0) * pw + q % cols.pixels + col0;
+          for (Index m = 0; m < rows.pixels; ++m)
+            for (Index q = 0; q < cols.pixels; ++q)
+              windows[static_cast<std::size_t>((s - first) * positions + m * cols.pixels + q)] =
+                  padded + (s - s0) * image + (m + row0) * pw + q + col0;
         T* out = conv_scratch<T, 0>(count * c_in);
         packed.multiply_implicit(count, windows.data(), offset, T(1), T(0), out, c_in);
         // dX^T [positions, C_in] of each sample into its NCHW pixels, a row of the phase at a
@@ -807,6 +837,7 @@ void input_grad_phases(const ConvGeometry& g, const T* w, Index c_out, const T* 
           }
       });
     }
+  }
 }
 
 // The layout a convolution's products use (see the top of this file): rows when a window
