@@ -279,6 +279,13 @@ class PackedB {
   // Whether multiply_implicit() is available: the AVX-512 float path (elsewhere the caller
   // builds A and calls multiply()).
   bool implicit() const { return packed_ != nullptr; }
+  // Whether a PackedB of width n (and depth k > 0) has implicit(), known without packing one.
+  static bool implicit_for([[maybe_unused]] Index n) {
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) return gemm_kernel_for<T>(avx512_min_rows(), n) == GemmKernel::avx512;
+#endif
+    return false;
+  }
   // C[m, n] = alpha * A op(B) + beta * C with A[r][k] = window[r][offset[k]] read in place
   // (avx512::gemm_implicit); only when implicit(). Bit for bit what multiply() gives for
   // the same A built as a matrix.

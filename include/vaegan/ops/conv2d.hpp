@@ -576,6 +576,56 @@ void channel_bias_grad(Tape<T>& tape, Node<T>& b, const T* dy, Index s0, Index s
 // Columns of R per block of the weight gradient (whole channels): about 256.
 constexpr Index kWeightGradColumns = 256;
 
+// weight_grad_rows through the implicit kernel: dW^T [K, m] = sum over chunks of R^T A, with
+// R^T's element (tap t, row r of the chunk) read in place from the chunk's padded images
+// (window pointer: tap t's place in them; offset: row r's window), A's rows packed as B.
+// Neither R nor its packed copy is built (1.6 M values each per batch for conv2 of the conv
+// preset; A packed is 15 times smaller), and the 512 taps give full 12-row strips where
+// dW's 64 rows ended in a 4-row one. Blocks of taps (whole channels) run in parallel, each
+// over the chunks in order, as in weight_grad_rows.
+template <class T>
+void weight_grad_implicit(const ConvGeometry& g, const T* images, const T* a, Index m, Index s0, Index s1,
+                          Index block_channels, Index chunk, T* dw, T keep) {
+  const Index k = g.window(), per_channel = g.kh * g.kw, p = g.positions();
+  const PaddedImage pd = padded(g);
+  const Index blocks = (g.channels + block_channels - 1) / block_channels;
+  T* dwt = conv_scratch<T, 2>(k * m);  // dW^T, on this thread: the blocks write its rows
+  parallel_for(
+      blocks,
+      [&](Index b0, Index b1) {
+        for (Index block = b0; block < b1; ++block) {
+          const Index c0 = block * block_channels, c1 = std::min(g.channels, c0 + block_channels);
+          const Index taps = (c1 - c0) * per_channel, size = (c1 - c0) * pd.plane();
+          T* pads = conv_scratch<T, 1>(chunk * size);
+          thread_local std::vector<const T*> windows;
+          thread_local std::vector<Index> offsets;
+          windows.resize(static_cast<std::size_t>(taps));
+          for (Index c = 0; c < c1 - c0; ++c)
+            for (Index i = 0; i < g.kh; ++i)
+              for (Index j = 0; j < g.kw; ++j)
+                windows[static_cast<std::size_t>((c * g.kh + i) * g.kw + j)] = pads + c * pd.plane() + i * pd.width + j;
+          offsets.resize(static_cast<std::size_t>(chunk * p));
+          for (Index s = 0; s < chunk; ++s)
+            for (Index oh = 0; oh < g.out_h; ++oh)
+              for (Index ow = 0; ow < g.out_w; ++ow)
+                offsets[static_cast<std::size_t>((s * g.out_h + oh) * g.out_w + ow)] =
+                    s * size + oh * g.stride * pd.width + ow * g.stride;
+          for (Index first = s0; first < s1; first += chunk) {
+            const Index last = std::min(s1, first + chunk);
+            std::fill(pads, pads + (last - first) * size, T(0));
+            for (Index s = first; s < last; ++s)
+              copy_into_padded(g, pd, images + s * g.image_size(), c0, c1, pads + (s - first) * size);
+            const PackedB<T> rows_of_a(false, m, (last - first) * p, a + first * p * m, m);
+            rows_of_a.multiply_implicit(taps, windows.data(), offsets.data(), T(1), first == s0 ? T(0) : T(1),
+                                        dwt + c0 * per_channel * m, m);
+          }
+        }
+      },
+      1);
+  for (Index i = 0; i < m; ++i)
+    for (Index t = 0; t < k; ++t) dw[i * k + t] = keep == T(0) ? dwt[t * m + i] : dw[i * k + t] + dwt[t * m + i];
+}
+
 // dW [m, K] = (keep ? dW : 0) + sum over the samples s in [s0, s1) of A_s^T R_s, with
 // R_s = im2row(image s) [P, K] and A_s the position-major rows [P, m] of sample s in `a`.
 // R is never stored: blocks of whole channels (about kWeightGradColumns columns of R and of
@@ -595,6 +645,10 @@ void weight_grad_rows(Tape<T>& tape, Node<T>& w, const ConvGeometry& g, const T*
   const Index block_channels = std::max<Index>(1, kWeightGradColumns / per_channel);
   const Index blocks = (g.channels + block_channels - 1) / block_channels;
   const Index chunk = std::max<Index>(1, kConvChunkValues / (p * block_channels * per_channel));
+  if (PackedB<T>::implicit_for(m)) {
+    weight_grad_implicit(g, images, a, m, s0, s1, block_channels, chunk, dw, keep);
+    return;
+  }
   parallel_for(
       blocks,
       [&](Index b0, Index b1) {
