@@ -240,6 +240,9 @@ inline const Index* tap_offsets(const ConvGeometry& g) {
   return offsets.data();
 }
 
+// The values of one zero-padded image.
+inline Index padded_image_values(const ConvGeometry& g) { return g.channels * padded(g).plane(); }
+
 // Zero-padded copies of the images [a, e) in this thread's scratch, and per window position
 // of those images (row (s - a) P + q) a pointer to its window in them (this thread's buffer).
 template <class T>
@@ -930,7 +933,11 @@ struct Conv2dOp {
       // the backward pass builds it again)
       const PackedB<T> weight_t(true, c_out, k, wv, k);
       const Index* offsets = weight_t.implicit() ? tap_offsets(g) : nullptr;
-      for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
+      // Chunks by what stays in cache: R when built; else the padded images the implicit
+      // product reads (8 samples for conv2 of the conv preset: 392 rows, whole 8- and 12-row
+      // strips, where R's size gave 2 samples, 98 rows, ending in a 2-row strip).
+      const Index per_sample = offsets != nullptr ? padded_image_values(g) : p * k;
+      for_sample_chunks(0, batch, samples_per_chunk(batch, per_sample), [&](Index a, Index e) {
         T* yt = conv_scratch<T, 0>((e - a) * p * (c_out + (offsets != nullptr ? 0 : k)));
         window_product(g, weight_t, offsets, xv, a, e, yt + (e - a) * p * c_out, yt, c_out);
         for (Index s = a; s < e; ++s)
