@@ -243,13 +243,14 @@ inline const Index* tap_offsets(const ConvGeometry& g) {
 // The values of one zero-padded image.
 inline Index padded_image_values(const ConvGeometry& g) { return g.channels * padded(g).plane(); }
 
-// Zero-padded copies of the images [a, e) in this thread's scratch, and per window position
-// of those images (row (s - a) P + q) a pointer to its window in them (this thread's buffer).
+// Zero-padded copies of the images [a, e) in `pads` (this thread's scratch when null), and per
+// window position of those images (row (s - a) P + q) a pointer to its window in them (this
+// thread's buffer).
 template <class T>
-const T* const* padded_windows(const ConvGeometry& g, const T* images, Index a, Index e) {
+const T* const* padded_windows(const ConvGeometry& g, const T* images, Index a, Index e, T* pads = nullptr) {
   const PaddedImage pd = padded(g);
   const Index size = g.channels * pd.plane(), p = g.positions();
-  T* pads = conv_scratch<T, 1>((e - a) * size);
+  if (pads == nullptr) pads = conv_scratch<T, 1>((e - a) * size);
   std::fill(pads, pads + (e - a) * size, T(0));
   thread_local std::vector<const T*> windows;
   windows.resize(static_cast<std::size_t>((e - a) * p));
@@ -265,14 +266,14 @@ const T* const* padded_windows(const ConvGeometry& g, const T* images, Index a, 
 }
 
 // c [(e - a) P, n] = R op(W) for the images [a, e), R = im2row(images), op(W) the packed
-// weight: implicit where it allows (R never built), else through R built in `r`
-// ((e - a) P K values of scratch).
+// weight: implicit where it allows (R never built; the padded images go to `pads` when given),
+// else through R built in `r` ((e - a) P K values of scratch).
 template <class T>
 void window_product(const ConvGeometry& g, const PackedB<T>& weight, const Index* offsets, const T* images, Index a,
-                    Index e, T* r, T* c, Index ldc) {
+                    Index e, T* r, T* c, Index ldc, T* pads = nullptr) {
   const Index rows = (e - a) * g.positions();
   if (offsets != nullptr) {
-    weight.multiply_implicit(rows, padded_windows(g, images, a, e), offsets, T(1), T(0), c, ldc);
+    weight.multiply_implicit(rows, padded_windows(g, images, a, e, pads), offsets, T(1), T(0), c, ldc);
     return;
   }
   im2row(g, images, a, e, 0, g.channels, r);
@@ -587,8 +588,8 @@ constexpr Index kWeightGradColumns = 256;
 // dW's 64 rows ended in a 4-row one. Blocks of taps (whole channels) run in parallel, each
 // over the chunks in order, as in weight_grad_rows.
 template <class T>
-void weight_grad_implicit(const ConvGeometry& g, const T* images, const T* a, Index m, Index s0, Index s1,
-                          Index block_channels, Index chunk, T* dw, T keep) {
+void weight_grad_implicit(const ConvGeometry& g, const T* images, const T* padded_images, const T* a, Index m, Index s0,
+                          Index s1, Index block_channels, Index chunk, T* dw, T keep) {
   const Index k = g.window(), per_channel = g.kh * g.kw, p = g.positions();
   const PaddedImage pd = padded(g);
   const Index blocks = (g.channels + block_channels - 1) / block_channels;
@@ -598,15 +599,15 @@ void weight_grad_implicit(const ConvGeometry& g, const T* images, const T* a, In
       [&](Index b0, Index b1) {
         for (Index block = b0; block < b1; ++block) {
           const Index c0 = block * block_channels, c1 = std::min(g.channels, c0 + block_channels);
-          const Index taps = (c1 - c0) * per_channel, size = (c1 - c0) * pd.plane();
-          T* pads = conv_scratch<T, 1>(chunk * size);
+          const Index taps = (c1 - c0) * per_channel;
+          // The chunk's padded images: the forward pass's copies when kept, else this block's
+          // channels copied here.
+          const Index size = padded_images != nullptr ? padded_image_values(g) : (c1 - c0) * pd.plane();
+          T* pads = padded_images != nullptr ? nullptr : conv_scratch<T, 1>(chunk * size);
+          const Index channel0 = padded_images != nullptr ? c0 : 0;
           thread_local std::vector<const T*> windows;
           thread_local std::vector<Index> offsets;
           windows.resize(static_cast<std::size_t>(taps));
-          for (Index c = 0; c < c1 - c0; ++c)
-            for (Index i = 0; i < g.kh; ++i)
-              for (Index j = 0; j < g.kw; ++j)
-                windows[static_cast<std::size_t>((c * g.kh + i) * g.kw + j)] = pads + c * pd.plane() + i * pd.width + j;
           offsets.resize(static_cast<std::size_t>(chunk * p));
           for (Index s = 0; s < chunk; ++s)
             for (Index oh = 0; oh < g.out_h; ++oh)
@@ -615,9 +616,17 @@ void weight_grad_implicit(const ConvGeometry& g, const T* images, const T* a, In
                     s * size + oh * g.stride * pd.width + ow * g.stride;
           for (Index first = s0; first < s1; first += chunk) {
             const Index last = std::min(s1, first + chunk);
-            std::fill(pads, pads + (last - first) * size, T(0));
-            for (Index s = first; s < last; ++s)
-              copy_into_padded(g, pd, images + s * g.image_size(), c0, c1, pads + (s - first) * size);
+            const T* base = padded_images != nullptr ? padded_images + first * size : pads;
+            if (padded_images == nullptr) {
+              std::fill(pads, pads + (last - first) * size, T(0));
+              for (Index s = first; s < last; ++s)
+                copy_into_padded(g, pd, images + s * g.image_size(), c0, c1, pads + (s - first) * size);
+            }
+            for (Index c = 0; c < c1 - c0; ++c)
+              for (Index i = 0; i < g.kh; ++i)
+                for (Index j = 0; j < g.kw; ++j)
+                  windows[static_cast<std::size_t>((c * g.kh + i) * g.kw + j)] =
+                      base + (channel0 + c) * pd.plane() + i * pd.width + j;
             const PackedB<T> rows_of_a(false, m, (last - first) * p, a + first * p * m, m);
             rows_of_a.multiply_implicit(taps, windows.data(), offsets.data(), T(1), first == s0 ? T(0) : T(1),
                                         dwt + c0 * per_channel * m, m);
@@ -636,8 +645,8 @@ void weight_grad_implicit(const ConvGeometry& g, const T* images, const T* a, In
 // thread's scratch and adding the chunks' products in order. Blocks and chunks are fixed by
 // the sizes, so each dW element is the same sum whatever the thread count.
 template <class T>
-void weight_grad_rows(Tape<T>& tape, Node<T>& w, const ConvGeometry& g, const T* images, const T* a, Index m, Index s0,
-                      Index s1) {
+void weight_grad_rows(Tape<T>& tape, Node<T>& w, const ConvGeometry& g, const T* images, const T* padded_images,
+                      const T* a, Index m, Index s0, Index s1) {
   T keep;
   T* dw = tape.grad_for_write(w, &keep);
   if (s0 == s1) {
@@ -649,7 +658,7 @@ void weight_grad_rows(Tape<T>& tape, Node<T>& w, const ConvGeometry& g, const T*
   const Index blocks = (g.channels + block_channels - 1) / block_channels;
   const Index chunk = std::max<Index>(1, kConvChunkValues / (p * block_channels * per_channel));
   if (PackedB<T>::implicit_for(m)) {
-    weight_grad_implicit(g, images, a, m, s0, s1, block_channels, chunk, dw, keep);
+    weight_grad_implicit(g, images, padded_images, a, m, s0, s1, block_channels, chunk, dw, keep);
     return;
   }
   parallel_for(
@@ -921,6 +930,10 @@ struct Conv2dOp {
     return g;
   }
 
+  // Whether the row layout's forward pass keeps the padded copies of x in `saved`: where its
+  // product is implicit (the weight's width C_out decides).
+  static bool keeps_padded_input(Index c_out) { return PackedB<T>::implicit_for(c_out); }
+
   static void forward(Node<T>& n, const Node<T>& x, const Node<T>& w, const Node<T>& b) {
     const ConvGeometry g = geometry(x, w, n);
     const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions(), image = g.image_size();
@@ -937,9 +950,17 @@ struct Conv2dOp {
       // product reads (8 samples for conv2 of the conv preset: 392 rows, whole 8- and 12-row
       // strips, where R's size gave 2 samples, 98 rows, ending in a 2-row strip).
       const Index per_sample = offsets != nullptr ? padded_image_values(g) : p * k;
+      // The implicit product's padded copies of x stay in `saved`: the backward pass reads
+      // R's values for dW from them (keeps_padded_input).
+      T* pads = nullptr;
+      if (offsets != nullptr) {
+        n.saved.resize(Shape{batch * per_sample});
+        pads = n.saved.data();
+      }
       for_sample_chunks(0, batch, samples_per_chunk(batch, per_sample), [&](Index a, Index e) {
         T* yt = conv_scratch<T, 0>((e - a) * p * (c_out + (offsets != nullptr ? 0 : k)));
-        window_product(g, weight_t, offsets, xv, a, e, yt + (e - a) * p * c_out, yt, c_out);
+        window_product(g, weight_t, offsets, xv, a, e, yt + (e - a) * p * c_out, yt, c_out,
+                       pads != nullptr ? pads + a * per_sample : nullptr);
         for (Index s = a; s < e; ++s)
           from_position_major(yt + (s - a) * p * c_out, c_out, p, bias, false, y + s * c_out * p);
       });
@@ -973,14 +994,17 @@ struct Conv2dOp {
     Node<T>& w = tape.input(n, 1);
     const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions();
     const T* dy = n.grad;
-    // saved: dY^T, then (for the phases) the padded copy of dY
+    // saved: the forward pass's padded copies of x (keeps_padded_input), dY^T, then (for
+    // the phases) the padded copy of dY
+    const Index pads = keeps_padded_input(c_out) ? batch * padded_image_values(g) : 0;
     const bool by_phases = x.needed && input_grad_by_phases<T>(g);
-    n.saved.resize(Shape{batch * p * c_out + (by_phases ? padded_values_for_phases(g, c_out, s1 - s0) : 0)});
-    T* dyt = n.saved.data();
+    n.saved.resize(Shape{pads + batch * p * c_out + (by_phases ? padded_values_for_phases(g, c_out, s1 - s0) : 0)});
+    const T* padded_x = pads > 0 ? n.saved.data() : nullptr;
+    T* dyt = n.saved.data() + pads;
     for_samples(s0, s1, c_out * p,
                 [&](Index s) { to_position_major(dy + s * c_out * p, c_out, p, dyt + s * p * c_out); });
     // dW = (dY^T)^T R over the samples' rows
-    if (w.needed) weight_grad_rows(tape, w, g, x.value, dyt, c_out, s0, s1);
+    if (w.needed) weight_grad_rows(tape, w, g, x.value, padded_x, dyt, c_out, s0, s1);
     if (!x.needed) return;
     T keep;
     T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
@@ -1108,7 +1132,7 @@ struct ConvTranspose2dOp {
       });
     }
     // dW = (X^T)^T dR over the samples' rows (dR built again, a block at a time)
-    if (w.needed) weight_grad_rows(tape, w, g, dy, n.saved.data(), c_in, s0, s1);
+    if (w.needed) weight_grad_rows(tape, w, g, dy, static_cast<const T*>(nullptr), n.saved.data(), c_in, s0, s1);
   }
 
   static void backward_columns(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
