@@ -49,12 +49,13 @@
 // values per position against K for R), which outweigh its gains when K is small: the
 // column layout writes y in place and its GEMMs are cheap there.
 //
-// Memory: the node's `saved` tensor (rows: X^T of conv_transpose2d from the forward pass,
-// dY^T of conv2d in backward; columns: col, and dcol added in backward) and per-thread
+// Memory: the node's `saved` tensor (rows: X^T of conv_transpose2d from the forward pass;
+// for conv2d the padded copies of x where the product is implicit, then dY^T and a padded
+// copy of dY added in backward; columns: col, and dcol added in backward) and per-thread
 // scratch buffers for a chunk's pieces and a padded image, so a step that records the same
 // ops again allocates nothing.
 // Threads: row layout: chunks of samples run in parallel, each chunk's GEMMs serial; the
-// weight gradient's column blocks run in parallel, each over the chunks in order.
+// weight gradient's blocks of channels run in parallel, each over the chunks in order.
 // Column layout: when one sample's product is too small for gemm's own threads, the samples
 // run in parallel, each on one thread; otherwise one after the other with gemm threading
 // each; dW sums the samples in order. Chunks are fixed by the sizes, and every element is
