@@ -19,7 +19,8 @@
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
 # Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv.
 # All runs of one OUT must use one binary: the first run records its SHA-256 in
-# OUT/binary.txt and later runs with another binary are refused.
+# OUT/binary.txt (with the commit it was built from: BIN_SOURCE, else this checkout's HEAD)
+# and later runs with another binary are refused.
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$0")/.."
@@ -100,7 +101,12 @@ check_binary() {
   if [[ ! -f $OUT/binary.txt ]]; then
     {
       echo "sha256 $sum"
-      echo "source $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- include examples 2>/dev/null || echo ' (with local changes)')"
+      # BIN_SOURCE: the commit $BIN/compare was built from, when not this checkout's HEAD.
+      if [[ -n ${BIN_SOURCE:-} ]]; then
+        echo "source $BIN_SOURCE"
+      else
+        echo "source $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- include examples 2>/dev/null || echo ' (with local changes)')"
+      fi
       echo "compiler $(${CXX:-c++} --version | head -1)"
     } >"$OUT/binary.txt"
   elif ! grep -q "^sha256 $sum\$" "$OUT/binary.txt"; then
