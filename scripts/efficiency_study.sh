@@ -7,15 +7,24 @@
 #   scripts/efficiency_study.sh SETTING final    each method's best configuration (lowest FID on
 #                                                validation), seeds 1,2,3, scored on the test split
 #   scripts/efficiency_study.sh SETTING grid     tune's results as one CSV (OUT/grid.csv)
+#   scripts/efficiency_study.sh SETTING confirm  where the finals run longer than the tuning:
+#                                                each method's two best configurations again,
+#                                                seed 1, validation split, for the finals'
+#                                                budget (OUT/confirm.csv); the finals take the
+#                                                best of the two
 #   scripts/efficiency_study.sh SETTING report   the finals' tables and FID-vs-time plot
 #                                                (OUT/report.md, OUT/fid_vs_time.svg;
 #                                                scripts/study_report.py)
 #
 # SETTING: mnist-mlp (MNIST, preset mlp) or fashion-conv (Fashion-MNIST, preset conv).
-# Every run: batch 64, one thread, BUDGET (default 600) CPU seconds of its training thread
-# (--clock cpu: runs beside other work still get the same compute), FID, precision, recall
-# and class coverage on 1,000 samples every 10 s, in the features of the setting's conv
-# classifier (train_classifier, docs/data.md). LANES (default 2) runs go side by side.
+# Every run: batch 64, one thread, a budget of CPU seconds of its training thread (--clock
+# cpu: runs beside other work still get the same compute), FID, precision, recall and class
+# coverage on 1,000 samples every 10 s, in the features of the setting's conv classifier
+# (train_classifier, docs/data.md). LANES (default 2) runs go side by side.
+# Budgets: tuning runs BUDGET (default 600) seconds each; confirm and final runs
+# FINAL_BUDGET, per setting as long as its best GAN needs to plateau (FID better by less
+# than 2% over the last quarter): mnist-mlp 600 s (its GANs peak by 260 s), fashion-conv
+# 2400 s (its GANs still improve by 10-14% in the last quarter of 600 s).
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
 # Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv.
 # All runs of one OUT must use one binary: the first run records its SHA-256 in
@@ -29,7 +38,7 @@ LANES=${LANES:-2}
 BUDGET=${BUDGET:-600}
 
 usage() {
-  echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | final | grid | report" >&2
+  echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | grid | confirm | final | report" >&2
   exit 2
 }
 [[ $# -ge 2 ]] || usage
@@ -40,17 +49,19 @@ case $setting in
     DATA_FLAGS=(--dataset mnist --data "${DATA:-data}")
     PRESET=mlp
     CLASSIFIER=${CLASSIFIER:-out/mnist_conv.vgck}
+    FINAL_BUDGET=${FINAL_BUDGET:-600}
     ;;
   fashion-conv)
     DATA_FLAGS=(--dataset fashion-mnist)
     PRESET=conv
     CLASSIFIER=${CLASSIFIER:-out/fashion_conv.vgck}
+    FINAL_BUDGET=${FINAL_BUDGET:-2400}
     ;;
   *) usage ;;
 esac
 OUT=${OUT:-out/study/$setting}
 COMMON=("${DATA_FLAGS[@]}" --classifier "$CLASSIFIER" --preset "$PRESET" --batch-size 64 --threads 1
-        --clock cpu --budget "$BUDGET" --eval-every 10 --eval-samples 1000)
+        --clock cpu --eval-every 10 --eval-samples 1000)
 
 # The search space: name | method | flags. The same six slots for each method: its best
 # configuration from the first study (the base), the base with every learning rate doubled,
@@ -127,9 +138,25 @@ run_tune() {
   [[ -f $dir/summary.md ]] && return 0
   rm -rf "$dir"
   # shellcheck disable=SC2086
-  timed "tune/$name" "$OUT/tune/$name.log" "$BIN/compare" "${COMMON[@]}" --score-on validation --methods "$method" \
-    --seeds 1 --out "$dir" $flags || { echo "tune $name failed: $OUT/tune/$name.log" >&2; return 1; }
+  timed "tune/$name" "$OUT/tune/$name.log" "$BIN/compare" "${COMMON[@]}" --budget "$BUDGET" \
+    --score-on validation --methods "$method" --seeds 1 --out "$dir" $flags ||
+    { echo "tune $name failed: $OUT/tune/$name.log" >&2; return 1; }
   echo "tune $name: best validation FID $(best_fid "$dir/$method.csv")"
+}
+
+# One confirm run: tuning configuration NAME again for the finals' budget (seed 1, validation).
+run_confirm() {
+  local name=$1 method flags
+  flags=$(flags_of "$name")
+  method=${name%-*}
+  local dir=$OUT/confirm/$name
+  [[ -f $dir/summary.md ]] && return 0
+  rm -rf "$dir"
+  # shellcheck disable=SC2086
+  timed "confirm/$name" "$OUT/confirm/$name.log" "$BIN/compare" "${COMMON[@]}" --budget "$FINAL_BUDGET" \
+    --score-on validation --methods "$method" --seeds 1 --out "$dir" $flags ||
+    { echo "confirm $name failed: $OUT/confirm/$name.log" >&2; return 1; }
+  echo "confirm $name: best validation FID $(best_fid "$dir/$method.csv") in $FINAL_BUDGET s"
 }
 
 # One final run: configuration NAME (its method's winner) on one seed, against the test split.
@@ -140,8 +167,8 @@ run_final() {
   [[ -f $dir/summary.md ]] && return 0
   rm -rf "$dir"
   # shellcheck disable=SC2086
-  timed "final/$method-seed$seed" "$OUT/final/$method-seed$seed.log" "$BIN/compare" "${COMMON[@]}" --score-on test \
-    --methods "$method" --seeds "$seed" --out "$dir" $flags ||
+  timed "final/$method-seed$seed" "$OUT/final/$method-seed$seed.log" "$BIN/compare" "${COMMON[@]}" \
+    --budget "$FINAL_BUDGET" --score-on test --methods "$method" --seeds "$seed" --out "$dir" $flags ||
     { echo "final $method seed $seed failed: $OUT/final/$method-seed$seed.log" >&2; return 1; }
   echo "final $method ($name) seed $seed: best test FID $(best_fid "$dir/$method.csv")"
 }
@@ -161,19 +188,56 @@ timed() {
   return "$rc"
 }
 
-winner() {
-  local method=$1 best="" best_name="" entry name m flags fid
+# "fid name" of every finished run of METHOD under DIR (tune or confirm), best first.
+ranked() {
+  local method=$1 dir=$2 entry name m flags
   for entry in "${GRID[@]}"; do
     IFS='|' read -r name m flags <<<"$entry"
-    [[ $m == "$method" && -f $OUT/tune/$name/summary.md ]] || continue
-    fid=$(best_fid "$OUT/tune/$name/$method.csv")
-    if [[ -z $best ]] || awk -v a="$fid" -v b="$best" 'BEGIN { exit !(a < b) }'; then
-      best=$fid
-      best_name=$name
-    fi
+    [[ $m == "$method" && -f $OUT/$dir/$name/summary.md ]] || continue
+    echo "$(best_fid "$OUT/$dir/$name/$method.csv") $name"
+  done | sort -g
+}
+
+# The configurations confirm reruns: each method's two best tuning runs.
+confirm_candidates() {
+  local method
+  for method in gan vae vaegan; do
+    ranked "$method" tune | head -2 | cut -d' ' -f2
   done
-  [[ -n $best_name ]] || { echo "efficiency_study.sh: no finished tuning run of $method in $OUT/tune" >&2; exit 1; }
-  echo "$best_name"
+}
+
+# A method's configuration for the finals: its best tuning run, or where the finals run longer
+# than the tuning, the better of its two confirm runs (both must have finished).
+winner() {
+  local method=$1 dir=tune best
+  if [[ $FINAL_BUDGET != "$BUDGET" ]]; then
+    dir=confirm
+    local name want=0 have=0
+    for name in $(ranked "$method" tune | head -2 | cut -d' ' -f2); do
+      want=$((want + 1))
+      [[ -f $OUT/confirm/$name/summary.md ]] && have=$((have + 1))
+    done
+    if [[ $want -eq 0 || $have -lt $want ]]; then
+      echo "efficiency_study.sh: $method: $have of $want confirm runs finished; run '$0 $setting confirm' first" >&2
+      exit 1
+    fi
+  fi
+  best=$(ranked "$method" "$dir" | head -1 | cut -d' ' -f2)
+  [[ -n $best ]] || { echo "efficiency_study.sh: no finished run of $method in $OUT/$dir" >&2; exit 1; }
+  echo "$best"
+}
+
+# One CSV row per finished run under DIR (tune or confirm).
+grid_csv() {
+  local dir=$1 entry name method flags
+  echo "name,method,flags,best_validation_fid,seconds_at_best,fid_at_end"
+  for entry in "${GRID[@]}"; do
+    IFS='|' read -r name method flags <<<"$entry"
+    [[ -f $OUT/$dir/$name/summary.md ]] || continue
+    awk -F, -v n="$name" -v m="$method" -v f="$flags" '
+      NR > 1 && $10 == 0 { if (best == "" || $5 < best) { best = $5; at = $3 } last = $5 }
+      END { printf "%s,%s,\"%s\",%.3f,%.0f,%.3f\n", n, m, f, best, at, last }' "$OUT/$dir/$name/$method.csv"
+  done
 }
 
 case "${1:-}" in
@@ -194,22 +258,31 @@ case "${1:-}" in
     run_tune "$2"
     ;;
   grid)
-    echo "name,method,flags,best_validation_fid,seconds_at_best,fid_at_end" >"$OUT/grid.csv"
-    for entry in "${GRID[@]}"; do
-      IFS='|' read -r name method flags <<<"$entry"
-      csv=$OUT/tune/$name/$method.csv
-      [[ -f $OUT/tune/$name/summary.md ]] || continue
-      awk -F, -v n="$name" -v m="$method" -v f="$flags" '
-        NR > 1 && $10 == 0 { if (best == "" || $5 < best) { best = $5; at = $3 } last = $5 }
-        END { printf "%s,%s,\"%s\",%.3f,%.0f,%.3f\n", n, m, f, best, at, last }' "$csv" >>"$OUT/grid.csv"
-    done
+    grid_csv tune >"$OUT/grid.csv"
     cat "$OUT/grid.csv"
+    ;;
+  confirm)
+    if [[ $FINAL_BUDGET == "$BUDGET" ]]; then
+      echo "efficiency_study.sh: $setting's finals run as long as its tuning ($BUDGET s); nothing to confirm"
+      exit 0
+    fi
+    check_binary
+    mkdir -p "$OUT/confirm"
+    confirm_candidates | xargs -P "$LANES" -n 1 "$SELF" "$setting" confirm-one
+    grid_csv confirm >"$OUT/confirm.csv"
+    cat "$OUT/confirm.csv"
+    ;;
+  confirm-one)
+    run_confirm "$2"
     ;;
   final)
     check_binary
-    GAN=${GAN:-$(winner gan)} VAE=${VAE:-$(winner vae)} VAEGAN=${VAEGAN:-$(winner vaegan)}
+    # One assignment per line: set -e sees only the last command substitution of a line.
+    GAN=${GAN:-$(winner gan)}
+    VAE=${VAE:-$(winner vae)}
+    VAEGAN=${VAEGAN:-$(winner vaegan)}
     mkdir -p "$OUT/final"
-    echo "final: $GAN, $VAE, $VAEGAN on seeds 1,2,3 (test split)" | tee "$OUT/final-configurations.txt"
+    echo "final: $GAN, $VAE, $VAEGAN on seeds 1,2,3 (test split, $FINAL_BUDGET s)" | tee "$OUT/final-configurations.txt"
     # Each (configuration, seed) is its own run of compare, so an interrupted final resumes;
     # seed-major order, so that a partial final compares the methods on the same seeds.
     for seed in 1 2 3; do printf '%s %s\n' "$GAN" "$seed" "$VAE" "$seed" "$VAEGAN" "$seed"; done |
@@ -219,7 +292,7 @@ case "${1:-}" in
     run_final "$2" "$3"
     ;;
   report)
-    python3 scripts/study_report.py --setting "$setting" "$OUT"
+    python3 scripts/study_report.py --setting "$setting" --budget "$FINAL_BUDGET" "$OUT"
     ;;
   *) usage ;;
 esac

@@ -2,10 +2,11 @@
 """The efficiency study's report for one setting (scripts/efficiency_study.sh SETTING report).
 
 Reads OUT/final/<method>-seed<N>/<method>.csv (one run per method and seed, from
-`efficiency_study.sh SETTING final`), and when present OUT/grid.csv, OUT/final-configurations.txt,
-OUT/binary.txt and OUT/cpu-seconds.csv. Writes
+`efficiency_study.sh SETTING final`), and when present OUT/grid.csv, OUT/confirm.csv,
+OUT/final-configurations.txt, OUT/binary.txt and OUT/cpu-seconds.csv. Writes
   OUT/report.md         time to the GAN's best FID per seed, scores at the end of the budget,
-                        the GAN's plateau check, the tuning grid, CPU time spent
+                        the GAN's plateau check, the tuning grid and its confirm runs, CPU
+                        time spent
   OUT/fid_vs_time.svg   FID against training seconds: each seed thin, the mean over seeds thick
 
 Definitions (docs/study/fair/README.md):
@@ -141,8 +142,9 @@ def plateau_lines(runs, budget):
     return lines, verdicts
 
 
-def grid_lines(out):
-    path = os.path.join(out, "grid.csv")
+def grid_lines(out, name="grid.csv"):
+    """The tuning grid (grid.csv) or its confirm runs (confirm.csv), finalists in bold."""
+    path = os.path.join(out, name)
     if not os.path.exists(path):
         return []
     chosen = set()
@@ -162,7 +164,7 @@ def cpu_lines(out):
     path = os.path.join(out, "cpu-seconds.csv")
     if not os.path.exists(path):
         return []
-    total = {"tune": [0, 0.0, 0.0], "final": [0, 0.0, 0.0]}
+    total = {"tune": [0, 0.0, 0.0], "confirm": [0, 0.0, 0.0], "final": [0, 0.0, 0.0]}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             kind = row["run"].split("/")[0]
@@ -198,7 +200,8 @@ def svg_plot(runs, budget, path):
             out.append(f'<line x1="{left}" x2="{width - right}" y1="{y(tick):.1f}" y2="{y(tick):.1f}" '
                        'stroke="#ddd"/>')
             out.append(f'<text x="{left - 6}" y="{y(tick) + 4:.1f}" text-anchor="end">{tick}</text>')
-    for s in range(0, int(budget) + 1, 100):
+    step = 100 if budget <= 1000 else 300 if budget <= 3000 else 600
+    for s in range(0, int(budget) + 1, step):
         out.append(f'<text x="{x(s):.1f}" y="{height - bottom + 16}" text-anchor="middle">{s}</text>')
     out.append(f'<text x="{(left + width - right) / 2}" y="{height - 8}" text-anchor="middle">'
                'training seconds (CPU time of the training thread)</text>')
@@ -260,6 +263,10 @@ def main():
     grid = grid_lines(args.out)
     if grid:
         md += ["", "## Tuning grid (seed 1, validation split; chosen configurations in bold)", ""] + grid
+    confirm = grid_lines(args.out, "confirm.csv")
+    if confirm:
+        md += ["", f"## Confirm runs: each method's two best tuning configurations for {args.budget:.0f} s "
+               "(seed 1, validation split; chosen in bold)", ""] + confirm
     cpu = cpu_lines(args.out)
     if cpu:
         md += ["", "## CPU time spent (runs timed by efficiency_study.sh)", ""] + cpu
