@@ -1,0 +1,215 @@
+#!/usr/bin/env python3
+"""The efficiency study's scripts, end to end on a stand-in for `compare`.
+
+scripts/efficiency_study.sh picks the configurations that the study's answer rests on, and
+scripts/study_report.py turns the final runs into its tables; both are checked here without
+hours of training. A fake `compare` (written below) turns each run's flags into a known FID
+curve, so the test knows which configuration must win at which budget:
+
+  * gan-2 (lr 4e-4) learns fast and stalls: best GAN at 600 s, beaten by gan-1 (lr 2e-4) at
+    2,400 s. The fashion-conv finals (2,400 s after 600-s tuning) must take gan-1 through the
+    confirm step; mnist-mlp (600 s throughout) must take gan-2 with no confirm step.
+  * the finals must refuse to start before confirm has run, runs must keep one binary, and the
+    report's time-to-target and plateau verdict must match curves computed here.
+
+usage: study_scripts_test.py --root REPO [--work DIR]
+"""
+import argparse
+import csv
+import os
+import re
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+
+FAKE_COMPARE = r'''#!/usr/bin/env python3
+import os, sys
+args = sys.argv[1:]
+def value(flag, default=None):
+    return args[args.index(flag) + 1] if flag in args else default
+method, seed, budget, out = value("--methods"), int(value("--seeds")), float(value("--budget")), value("--out")
+joined = " ".join(args)
+def curve(t):
+    if method == "gan":
+        if "--gan-beta1 0.9" in joined:
+            return 500.0                                   # collapsed
+        if "--gan-lr 4e-4" in joined:
+            return 40 + seed + 100 / (1 + t / 100)         # fast, stalls near 40
+        if "--gan-lr 2e-4" in joined and "leaky_relu" in joined:
+            return 30 + seed + 150 / (1 + t / 200)         # slow, ends lower
+        return 150.0 + len(joined) % 7
+    if method == "vae":
+        return (55 if "--vae-lr 2e-3" in joined else 60 + len(joined) % 5) + 50 / (1 + t / 100)
+    if "--vaegan-lr-encoder 2e-3" in joined:
+        return 20 + seed + 100 / (1 + t / 50)
+    return 35 + len(joined) % 5 + 100 / (1 + t / 50)
+os.makedirs(out, exist_ok=True)
+with open(os.path.join(out, method + ".csv"), "w") as f:
+    f.write("seed,point,seconds,step,fid,precision,recall,classes_covered,kl_to_uniform,diverged\n")
+    for i in range(int(budget // 10) + 1):
+        t = 10.0 * i
+        f.write(f"{seed},{i},{t},{i * 10},{curve(t)},0.7,0.6,10,0.01,0\n")
+with open(os.path.join(out, "summary.md"), "w") as f:
+    f.write("fake run: " + joined + "\n")
+'''
+
+
+def gan_curve(name, seed, t):
+    return (40 + seed + 100 / (1 + t / 100)) if name == "gan-2" else (30 + seed + 150 / (1 + t / 200))
+
+
+def vaegan_curve(seed, t):
+    return 20 + seed + 100 / (1 + t / 50)
+
+
+def check(condition, message):
+    if not condition:
+        print(f"FAIL: {message}", file=sys.stderr)
+        sys.exit(1)
+
+
+class Study:
+    def __init__(self, root, work, setting, bin_dir):
+        self.root, self.setting = root, setting
+        self.out = os.path.join(work, setting)
+        self.env = dict(os.environ, BIN=bin_dir, OUT=self.out, LANES="2", BIN_SOURCE="test", CLASSIFIER="unused")
+        self.env.pop("BUDGET", None)
+        self.env.pop("FINAL_BUDGET", None)
+
+    def run(self, step, expect_ok=True):
+        result = subprocess.run(["bash", os.path.join(self.root, "scripts", "efficiency_study.sh"), self.setting, step],
+                                cwd=self.root, env=self.env, capture_output=True, text=True)
+        if expect_ok:
+            check(result.returncode == 0, f"{self.setting} {step} failed:\n{result.stdout}{result.stderr}")
+        return result
+
+    def last_seconds(self, run_dir, method):
+        with open(os.path.join(self.out, run_dir, method + ".csv")) as f:
+            return float(list(csv.DictReader(f))[-1]["seconds"])
+
+    def flags(self, run_dir):
+        with open(os.path.join(self.out, run_dir, "summary.md")) as f:
+            return f.read()
+
+
+def write_fake(bin_dir):
+    os.makedirs(bin_dir, exist_ok=True)
+    path = os.path.join(bin_dir, "compare")
+    with open(path, "w") as f:
+        f.write(FAKE_COMPARE)
+    os.chmod(path, os.stat(path).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+    return path
+
+
+def test_longer_finals(root, work, bin_dir):
+    """fashion-conv: 600-s tuning, confirm at 2,400 s, finals on the confirm winners."""
+    s = Study(root, work, "fashion-conv", bin_dir)
+    s.run("tune")
+    tuned = sorted(os.listdir(os.path.join(s.out, "tune")))
+    check(len([d for d in tuned if not d.endswith(".log")]) == 18, f"tune ran {tuned}")
+    check(s.last_seconds("tune/gan-1", "gan") == 600, "tuning runs must stop at BUDGET (600 s)")
+    s.run("grid")
+    with open(os.path.join(s.out, "grid.csv")) as f:
+        check(len(list(csv.DictReader(f))) == 18, "grid.csv must have one row per tuning run")
+
+    refused = s.run("final", expect_ok=False)
+    check(refused.returncode != 0 and "confirm" in refused.stderr,
+          f"final before confirm must fail and name the confirm step: {refused.stderr!r}")
+    check(not os.path.exists(os.path.join(s.out, "final", "gan-seed1")), "a refused final must start no run")
+
+    s.run("confirm")
+    confirmed = sorted(d for d in os.listdir(os.path.join(s.out, "confirm")) if not d.endswith(".log"))
+    per_method = sorted(name.rsplit("-", 1)[0] for name in confirmed)
+    check(per_method == ["gan", "gan", "vae", "vae", "vaegan", "vaegan"] and
+          {"gan-1", "gan-2", "vae-2", "vaegan-2"} <= set(confirmed),
+          f"confirm must rerun each method's two best tuning runs (gan-1, gan-2, vae-2, vaegan-2 among them), "
+          f"ran {confirmed}")
+    check(s.last_seconds("confirm/gan-1", "gan") == 2400, "confirm runs must last the finals' budget (2,400 s)")
+    check("--score-on validation" in s.flags("confirm/gan-1"), "confirm runs are scored on the validation split")
+
+    s.run("final")
+    with open(os.path.join(s.out, "final-configurations.txt")) as f:
+        chosen = f.read()
+    names = re.findall(r"\b(?:gan|vae|vaegan)-\d+\b", chosen)
+    check("gan-1" in names and "gan-2" not in names,
+          f"the finals must take the GAN that is best at 2,400 s (gan-1), not at 600 s (gan-2): {chosen!r}")
+    check("vaegan-2" in names, f"the finals must take vaegan-2: {chosen!r}")
+    for method in ("gan", "vae", "vaegan"):
+        for seed in (1, 2, 3):
+            run = f"final/{method}-seed{seed}"
+            check(s.last_seconds(run, method) == 2400, f"{run} must last 2,400 s")
+            check("--score-on test" in s.flags(run) and f"--seeds {seed}" in s.flags(run),
+                  f"{run} must be scored on the test split with seed {seed}")
+
+    s.run("report")
+    with open(os.path.join(s.out, "report.md")) as f:
+        report = f.read()
+    for seed in (1, 2, 3):
+        times = [10.0 * i for i in range(241)]
+        target = min(gan_curve("gan-1", seed, t) for t in times)
+        reached = next(t for t in times if vaegan_curve(seed, t) <= target)
+        row = f"| {seed} | {target:.2f} | 2400 s |"
+        check(row in report, f"report must give seed {seed}'s GAN target as {row!r}")
+        check(f"| {reached:.0f} s |" in report.split(row, 1)[1].split("\n", 1)[0],
+              f"report must give the VAE-GAN reaching seed {seed}'s target at {reached:.0f} s")
+    # 30 + 150 / (1 + t / 200) still falls by more than 2% in the last quarter of 2,400 s.
+    check("still improving" in report, "the report must say the GAN had not plateaued")
+    check("## Confirm runs" in report and "**gan-1**" in report, "the report must list the confirm runs")
+    check("| confirm | 6 |" in report, "the report must count the confirm runs' CPU time")
+    check(os.path.getsize(os.path.join(s.out, "fid_vs_time.svg")) > 1000, "the report must draw the plot")
+
+
+def test_equal_budgets(root, work, bin_dir):
+    """mnist-mlp: tuning and finals both 600 s, no confirm step, finals on the tuning winners."""
+    s = Study(root, work, "mnist-mlp", bin_dir)
+    s.run("tune")
+    result = s.run("confirm")
+    check("nothing to confirm" in result.stdout, f"mnist-mlp has nothing to confirm: {result.stdout!r}")
+    s.run("final")
+    with open(os.path.join(s.out, "final-configurations.txt")) as f:
+        chosen = f.read()
+    check("gan-2" in re.findall(r"\b(?:gan|vae|vaegan)-\d+\b", chosen), f"with equal budgets the finals take the tuning winner gan-2: {chosen!r}")
+    check(s.last_seconds("final/gan-seed1", "gan") == 600, "mnist-mlp finals last 600 s")
+    report = s.run("report")
+    check(report.returncode == 0, "report")
+
+
+def test_one_binary(root, work, bin_dir):
+    """A run on another binary than OUT's first is refused and leaves the results alone."""
+    s = Study(root, work, "fashion-conv", bin_dir)
+    other = os.path.join(work, "other-bin")
+    shutil.copytree(bin_dir, other)
+    with open(os.path.join(other, "compare"), "a") as f:
+        f.write("# another build\n")
+    s.env["BIN"] = other
+    before = open(os.path.join(s.out, "report.md")).read()
+    refused = s.run("tune", expect_ok=False)
+    check(refused.returncode != 0 and "binary" in refused.stderr, f"another binary must be refused: {refused.stderr!r}")
+    check(open(os.path.join(s.out, "report.md")).read() == before, "a refused run must not touch the results")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--root", required=True, help="the repository")
+    ap.add_argument("--work", help="scratch directory (default: a temporary one, removed after)")
+    args = ap.parse_args()
+    work = args.work or tempfile.mkdtemp(prefix="vaegan-study-test-")
+    if os.path.exists(work) and args.work:
+        shutil.rmtree(work)
+    os.makedirs(work, exist_ok=True)
+    try:
+        bin_dir = os.path.join(work, "bin")
+        write_fake(bin_dir)
+        test_longer_finals(args.root, work, bin_dir)
+        test_equal_budgets(args.root, work, bin_dir)
+        test_one_binary(args.root, work, bin_dir)
+    finally:
+        if not args.work:
+            shutil.rmtree(work, ignore_errors=True)
+    print("study scripts: tune, grid, confirm, final, report and the one-binary check behave as documented")
+
+
+if __name__ == "__main__":
+    main()
