@@ -164,7 +164,7 @@ def cpu_lines(out):
     path = os.path.join(out, "cpu-seconds.csv")
     if not os.path.exists(path):
         return []
-    total = {"tune": [0, 0.0, 0.0], "confirm": [0, 0.0, 0.0], "final": [0, 0.0, 0.0]}
+    total = {kind: [0, 0.0, 0.0] for kind in ("tune", "probe", "confirm", "final")}
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
             kind = row["run"].split("/")[0]
