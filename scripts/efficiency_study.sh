@@ -131,33 +131,20 @@ check_binary() {
 # Best FID of one tuning run (lowest over its evaluation points), from its CSV.
 best_fid() { awk -F, 'NR > 1 && $10 == 0 && ($5 < best || best == "") { best = $5 } END { print best == "" ? "inf" : best }' "$1"; }
 
-run_tune() {
-  local name=$1 method flags
+# One validation run of configuration NAME, seed 1: STAGE tune (BUDGET seconds) or confirm
+# (the finals' FINAL_BUDGET), in OUT/STAGE/NAME.
+run_validation() {
+  local stage=$1 name=$2 budget=$3 method flags
   flags=$(flags_of "$name")
   method=${name%-*}
-  local dir=$OUT/tune/$name
+  local dir=$OUT/$stage/$name
   [[ -f $dir/summary.md ]] && return 0
   rm -rf "$dir"
   # shellcheck disable=SC2086
-  timed "tune/$name" "$OUT/tune/$name.log" "$BIN/compare" "${COMMON[@]}" --budget "$BUDGET" \
+  timed "$stage/$name" "$OUT/$stage/$name.log" "$BIN/compare" "${COMMON[@]}" --budget "$budget" \
     --score-on validation --methods "$method" --seeds 1 --out "$dir" $flags ||
-    { echo "tune $name failed: $OUT/tune/$name.log" >&2; return 1; }
-  echo "tune $name: best validation FID $(best_fid "$dir/$method.csv")"
-}
-
-# One confirm run: tuning configuration NAME again for the finals' budget (seed 1, validation).
-run_confirm() {
-  local name=$1 method flags
-  flags=$(flags_of "$name")
-  method=${name%-*}
-  local dir=$OUT/confirm/$name
-  [[ -f $dir/summary.md ]] && return 0
-  rm -rf "$dir"
-  # shellcheck disable=SC2086
-  timed "confirm/$name" "$OUT/confirm/$name.log" "$BIN/compare" "${COMMON[@]}" --budget "$FINAL_BUDGET" \
-    --score-on validation --methods "$method" --seeds 1 --out "$dir" $flags ||
-    { echo "confirm $name failed: $OUT/confirm/$name.log" >&2; return 1; }
-  echo "confirm $name: best validation FID $(best_fid "$dir/$method.csv") in $FINAL_BUDGET s"
+    { echo "$stage $name failed: $OUT/$stage/$name.log" >&2; return 1; }
+  echo "$stage $name: best validation FID $(best_fid "$dir/$method.csv") in $budget s"
 }
 
 # One final run: configuration NAME (its method's winner) on one seed, against the test split.
@@ -256,7 +243,7 @@ case "${1:-}" in
     printf '%s\n' "${names[@]}" | sort -t- -k2,2n -s | xargs -P "$LANES" -n 1 "$SELF" "$setting" tune-one
     ;;
   tune-one)
-    run_tune "$2"
+    run_validation tune "$2" "$BUDGET"
     ;;
   grid)
     grid_csv tune >"$OUT/grid.csv"
@@ -274,7 +261,7 @@ case "${1:-}" in
     cat "$OUT/confirm.csv"
     ;;
   confirm-one)
-    run_confirm "$2"
+    run_validation confirm "$2" "$FINAL_BUDGET"
     ;;
   final)
     check_binary
