@@ -24,7 +24,7 @@
 # Budgets: tuning runs BUDGET (default 600) seconds each; confirm and final runs
 # FINAL_BUDGET, per setting as long as its best GAN needs to plateau (FID better by less
 # than 2% over the last quarter): mnist-mlp 600 s (its GANs peak by 260 s), fashion-conv
-# 2400 s (its GANs still improve by 10-14% in the last quarter of 600 s; the best of them,
+# 2400 s (five of its six GANs still improve by 9-18% in the last quarter of 600 s; the best,
 # run for 3600 s, meets the 2% test at 2400 s: docs/study/fair/README.md).
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
 # Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv.
@@ -128,7 +128,7 @@ check_binary() {
   fi
 }
 
-# Best FID of one tuning run (lowest over its evaluation points), from its CSV.
+# Best FID of one run (lowest over its evaluation points), from its CSV.
 best_fid() { awk -F, 'NR > 1 && $10 == 0 && ($5 < best || best == "") { best = $5 } END { print best == "" ? "inf" : best }' "$1"; }
 
 # One validation run of configuration NAME, seed 1: STAGE tune (BUDGET seconds) or confirm
@@ -186,13 +186,8 @@ ranked() {
   done | sort -g
 }
 
-# The configurations confirm reruns: each method's two best tuning runs.
-confirm_candidates() {
-  local method
-  for method in gan vae vaegan; do
-    ranked "$method" tune | head -2 | cut -d' ' -f2
-  done
-}
+# The configurations confirm reruns for METHOD: its two best tuning runs.
+confirm_candidates() { ranked "$1" tune | head -2 | cut -d' ' -f2; }
 
 # A method's configuration for the finals: its best tuning run, or where the finals run longer
 # than the tuning, the better of its two confirm runs (both must have finished).
@@ -201,7 +196,7 @@ winner() {
   if [[ $FINAL_BUDGET != "$BUDGET" ]]; then
     dir=confirm
     local name want=0 have=0
-    for name in $(ranked "$method" tune | head -2 | cut -d' ' -f2); do
+    for name in $(confirm_candidates "$method"); do
       want=$((want + 1))
       [[ -f $OUT/confirm/$name/summary.md ]] && have=$((have + 1))
     done
@@ -256,7 +251,8 @@ case "${1:-}" in
     fi
     check_binary
     mkdir -p "$OUT/confirm"
-    confirm_candidates | xargs -P "$LANES" -n 1 "$SELF" "$setting" confirm-one
+    for method in gan vae vaegan; do confirm_candidates "$method"; done |
+      xargs -P "$LANES" -n 1 "$SELF" "$setting" confirm-one
     grid_csv confirm >"$OUT/confirm.csv"
     cat "$OUT/confirm.csv"
     ;;
