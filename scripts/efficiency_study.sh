@@ -28,9 +28,10 @@
 # run for 3600 s, meets the 2% test at 2400 s: docs/study/fair/README.md).
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
 # Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv.
-# All runs of one OUT must use one binary: the first run records its SHA-256 in
-# OUT/binary.txt (with the commit it was built from: BIN_SOURCE, else this checkout's HEAD)
-# and later runs with another binary are refused.
+# All runs of one OUT must use one binary and one classifier (FIDs in another classifier's
+# features are not comparable): the first run records both SHA-256s in OUT/binary.txt (with
+# the commit the binary was built from: BIN_SOURCE, else this checkout's HEAD) and later runs
+# with another binary or classifier are refused.
 set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$0")/.."
@@ -105,11 +106,18 @@ flags_of() {
   exit 2
 }
 
-# One binary for every run of OUT (the first study's grid ran across a kernel change).
+# One binary and one classifier for every run of OUT (the first study's grid ran across a
+# kernel change).
 check_binary() {
   mkdir -p "$OUT"
-  local sum
+  [[ -f $CLASSIFIER ]] || {
+    echo "efficiency_study.sh: no classifier at $CLASSIFIER; train it with train_classifier" \
+      "${DATA_FLAGS[*]} --arch conv --threads 1 --out $CLASSIFIER (docs/data.md), or set CLASSIFIER=..." >&2
+    exit 1
+  }
+  local sum classifier_sum
   sum=$(sha256sum "$BIN/compare" | cut -d' ' -f1)
+  classifier_sum=$(sha256sum "$CLASSIFIER" | cut -d' ' -f1)
   if [[ ! -f $OUT/binary.txt ]]; then
     {
       echo "sha256 $sum"
@@ -120,10 +128,18 @@ check_binary() {
         echo "source $(git rev-parse HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- include examples 2>/dev/null || echo ' (with local changes)')"
       fi
       echo "compiler $(${CXX:-c++} --version | head -1)"
+      echo "classifier sha256 $classifier_sum"
     } >"$OUT/binary.txt"
   elif ! grep -q "^sha256 $sum\$" "$OUT/binary.txt"; then
     echo "efficiency_study.sh: $BIN/compare is not the binary $OUT's runs used ($OUT/binary.txt);" \
       "keep every run of a study on one binary (BIN=...) or start a new OUT" >&2
+    exit 1
+  elif ! grep -q "^classifier sha256 " "$OUT/binary.txt"; then
+    # A study begun before the classifier was recorded: its next run records it.
+    echo "classifier sha256 $classifier_sum" >>"$OUT/binary.txt"
+  elif ! grep -q "^classifier sha256 $classifier_sum\$" "$OUT/binary.txt"; then
+    echo "efficiency_study.sh: $CLASSIFIER is not the classifier $OUT's runs were scored with" \
+      "($OUT/binary.txt); keep every run of a study on one classifier (CLASSIFIER=...) or start a new OUT" >&2
     exit 1
   fi
 }

@@ -9,8 +9,9 @@ curve, so the test knows which configuration must win at which budget:
   * gan-2 (lr 4e-4) learns fast and stalls: best GAN at 600 s, beaten by gan-1 (lr 2e-4) at
     2,400 s. The fashion-conv finals (2,400 s after 600-s tuning) must take gan-1 through the
     confirm step; mnist-mlp (600 s throughout) must take gan-2 with no confirm step.
-  * the finals must refuse to start before confirm has run, runs must keep one binary, and the
-    report's time-to-target and plateau verdict must match curves computed here.
+  * the finals must refuse to start before confirm has run, runs must keep one binary and one
+    classifier, and the report's time-to-target and plateau verdict must match curves computed
+    here.
 
 usage: study_scripts_test.py --root REPO [--work DIR]
 """
@@ -74,7 +75,8 @@ class Study:
     def __init__(self, root, work, setting, bin_dir):
         self.root, self.setting = root, setting
         self.out = os.path.join(work, setting)
-        self.env = dict(os.environ, BIN=bin_dir, OUT=self.out, LANES="2", BIN_SOURCE="test", CLASSIFIER="unused")
+        classifier = os.path.join(work, "classifier.vgck")  # only its bytes matter to the scripts
+        self.env = dict(os.environ, BIN=bin_dir, OUT=self.out, LANES="2", BIN_SOURCE="test", CLASSIFIER=classifier)
         self.env.pop("BUDGET", None)
         self.env.pop("FINAL_BUDGET", None)
 
@@ -177,17 +179,46 @@ def test_equal_budgets(root, work, bin_dir):
 
 
 def test_one_binary(root, work, bin_dir):
-    """A run on another binary than OUT's first is refused and leaves the results alone."""
+    """A run on another binary or classifier than OUT's first is refused and leaves the results alone."""
     s = Study(root, work, "fashion-conv", bin_dir)
+    before = open(os.path.join(s.out, "report.md")).read()
+    recorded = open(os.path.join(s.out, "binary.txt")).read()
+    check(re.search(r"^classifier sha256 [0-9a-f]{64}$", recorded, re.M), f"binary.txt must pin the classifier: {recorded!r}")
+
     other = os.path.join(work, "other-bin")
     shutil.copytree(bin_dir, other)
     with open(os.path.join(other, "compare"), "a") as f:
         f.write("# another build\n")
     s.env["BIN"] = other
-    before = open(os.path.join(s.out, "report.md")).read()
     refused = s.run("tune", expect_ok=False)
     check(refused.returncode != 0 and "binary" in refused.stderr, f"another binary must be refused: {refused.stderr!r}")
+    s.env["BIN"] = bin_dir
+
+    retrained = os.path.join(work, "retrained.vgck")
+    with open(retrained, "w") as f:
+        f.write("another classifier\n")
+    s.env["CLASSIFIER"] = retrained
+    refused = s.run("final", expect_ok=False)
+    check(refused.returncode != 0 and "not the classifier" in refused.stderr,
+          f"another classifier must be refused: {refused.stderr!r}")
+    s.env["CLASSIFIER"] = os.path.join(work, "missing.vgck")
+    refused = s.run("confirm", expect_ok=False)
+    check(refused.returncode != 0 and "no classifier at" in refused.stderr and "train_classifier" in refused.stderr,
+          f"a missing classifier must be named with the command that trains it: {refused.stderr!r}")
     check(open(os.path.join(s.out, "report.md")).read() == before, "a refused run must not touch the results")
+    check(open(os.path.join(s.out, "binary.txt")).read() == recorded, "a refused run must not rewrite binary.txt")
+
+
+def test_classifier_recorded_on_resume(root, work, bin_dir):
+    """A study whose binary.txt predates the classifier line gets it on its next run."""
+    s = Study(root, work, "mnist-mlp", bin_dir)
+    path = os.path.join(s.out, "binary.txt")
+    lines = [line for line in open(path) if not line.startswith("classifier ")]
+    with open(path, "w") as f:
+        f.writelines(lines)
+    s.run("final")
+    check(sum(line.startswith("classifier sha256 ") for line in open(path)) == 1,
+          "the next run must record the classifier once")
 
 
 def main():
@@ -202,13 +233,16 @@ def main():
     try:
         bin_dir = os.path.join(work, "bin")
         write_fake(bin_dir)
+        with open(os.path.join(work, "classifier.vgck"), "w") as f:
+            f.write("a stand-in classifier\n")
         test_longer_finals(args.root, work, bin_dir)
         test_equal_budgets(args.root, work, bin_dir)
         test_one_binary(args.root, work, bin_dir)
+        test_classifier_recorded_on_resume(args.root, work, bin_dir)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    print("study scripts: tune, grid, confirm, final, report and the one-binary check behave as documented")
+    print("study scripts: tune, grid, confirm, final, report and the one-binary, one-classifier checks behave as documented")
 
 
 if __name__ == "__main__":
