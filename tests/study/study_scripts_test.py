@@ -209,16 +209,22 @@ def test_one_binary(root, work, bin_dir):
     check(open(os.path.join(s.out, "binary.txt")).read() == recorded, "a refused run must not rewrite binary.txt")
 
 
-def test_classifier_recorded_on_resume(root, work, bin_dir):
-    """A study whose binary.txt predates the classifier line gets it on its next run."""
+def test_unrecorded_classifier(root, work, bin_dir):
+    """A study whose binary.txt predates the classifier record is refused until a person records it."""
     s = Study(root, work, "mnist-mlp", bin_dir)
     path = os.path.join(s.out, "binary.txt")
     lines = [line for line in open(path) if not line.startswith("classifier ")]
     with open(path, "w") as f:
         f.writelines(lines)
+    refused = s.run("final", expect_ok=False)
+    check(refused.returncode != 0 and "names no classifier" in refused.stderr and "classifier sha256 " in refused.stderr,
+          f"an unrecorded classifier must be refused with the line to record: {refused.stderr!r}")
+    check(open(path).readlines() == lines, "the refusal must not record the classifier itself")
+    recorded = re.search(r"echo '(classifier sha256 [0-9a-f]{64})'", refused.stderr)
+    check(recorded, f"the refusal must give the line to record: {refused.stderr!r}")
+    with open(path, "a") as f:
+        f.write(recorded.group(1) + "\n")
     s.run("final")
-    check(sum(line.startswith("classifier sha256 ") for line in open(path)) == 1,
-          "the next run must record the classifier once")
 
 
 def main():
@@ -238,7 +244,7 @@ def main():
         test_longer_finals(args.root, work, bin_dir)
         test_equal_budgets(args.root, work, bin_dir)
         test_one_binary(args.root, work, bin_dir)
-        test_classifier_recorded_on_resume(args.root, work, bin_dir)
+        test_unrecorded_classifier(args.root, work, bin_dir)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
