@@ -4,17 +4,19 @@
 #   scripts/efficiency_study.sh SETTING tune     the search space: 6 configurations per method,
 #                                                seed 1, scored on a validation split carved out
 #                                                of the training images
-#   scripts/efficiency_study.sh SETTING final    each method's best configuration (lowest FID on
-#                                                validation), seeds 1,2,3, scored on the test split
 #   scripts/efficiency_study.sh SETTING grid     tune's results as one CSV (OUT/grid.csv)
 #   scripts/efficiency_study.sh SETTING confirm  where the finals run longer than the tuning:
 #                                                each method's two best configurations again,
 #                                                seed 1, validation split, for the finals'
 #                                                budget (OUT/confirm.csv); the finals take the
 #                                                best of the two
+#   scripts/efficiency_study.sh SETTING final    each method's best configuration (lowest FID on
+#                                                validation), seeds 1,2,3, scored on the test split
 #   scripts/efficiency_study.sh SETTING report   the finals' tables and FID-vs-time plot
 #                                                (OUT/report.md, OUT/fid_vs_time.svg;
 #                                                scripts/study_report.py)
+#   scripts/efficiency_study.sh SETTING all      tune, grid, confirm, final and report in turn:
+#                                                the whole study in one command (hours of CPU)
 #
 # SETTING: mnist-mlp (MNIST, preset mlp) or fashion-conv (Fashion-MNIST, preset conv).
 # Every run: batch 64, one thread, a budget of CPU seconds of its training thread (--clock
@@ -41,7 +43,7 @@ LANES=${LANES:-2}
 BUDGET=${BUDGET:-600}
 
 usage() {
-  echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | grid | confirm | final | report" >&2
+  echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | grid | confirm | final | report | all" >&2
   exit 2
 }
 [[ $# -ge 2 ]] || usage
@@ -298,6 +300,9 @@ case "${1:-}" in
     ;;
   report)
     python3 scripts/study_report.py --setting "$setting" --budget "$FINAL_BUDGET" "$OUT"
+    ;;
+  all)
+    for step in tune grid confirm final report; do "$SELF" "$setting" "$step"; done
     ;;
   *) usage ;;
 esac

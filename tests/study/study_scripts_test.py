@@ -209,6 +209,19 @@ def test_one_binary(root, work, bin_dir):
     check(open(os.path.join(s.out, "binary.txt")).read() == recorded, "a refused run must not rewrite binary.txt")
 
 
+def test_all(root, work, bin_dir):
+    """`all` runs every step in turn: from nothing to the report in one command."""
+    os.makedirs(os.path.join(work, "all"))
+    shutil.copy(os.path.join(work, "classifier.vgck"), os.path.join(work, "all"))
+    s = Study(root, os.path.join(work, "all"), "fashion-conv", bin_dir)
+    s.run("all")
+    confirmed = [d for d in os.listdir(os.path.join(s.out, "confirm")) if not d.endswith(".log")]
+    finals = [d for d in os.listdir(os.path.join(s.out, "final")) if not d.endswith(".log")]
+    check(len(confirmed) == 6 and len(finals) == 9, f"all must confirm 6 and run 9 finals: {confirmed} {finals}")
+    for name in ("grid.csv", "confirm.csv", "report.md", "fid_vs_time.svg"):
+        check(os.path.exists(os.path.join(s.out, name)), f"all must write {name}")
+
+
 def test_unrecorded_classifier(root, work, bin_dir):
     """A study whose binary.txt predates the classifier record is refused until a person records it."""
     s = Study(root, work, "mnist-mlp", bin_dir)
@@ -245,10 +258,11 @@ def main():
         test_equal_budgets(args.root, work, bin_dir)
         test_one_binary(args.root, work, bin_dir)
         test_unrecorded_classifier(args.root, work, bin_dir)
+        test_all(args.root, work, bin_dir)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)
-    print("study scripts: tune, grid, confirm, final, report and the one-binary, one-classifier checks behave as documented")
+    print("study scripts: tune, grid, confirm, final, report, all and the one-binary, one-classifier checks behave as documented")
 
 
 if __name__ == "__main__":
