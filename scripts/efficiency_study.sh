@@ -29,7 +29,11 @@
 # 260 s), fashion-conv 2400 s (five of its six GANs still improve by 9-17% in the last quarter of 600 s; the best,
 # run for 3600 s, meets the 2% test at 2400 s: docs/study/fair/README.md).
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
-# Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv.
+# Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv, the CPU it
+# ran on to OUT/hosts.csv: a CPU second buys different amounts of training on different
+# processors (fashion-conv's VAE ran 1.4x as many steps per CPU second on one host as on
+# another), so the finals run seed by seed, each seed's three methods at once on one machine,
+# and the report names the CPU of every final run.
 # All runs of one OUT must use one binary and one classifier (FIDs in another classifier's
 # features are not comparable): the first run records both SHA-256s in OUT/binary.txt (with
 # the commit the binary was built from: BIN_SOURCE, else this checkout's HEAD) and later runs
@@ -186,6 +190,13 @@ run_final() {
 
 # Runs a command with its output in LOG and appends "run,wall_s,cpu_s" (user + system time of
 # the command, scoring included) to OUT/cpu-seconds.csv.
+# The processor, as hosts.csv records it ("MODEL NAME (family F model M)", no commas).
+cpu_kind() {
+  awk -F': *' '/^model name/ && !n { n = $2 } /^cpu family/ && !f { f = $2 } /^model[ \t]*:/ && !m { m = $2 }
+    END { gsub(",", " ", n); printf "%s (family %s model %s)\n", n == "" ? "unknown" : n, f, m }' /proc/cpuinfo 2>/dev/null ||
+    echo unknown
+}
+
 timed() {
   local run=$1 log=$2
   shift 2
@@ -194,6 +205,8 @@ timed() {
   if [[ $rc -eq 0 && -s $times ]]; then
     [[ -f $OUT/cpu-seconds.csv ]] || echo "run,wall_s,cpu_s" >"$OUT/cpu-seconds.csv"
     awk -F, -v r="$run" '{ printf "%s,%.1f,%.1f\n", r, $1, $2 + $3 }' "$times" >>"$OUT/cpu-seconds.csv"
+    [[ -f $OUT/hosts.csv ]] || echo "run,cpu" >"$OUT/hosts.csv"
+    echo "$run,$(cpu_kind)" >>"$OUT/hosts.csv"
   fi
   rm -f "$times"
   return "$rc"
@@ -290,10 +303,12 @@ case "${1:-}" in
     VAEGAN=${VAEGAN:-$(winner vaegan)}
     mkdir -p "$OUT/final"
     echo "final: $GAN, $VAE, $VAEGAN on seeds 1,2,3 (test split, $FINAL_BUDGET s)" | tee "$OUT/final-configurations.txt"
-    # Each (configuration, seed) is its own run of compare, so an interrupted final resumes;
-    # seed-major order, so that a partial final compares the methods on the same seeds.
-    for seed in 1 2 3; do printf '%s %s\n' "$GAN" "$seed" "$VAE" "$seed" "$VAEGAN" "$seed"; done |
-      xargs -P "$LANES" -n 2 "$SELF" "$setting" final-one
+    # Each (configuration, seed) is its own run of compare, so an interrupted final resumes.
+    # Seed by seed, the three methods of a seed at once whatever LANES says: they share one
+    # machine and its load, so the seed's times compare within one processor.
+    for seed in 1 2 3; do
+      printf '%s %s\n' "$GAN" "$seed" "$VAE" "$seed" "$VAEGAN" "$seed" | xargs -P 3 -n 2 "$SELF" "$setting" final-one
+    done
     ;;
   final-one)
     run_final "$2" "$3"

@@ -3,15 +3,18 @@
 
 Reads OUT/final/<method>-seed<N>/<method>.csv (one run per method and seed, from
 `efficiency_study.sh SETTING final`), and when present OUT/grid.csv, OUT/confirm.csv,
-OUT/final-configurations.txt, OUT/binary.txt and OUT/cpu-seconds.csv. Writes
+OUT/final-configurations.txt, OUT/binary.txt, OUT/cpu-seconds.csv and OUT/hosts.csv. Writes
   OUT/report.md         time to the GAN's best FID per seed, scores at the end of the budget,
-                        the GAN's plateau check, the tuning grid and its confirm runs, CPU
-                        time spent
+                        the GAN's plateau check, where each final ran, the tuning grid and
+                        its confirm runs, CPU time spent
   OUT/fid_vs_time.svg   FID against training seconds: each seed thin, the mean over seeds thick
 
 Definitions (docs/study/fair/README.md):
   * time to the GAN's best FID: per seed, the GAN's lowest FID within the budget is the target;
     a method's time is its first evaluation point at or below it (as `compare` computes it).
+    A CPU second buys different amounts of training on different processors, so a seed's
+    times compare only if its three runs ran on one kind of CPU (hosts.csv); the report says
+    where they did not.
   * plateau: FID on 1,000 samples moves by a few points between evaluations, so the check
     smooths each curve with a 5-point (50 s) moving average and compares the best smoothed FID
     of the last quarter of the budget with the best before it; the GAN has plateaued if the
@@ -95,9 +98,33 @@ def plateau(points, budget):
     return b, l, (b - l) / b
 
 
-def time_table(runs, budget):
-    lines = ["| seed | GAN's best FID | GAN reached it at | VAE reached it at | VAE-GAN reached it at |",
-             "|---:|---:|---:|---:|---:|"]
+def read_hosts(out):
+    """{"final/gan-seed1": "AMD EPYC; family 26 model 2", ...} from OUT/hosts.csv (empty if none)."""
+    path = os.path.join(out, "hosts.csv")
+    if not os.path.exists(path):
+        return {}
+    with open(path, newline="") as f:
+        return {row["run"]: row["cpu"] for row in csv.DictReader(f)}
+
+
+def seed_cpus(hosts, seed):
+    """The CPU kinds the seed's final runs ran on, one entry per method that has a record."""
+    return {m: hosts[f"final/{m}-seed{seed}"] for m in METHODS if f"final/{m}-seed{seed}" in hosts}
+
+
+def seed_cpu_cell(hosts, seed):
+    cpus = seed_cpus(hosts, seed)
+    if not cpus:
+        return "not recorded"
+    kinds = sorted(set(cpus.values()))
+    if len(kinds) == 1:
+        return kinds[0] + ("" if len(cpus) == len(METHODS) else f" ({len(cpus)} of {len(METHODS)} runs recorded)")
+    return "**mixed**: " + "; ".join(f"{LABELS[m]} on {c}" for m, c in cpus.items())
+
+
+def time_table(runs, budget, hosts):
+    lines = ["| seed | GAN's best FID | GAN reached it at | VAE reached it at | VAE-GAN reached it at "
+             "| CPU of the seed's runs |", "|---:|---:|---:|---:|---:|---|"]
     for seed in sorted(runs["gan"]):
         gan = runs["gan"][seed]
         best_s, best = min(((s, f) for s, f, *_ in gan), key=lambda p: (p[1], p[0]))
@@ -108,6 +135,28 @@ def time_table(runs, budget):
                 continue
             t = first_reaching(runs[method][seed], best)
             cells.append(f"{t:.0f} s" if t is not None else f"not within {budget:.0f} s")
+        cells.append(seed_cpu_cell(hosts, seed))
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def mixed_seeds(runs, hosts):
+    return [seed for seed in sorted(runs["gan"]) if len(set(seed_cpus(hosts, seed).values())) > 1]
+
+
+def steps_lines(out, runs):
+    """Training steps each final run took within its budget: how far a CPU second went."""
+    lines = ["| seed | GAN steps | VAE steps | VAE-GAN steps |", "|---:|---:|---:|---:|"]
+    for seed in sorted(runs["gan"]):
+        cells = [str(seed)]
+        for method in METHODS:
+            path = os.path.join(out, "final", f"{method}-seed{seed}", f"{method}.csv")
+            if seed not in runs[method] or not os.path.exists(path):
+                cells.append("-")
+                continue
+            with open(path, newline="") as f:
+                rows = list(csv.DictReader(f))
+            cells.append(f"{int(float(rows[-1]['step'])):,}" if rows else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -172,7 +221,7 @@ def cpu_lines(out):
                 total[kind][0] += 1
                 total[kind][1] += float(row["cpu_s"])
                 total[kind][2] += float(row["wall_s"])
-    lines = ["| runs | count timed | CPU hours (training and scoring) | wall hours (two at a time) |",
+    lines = ["| runs | count timed | CPU hours (training and scoring) | wall hours (runs side by side) |",
              "|---|---:|---:|---:|"]
     for kind, (n, cpu, wall) in total.items():
         if n:
@@ -240,6 +289,7 @@ def main():
     ap.add_argument("--budget", type=float, default=600, help="training seconds per run (default 600)")
     args = ap.parse_args()
     runs = read_runs(args.out)
+    hosts = read_hosts(args.out)
     if not runs["gan"]:
         fail(f"no finished final GAN run in {args.out}/final (run efficiency_study.sh SETTING final first)")
     title = SETTINGS.get(args.setting, args.setting or os.path.basename(os.path.abspath(args.out)))
@@ -251,7 +301,12 @@ def main():
     md += ["Final runs: batch 64, one thread, "
            f"{args.budget:.0f} s of training by the CPU clock, FID / precision / recall / classes on 1,000 "
            "samples every 10 s against the test split.", "",
-           "## Time to the GAN's best FID", ""] + time_table(runs, args.budget)
+           "## Time to the GAN's best FID", ""] + time_table(runs, args.budget, hosts)
+    mixed = mixed_seeds(runs, hosts)
+    if mixed:
+        md += ["", f"**Seed(s) {', '.join(map(str, mixed))} ran on more than one kind of CPU: a CPU second buys "
+               "different amounts of training there, so those seeds' times do not compare.**"]
+    md += ["", "Training steps within the budget (how much training a CPU second bought):", ""] + steps_lines(args.out, runs)
     md += ["", "## Scores (mean ± sd over seeds)", ""] + score_table(runs)
     plateau_table, verdicts = plateau_lines(runs, args.budget)
     md += ["", "## Did the GAN plateau?", "",

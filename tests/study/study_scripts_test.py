@@ -162,6 +162,31 @@ def test_longer_finals(root, work, bin_dir):
     check("| confirm | 6 |" in report, "the report must count the confirm runs' CPU time")
     check(os.path.getsize(os.path.join(s.out, "fid_vs_time.svg")) > 1000, "the report must draw the plot")
 
+    # Where the finals ran: seed by seed, and the report names each seed's CPU.
+    with open(os.path.join(s.out, "hosts.csv"), newline="") as f:
+        hosts = [row for row in csv.DictReader(f) if row["run"].startswith("final/")]
+    seeds_in_order = [int(row["run"][-1]) for row in hosts]
+    check(len(hosts) == 9 and seeds_in_order == sorted(seeds_in_order),
+          f"the finals must run seed by seed, each seed's three runs together: {[r['run'] for r in hosts]}")
+    cpu = hosts[0]["cpu"]
+    check(cpu and "," not in cpu, f"hosts.csv must name the CPU without commas: {cpu!r}")
+    for seed in (1, 2, 3):
+        row = next(line for line in report.splitlines() if line.startswith(f"| {seed} | "))
+        check(row.rstrip().endswith(f"| {cpu} |"), f"seed {seed}'s row must name its CPU {cpu!r}: {row!r}")
+    check("more than one kind of CPU" not in report, "one machine ran every final: no warning")
+    # A seed finished on another machine is named.
+    path = os.path.join(s.out, "hosts.csv")
+    text = open(path).read()
+    with open(path, "w") as f:
+        f.write(text.replace("final/vaegan-seed2," + cpu, "final/vaegan-seed2,Other CPU (family 1 model 2)"))
+    s.run("report")
+    with open(os.path.join(s.out, "report.md")) as f:
+        report = f.read()
+    check("**Seed(s) 2 ran on more than one kind of CPU" in report and "VAE-GAN on Other CPU" in report,
+          "the report must flag a seed whose runs ran on different CPUs")
+    with open(path, "w") as f:
+        f.write(text)
+
 
 def test_equal_budgets(root, work, bin_dir):
     """mnist-mlp: tuning and finals both 600 s, no confirm step, finals on the tuning winners."""
