@@ -44,7 +44,7 @@ def fail(message):
 
 
 def read_runs(out):
-    """{method: {seed: [(seconds, fid, precision, recall, classes)]}} from the final runs."""
+    """{method: {seed: [(seconds, fid, precision, recall, classes, step)]}} from the final runs."""
     runs = {m: {} for m in METHODS}
     for path in sorted(glob.glob(os.path.join(out, "final", "*-seed*", "*.csv"))):
         run_dir = os.path.dirname(path)
@@ -59,7 +59,7 @@ def read_runs(out):
                     continue
                 seed = int(row["seed"])
                 point = (float(row["seconds"]), float(row["fid"]), float(row["precision"]), float(row["recall"]),
-                         float(row["classes_covered"]))
+                         float(row["classes_covered"]), int(float(row["step"])))
                 runs[method].setdefault(seed, []).append(point)
     for method in runs:
         for seed in runs[method]:
@@ -144,19 +144,14 @@ def mixed_seeds(runs, hosts):
     return [seed for seed in sorted(runs["gan"]) if len(set(seed_cpus(hosts, seed).values())) > 1]
 
 
-def steps_lines(out, runs):
+def steps_lines(runs):
     """Training steps each final run took within its budget: how far a CPU second went."""
     lines = ["| seed | GAN steps | VAE steps | VAE-GAN steps |", "|---:|---:|---:|---:|"]
     for seed in sorted(runs["gan"]):
         cells = [str(seed)]
         for method in METHODS:
-            path = os.path.join(out, "final", f"{method}-seed{seed}", f"{method}.csv")
-            if seed not in runs[method] or not os.path.exists(path):
-                cells.append("-")
-                continue
-            with open(path, newline="") as f:
-                rows = list(csv.DictReader(f))
-            cells.append(f"{int(float(rows[-1]['step'])):,}" if rows else "-")
+            points = runs[method].get(seed)
+            cells.append(f"{points[-1][5]:,}" if points else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -306,7 +301,7 @@ def main():
     if mixed:
         md += ["", f"**Seed(s) {', '.join(map(str, mixed))} ran on more than one kind of CPU: a CPU second buys "
                "different amounts of training there, so those seeds' times do not compare.**"]
-    md += ["", "Training steps within the budget (how much training a CPU second bought):", ""] + steps_lines(args.out, runs)
+    md += ["", "Training steps within the budget (how much training a CPU second bought):", ""] + steps_lines(runs)
     md += ["", "## Scores (mean ± sd over seeds)", ""] + score_table(runs)
     plateau_table, verdicts = plateau_lines(runs, args.budget)
     md += ["", "## Did the GAN plateau?", "",
