@@ -156,6 +156,23 @@ def steps_lines(runs):
     return lines
 
 
+def equal_steps_lines(runs):
+    """Each method's best FID within the same number of training steps: the fewest any method of the
+    seed made within the budget. It separates what a step buys from what a step costs."""
+    lines = ["| seed | steps (the fewest any method made) | GAN's best FID | VAE's best FID | VAE-GAN's best FID |",
+             "|---:|---:|---:|---:|---:|"]
+    for seed in sorted(runs["gan"]):
+        if any(seed not in runs[m] for m in METHODS):
+            continue
+        cap = min(runs[m][seed][-1][5] for m in METHODS)
+        cells = [str(seed), f"{cap:,}"]
+        for method in METHODS:
+            fids = [p[1] for p in runs[method][seed] if p[5] <= cap and math.isfinite(p[1])]
+            cells.append(f"{min(fids):.2f}" if fids else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
 def score_table(runs):
     lines = ["| method | seeds | best FID | FID at end | precision at end | recall at end | classes at end |",
              "|---|---:|---:|---:|---:|---:|---:|"]
@@ -302,6 +319,9 @@ def main():
         md += ["", f"**Seed(s) {', '.join(map(str, mixed))} ran on more than one kind of CPU: a CPU second buys "
                "different amounts of training there, so those seeds' times do not compare.**"]
     md += ["", "Training steps within the budget (how much training a CPU second bought):", ""] + steps_lines(runs)
+    md += ["", "Best FID within equal training steps (each method's first N steps, N the fewest any method "
+           "made on that seed; where the methods differ in what a step costs, this shows what a step buys):",
+           ""] + equal_steps_lines(runs)
     md += ["", "## Scores (mean ± sd over seeds)", ""] + score_table(runs)
     plateau_table, verdicts = plateau_lines(runs, args.budget)
     md += ["", "## Did the GAN plateau?", "",

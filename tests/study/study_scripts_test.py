@@ -32,6 +32,7 @@ def value(flag, default=None):
     return args[args.index(flag) + 1] if flag in args else default
 method, seed, budget, out = value("--methods"), int(value("--seeds")), float(value("--budget")), value("--out")
 joined = " ".join(args)
+STEPS_PER_POINT = {"gan": 30, "vae": 80, "vaegan": 20}  # a VAE-GAN step costs the most
 def curve(t):
     if method == "gan":
         if "--gan-beta1 0.9" in joined:
@@ -51,7 +52,7 @@ with open(os.path.join(out, method + ".csv"), "w") as f:
     f.write("seed,point,seconds,step,fid,precision,recall,classes_covered,kl_to_uniform,diverged\n")
     for i in range(int(budget // 10) + 1):
         t = 10.0 * i
-        f.write(f"{seed},{i},{t},{i * 10},{curve(t)},0.7,0.6,10,0.01,0\n")
+        f.write(f"{seed},{i},{t},{i * STEPS_PER_POINT[method]},{curve(t)},0.7,0.6,10,0.01,0\n")
 with open(os.path.join(out, "summary.md"), "w") as f:
     f.write("fake run: " + joined + "\n")
 '''
@@ -156,6 +157,13 @@ def test_longer_finals(root, work, bin_dir):
         check(row in report, f"report must give seed {seed}'s GAN target as {row!r}")
         check(f"| {reached:.0f} s |" in report.split(row, 1)[1].split("\n", 1)[0],
               f"report must give the VAE-GAN reaching seed {seed}'s target at {reached:.0f} s")
+    # Equal steps: the VAE-GAN makes the fewest (20 per point: 4,800 in 2,400 s); the GAN's first
+    # 4,800 steps end at 1,600 s, where its falling curve is lowest.
+    for seed in (1, 2, 3):
+        row = (f"| {seed} | 4,800 | {gan_curve('gan-1', seed, 1600):.2f} | ")
+        check(row in report, f"report must give seed {seed}'s equal-steps GAN FID as {row!r}")
+        check(report.split(row, 1)[1].split("\n", 1)[0].endswith(f"| {vaegan_curve(seed, 2400):.2f} |"),
+              f"report must give seed {seed}'s VAE-GAN best FID within 4,800 steps")
     # 30 + 150 / (1 + t / 200) still falls by more than 2% in the last quarter of 2,400 s.
     check("still improving" in report, "the report must say the GAN had not plateaued")
     check("## Confirm runs" in report and "**gan-1**" in report, "the report must list the confirm runs")
