@@ -22,6 +22,7 @@ Definitions (docs/study/fair/README.md):
 Standard library only.
 """
 import argparse
+import collections
 import csv
 import glob
 import math
@@ -43,8 +44,12 @@ def fail(message):
     sys.exit(1)
 
 
+# One evaluation point of a final run.
+Point = collections.namedtuple("Point", "seconds fid precision recall classes step")
+
+
 def read_runs(out):
-    """{method: {seed: [(seconds, fid, precision, recall, classes, step)]}} from the final runs."""
+    """{method: {seed: [Point, ...]}} from the final runs, in time order."""
     runs = {m: {} for m in METHODS}
     for path in sorted(glob.glob(os.path.join(out, "final", "*-seed*", "*.csv"))):
         run_dir = os.path.dirname(path)
@@ -58,7 +63,7 @@ def read_runs(out):
                 if row["diverged"] != "0":
                     continue
                 seed = int(row["seed"])
-                point = (float(row["seconds"]), float(row["fid"]), float(row["precision"]), float(row["recall"]),
+                point = Point(float(row["seconds"]), float(row["fid"]), float(row["precision"]), float(row["recall"]),
                          float(row["classes_covered"]), int(float(row["step"])))
                 runs[method].setdefault(seed, []).append(point)
     for method in runs:
@@ -82,8 +87,8 @@ def first_reaching(points, target):
 
 
 def smoothed(points):
-    fids = [p[1] for p in points]
-    return [(points[i][0], statistics.mean(fids[i - SMOOTH + 1:i + 1])) for i in range(SMOOTH - 1, len(fids))]
+    fids = [p.fid for p in points]
+    return [(points[i].seconds, statistics.mean(fids[i - SMOOTH + 1:i + 1])) for i in range(SMOOTH - 1, len(fids))]
 
 
 def plateau(points, budget):
@@ -151,7 +156,7 @@ def steps_lines(runs):
         cells = [str(seed)]
         for method in METHODS:
             points = runs[method].get(seed)
-            cells.append(f"{points[-1][5]:,}" if points else "-")
+            cells.append(f"{points[-1].step:,}" if points else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
 
@@ -164,10 +169,10 @@ def equal_steps_lines(runs):
     for seed in sorted(runs["gan"]):
         if any(seed not in runs[m] for m in METHODS):
             continue
-        cap = min(runs[m][seed][-1][5] for m in METHODS)
+        cap = min(runs[m][seed][-1].step for m in METHODS)
         cells = [str(seed), f"{cap:,}"]
         for method in METHODS:
-            fids = [p[1] for p in runs[method][seed] if p[5] <= cap and math.isfinite(p[1])]
+            fids = [p.fid for p in runs[method][seed] if p.step <= cap and math.isfinite(p.fid)]
             cells.append(f"{min(fids):.2f}" if fids else "-")
         lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -181,10 +186,10 @@ def score_table(runs):
         if not seeds:
             continue
         ends = [runs[method][s][-1] for s in seeds]
-        best = [min(p[1] for p in runs[method][s]) for s in seeds]
-        lines.append(f"| {LABELS[method]} | {len(seeds)} | {mean_sd(best)} | {mean_sd([e[1] for e in ends])} | "
-                     f"{mean_sd([e[2] for e in ends])} | {mean_sd([e[3] for e in ends])} | "
-                     f"{mean_sd([e[4] for e in ends])} |")
+        best = [min(p.fid for p in runs[method][s]) for s in seeds]
+        lines.append(f"| {LABELS[method]} | {len(seeds)} | {mean_sd(best)} | {mean_sd([e.fid for e in ends])} | "
+                     f"{mean_sd([e.precision for e in ends])} | {mean_sd([e.recall for e in ends])} | "
+                     f"{mean_sd([e.classes for e in ends])} |")
     return lines
 
 
@@ -243,7 +248,7 @@ def cpu_lines(out):
 
 def svg_plot(runs, budget, path):
     width, height, left, right, top, bottom = 720, 440, 64, 150, 20, 48
-    fids = [p[1] for m in METHODS for pts in runs[m].values() for p in pts if p[1] > 0 and math.isfinite(p[1])]
+    fids = [p.fid for m in METHODS for pts in runs[m].values() for p in pts if p.fid > 0 and math.isfinite(p.fid)]
     if not fids:
         return
     lo, hi = math.log10(max(1.0, min(fids) * 0.9)), math.log10(max(fids) * 1.1)
