@@ -29,6 +29,9 @@
 # 260 s), fashion-conv 2400 s (five of its six GANs still improve by 9-17% in the last quarter of 600 s; the best,
 # run for 3600 s, meets the 2% test at 2400 s: docs/study/fair/README.md).
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
+# SEEDS (default "1 2 3") picks the finals' seeds, and GAN, VAE, VAEGAN may name the finals'
+# configurations outright: a seed's finals rerun at a longer FINAL_BUDGET go to a new OUT
+# (docs/study/fair/README.md, "seed 3 at 3,000 s", does that).
 # Each run's wall and CPU seconds (training and scoring) go to OUT/cpu-seconds.csv, the CPU it
 # ran on to OUT/hosts.csv: a CPU second buys different amounts of training on different
 # processors (fashion-conv's VAE ran 1.4x as many steps per CPU second on one host as on
@@ -45,6 +48,7 @@ cd "$(dirname "$0")/.."
 BIN=${BIN:-build/examples}
 LANES=${LANES:-2}
 BUDGET=${BUDGET:-600}
+SEEDS=${SEEDS:-1 2 3}
 
 usage() {
   echo "usage: scripts/efficiency_study.sh mnist-mlp|fashion-conv tune [NAME] | grid | confirm | final | report | all" >&2
@@ -111,6 +115,16 @@ flags_of() {
   done
   echo "efficiency_study.sh: no configuration '$1'" >&2
   exit 2
+}
+
+# A configuration named for METHOD's finals (GAN=..., VAE=..., VAEGAN=...) must be one of its grid's.
+check_pick() {
+  local method=$1 name=$2
+  if [[ ${name%-*} != "$method" ]]; then
+    echo "efficiency_study.sh: the finals' $method configuration must be one of the grid's $method-N, not '$name'" >&2
+    exit 2
+  fi
+  flags_of "$name" >/dev/null
 }
 
 # One binary and one classifier for every run of OUT (the first study's grid ran across a
@@ -296,17 +310,23 @@ case "${1:-}" in
     run_validation confirm "$2" "$FINAL_BUDGET"
     ;;
   final)
+    for seed in $SEEDS; do
+      [[ $seed =~ ^[1-9][0-9]*$ ]] || { echo "efficiency_study.sh: SEEDS must be positive integers (e.g. SEEDS=\"1 2 3\"), not '$seed'" >&2; exit 2; }
+    done
     check_binary
     # One assignment per line: set -e sees only the last command substitution of a line.
     GAN=${GAN:-$(winner gan)}
     VAE=${VAE:-$(winner vae)}
     VAEGAN=${VAEGAN:-$(winner vaegan)}
+    check_pick gan "$GAN"
+    check_pick vae "$VAE"
+    check_pick vaegan "$VAEGAN"
     mkdir -p "$OUT/final"
-    echo "final: $GAN, $VAE, $VAEGAN on seeds 1,2,3 (test split, $FINAL_BUDGET s)" | tee "$OUT/final-configurations.txt"
+    echo "final: $GAN, $VAE, $VAEGAN on seeds ${SEEDS// /,} (test split, $FINAL_BUDGET s)" | tee "$OUT/final-configurations.txt"
     # Each (configuration, seed) is its own run of compare, so an interrupted final resumes.
     # Seed by seed, the three methods of a seed at once whatever LANES says: they share one
     # machine and its load, so the seed's times compare within one processor.
-    for seed in 1 2 3; do
+    for seed in $SEEDS; do
       printf '%s %s\n' "$GAN" "$seed" "$VAE" "$seed" "$VAEGAN" "$seed" | xargs -P 3 -n 2 "$SELF" "$setting" final-one
     done
     ;;

@@ -78,8 +78,8 @@ class Study:
         self.out = os.path.join(work, setting)
         classifier = os.path.join(work, "classifier.vgck")  # only its bytes matter to the scripts
         self.env = dict(os.environ, BIN=bin_dir, OUT=self.out, LANES="2", BIN_SOURCE="test", CLASSIFIER=classifier)
-        self.env.pop("BUDGET", None)
-        self.env.pop("FINAL_BUDGET", None)
+        for name in ("BUDGET", "FINAL_BUDGET", "SEEDS", "GAN", "VAE", "VAEGAN"):
+            self.env.pop(name, None)
 
     def run(self, step, expect_ok=True):
         result = subprocess.run(["bash", os.path.join(self.root, "scripts", "efficiency_study.sh"), self.setting, step],
@@ -196,6 +196,39 @@ def test_longer_finals(root, work, bin_dir):
         f.write(text)
 
 
+def test_seed_rerun(root, work, bin_dir):
+    """One seed's finals rerun at a longer budget into a new OUT: SEEDS and the named configurations."""
+    first = Study(root, work, "fashion-conv", bin_dir)
+    s = Study(root, work, "fashion-conv", bin_dir)
+    s.out = os.path.join(work, "fashion-conv-3000s")
+    os.makedirs(s.out)
+    shutil.copy(os.path.join(first.out, "binary.txt"), s.out)
+    s.env.update(OUT=s.out, FINAL_BUDGET="3000", GAN="gan-1", VAE="vae-2", VAEGAN="vaegan-2")
+    for bad in ("3 x", "0", "-1"):
+        s.env["SEEDS"] = bad
+        refused = s.run("final", expect_ok=False)
+        check(refused.returncode != 0 and "SEEDS" in refused.stderr, f"SEEDS={bad!r} must be refused: {refused.stderr!r}")
+    s.env.update(SEEDS="3", VAE="vaegan-2")
+    refused = s.run("final", expect_ok=False)
+    check(refused.returncode != 0 and "vae configuration" in refused.stderr,
+          f"a VAE-GAN configuration in the VAE's place must be refused: {refused.stderr!r}")
+    s.env["VAE"] = "vae-2"
+    check(not os.path.exists(os.path.join(s.out, "final")), "a refused SEEDS or configuration must start no run")
+    s.env["SEEDS"] = "3"
+    s.run("final")  # no confirm runs in this OUT: the named configurations stand in for them
+    runs = sorted(d for d in os.listdir(os.path.join(s.out, "final")) if not d.endswith(".log"))
+    check(runs == ["gan-seed3", "vae-seed3", "vaegan-seed3"], f"SEEDS=3 must run seed 3 only: {runs}")
+    check(s.last_seconds("final/gan-seed3", "gan") == 3000, "the rerun must last FINAL_BUDGET (3,000 s)")
+    with open(os.path.join(s.out, "final-configurations.txt")) as f:
+        chosen = f.read()
+    check("seeds 3 " in chosen and "3000 s" in chosen, f"final-configurations.txt must name seed 3 and 3,000 s: {chosen!r}")
+    report = s.run("report").stdout + open(os.path.join(s.out, "report.md")).read()
+    times = [10.0 * i for i in range(301)]
+    target = min(gan_curve("gan-1", 3, t) for t in times)
+    check(f"| 3 | {target:.2f} | 3000 s |" in report, f"the rerun's report must give seed 3's target at 3,000 s")
+    check(not re.search(r"^\| [12] \| ", report, re.M), "the rerun's report must have no rows for seeds 1 and 2")
+
+
 def test_equal_budgets(root, work, bin_dir):
     """mnist-mlp: tuning and finals both 600 s, no confirm step, finals on the tuning winners."""
     s = Study(root, work, "mnist-mlp", bin_dir)
@@ -288,6 +321,7 @@ def main():
         with open(os.path.join(work, "classifier.vgck"), "w") as f:
             f.write("a stand-in classifier\n")
         test_longer_finals(args.root, work, bin_dir)
+        test_seed_rerun(args.root, work, bin_dir)
         test_equal_budgets(args.root, work, bin_dir)
         test_one_binary(args.root, work, bin_dir)
         test_unrecorded_classifier(args.root, work, bin_dir)
