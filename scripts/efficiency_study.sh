@@ -26,7 +26,7 @@
 # Budgets: tuning runs BUDGET (default 600) seconds each; confirm and final runs
 # FINAL_BUDGET, per setting as long as its best GAN needs to plateau (FID better by less
 # than 2% over the last quarter): mnist-mlp 600 s (its GANs that learn at lr >= 2e-4 peak by
-# 260 s), fashion-conv 2400 s (five of its six GANs still improve by 9-17% in the last quarter of 600 s; the best,
+# 260 s), fashion-conv 2400 s (five of its six GANs still improve by 9-18% in the last quarter of 600 s; the best,
 # run for 3600 s, meets the 2% test at 2400 s: docs/study/fair/README.md).
 # A run whose summary.md exists is skipped, so an interrupted study resumes where it stopped.
 # SEEDS (default "1 2 3") picks the finals' seeds, and GAN, VAE, VAEGAN may name the finals'
