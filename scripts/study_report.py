@@ -75,8 +75,9 @@ def read_runs(out):
 def mean_sd(values):
     if not values:
         return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {sd:.2f}"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"  # one seed (a rerun of a single seed) has no spread to show
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
 
 
 def first_reaching(points, target):

@@ -227,6 +227,7 @@ def test_seed_rerun(root, work, bin_dir):
     target = min(gan_curve("gan-1", 3, t) for t in times)
     check(f"| 3 | {target:.2f} | 3000 s |" in report, f"the rerun's report must give seed 3's target at 3,000 s")
     check(not re.search(r"^\| [12] \| ", report, re.M), "the rerun's report must have no rows for seeds 1 and 2")
+    check("| GAN | 1 | " in report and "± 0.00" not in report, "one seed's scores must show no spread (not '± 0.00')")
 
 
 def test_equal_budgets(root, work, bin_dir):
