@@ -64,7 +64,7 @@ def read_runs(out):
                     continue
                 seed = int(row["seed"])
                 point = Point(float(row["seconds"]), float(row["fid"]), float(row["precision"]), float(row["recall"]),
-                         float(row["classes_covered"]), int(float(row["step"])))
+                              float(row["classes_covered"]), int(float(row["step"])))
                 runs[method].setdefault(seed, []).append(point)
     for method in runs:
         for seed in runs[method]:

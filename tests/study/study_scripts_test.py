@@ -198,11 +198,10 @@ def test_longer_finals(root, work, bin_dir):
 
 def test_seed_rerun(root, work, bin_dir):
     """One seed's finals rerun at a longer budget into a new OUT: SEEDS and the named configurations."""
-    first = Study(root, work, "fashion-conv", bin_dir)
     s = Study(root, work, "fashion-conv", bin_dir)
-    s.out = os.path.join(work, "fashion-conv-3000s")
+    first_out, s.out = s.out, os.path.join(work, "fashion-conv-3000s")
     os.makedirs(s.out)
-    shutil.copy(os.path.join(first.out, "binary.txt"), s.out)
+    shutil.copy(os.path.join(first_out, "binary.txt"), s.out)
     s.env.update(OUT=s.out, FINAL_BUDGET="3000", GAN="gan-1", VAE="vae-2", VAEGAN="vaegan-2")
     for bad in ("3 x", "0", "-1"):
         s.env["SEEDS"] = bad
@@ -214,7 +213,6 @@ def test_seed_rerun(root, work, bin_dir):
           f"a VAE-GAN configuration in the VAE's place must be refused: {refused.stderr!r}")
     s.env["VAE"] = "vae-2"
     check(not os.path.exists(os.path.join(s.out, "final")), "a refused SEEDS or configuration must start no run")
-    s.env["SEEDS"] = "3"
     s.run("final")  # no confirm runs in this OUT: the named configurations stand in for them
     runs = sorted(d for d in os.listdir(os.path.join(s.out, "final")) if not d.endswith(".log"))
     check(runs == ["gan-seed3", "vae-seed3", "vaegan-seed3"], f"SEEDS=3 must run seed 3 only: {runs}")
@@ -225,7 +223,7 @@ def test_seed_rerun(root, work, bin_dir):
     report = s.run("report").stdout + open(os.path.join(s.out, "report.md")).read()
     times = [10.0 * i for i in range(301)]
     target = min(gan_curve("gan-1", 3, t) for t in times)
-    check(f"| 3 | {target:.2f} | 3000 s |" in report, f"the rerun's report must give seed 3's target at 3,000 s")
+    check(f"| 3 | {target:.2f} | 3000 s |" in report, "the rerun's report must give seed 3's target at 3,000 s")
     check(not re.search(r"^\| [12] \| ", report, re.M), "the rerun's report must have no rows for seeds 1 and 2")
     check("| GAN | 1 | " in report and "± 0.00" not in report, "one seed's scores must show no spread (not '± 0.00')")
 
