@@ -6,6 +6,13 @@
 //   OUT/summary.md       per method: best FID, FID at each time point, time to reach the
 //                        GAN's best FID, end-of-budget scores (mean +- sd over seeds)
 //   OUT/fid_vs_time.svg  mean FID against training seconds, one line per method
+//   OUT/<method>-steps.csv  per (seed, evaluation point): the mean of each of the trainer's
+//                        step statistics over the steps since the previous point (the
+//                        VAE-GAN's gating rates, its loss terms' gradient norms, ...)
+// --bn-check N also scores, at every point, the same latent codes' samples after the
+// decoder's batch-norm running statistics are recalibrated on N batches of prior codes
+// (train/batch_norm_recalibration.hpp; column fid_recalibrated); the statistics are put
+// back afterwards, so training is unchanged.
 // --clock cpu counts process CPU seconds instead of wall seconds, so a study run beside
 // other work on a shared machine still gives every method the same compute.
 // --score-on validation trains on the training images minus a held-out share of each class
@@ -27,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -45,7 +53,7 @@ struct Study {
   std::string seeds = "1,2,3", preset = "mlp", clock = "wall", score_on = "test";
   double budget = 180, eval_every = 15, validation_fraction = 0.1;
   std::uint64_t validation_seed = 1;
-  std::int64_t batch_size = 64, threads = 1, eval_samples = 1000, jobs = 1;
+  std::int64_t batch_size = 64, threads = 1, eval_samples = 1000, jobs = 1, bn_check = 0;
   std::string scored_on;  // set once the data is loaded, for summary.md
 };
 
@@ -64,7 +72,60 @@ struct EvalPoint {
   std::int64_t step = 0;
   vaegan::SampleScores scores;
   bool diverged = false;
+  double fid_recalibrated = std::nan("");
 };
+
+// The mean of each step statistic over the steps since the last reset (nan for a statistic
+// no step reported).
+class StatMeans {
+ public:
+  void add(const vaegan::StepStats& s) {
+    if (names_.empty())
+      for (int i = 0; i < s.size(); ++i) names_.push_back(s.name(i));
+    sums_.resize(names_.size());
+    counts_.resize(names_.size());
+    for (int i = 0; i < s.size(); ++i)
+      if (!std::isnan(s.value(i)))
+        sums_[static_cast<std::size_t>(i)] += s.value(i), ++counts_[static_cast<std::size_t>(i)];
+  }
+  std::vector<double> take() {
+    std::vector<double> means;
+    for (std::size_t i = 0; i < names_.size(); ++i)
+      means.push_back(counts_[i] > 0 ? sums_[i] / static_cast<double>(counts_[i]) : std::nan(""));
+    std::fill(sums_.begin(), sums_.end(), 0.0);
+    std::fill(counts_.begin(), counts_.end(), 0);
+    return means;
+  }
+
+ private:
+  std::vector<std::string> names_;
+  std::vector<double> sums_;
+  std::vector<std::int64_t> counts_;
+};
+
+// The network slot that makes the images ("decoder", or the GAN's "generator").
+template <class Trainer>
+vaegan::ParameterSet<Scalar>& image_network(Trainer& trainer) {
+  for (const auto& n : trainer.networks())
+    if (n.name == "decoder" || n.name == "generator") return *n.params;
+  throw vaegan::Error("compare: the trainer has no decoder or generator");
+}
+
+// --bn-check: FID of the codes' samples after recalibrating the decoder's batch norm on
+// prior codes; the running statistics are restored after, so training does not see it.
+template <class Trainer>
+double recalibrated_fid(Trainer& trainer, const Study& study, std::int64_t seed, const vaegan::Tensor<Scalar>& z,
+                        const vaegan::Evaluator<Scalar>& evaluator) {
+  vaegan::Tensor<Scalar>& buffers = image_network(trainer).buffers();
+  const vaegan::Tensor<Scalar> saved = buffers;
+  vaegan::Rng rng(static_cast<std::uint64_t>(seed) ^ 0xb0c1ULL);
+  vaegan::recalibrate_batch_norm(trainer.decoder(), rng, study.bn_check, study.batch_size);
+  vaegan::Tensor<Scalar> images;
+  trainer.generate(z, images);
+  const double fid = evaluator.score(images).fid;
+  std::copy(saved.data(), saved.data() + saved.numel(), buffers.data());
+  return fid;
+}
 
 // cpu: CPU time of the calling thread. A run uses one thread (enforced when --jobs > 1),
 // so this is exactly its compute, whatever else runs on the machine.
@@ -80,7 +141,8 @@ double clock_seconds(bool cpu) {
 template <class Spec>
 void run_method(const typename Spec::Options& options, const Study& study, std::int64_t seed,
                 const vaegan::ImageDataset<Scalar>& train, const vaegan::Evaluator<Scalar>& evaluator,
-                vaegan::CsvAppender& csv, std::vector<EvalPoint>& points, std::mutex& mutex) {
+                vaegan::CsvAppender& csv, const std::string& steps_csv_path, std::vector<EvalPoint>& points,
+                std::mutex& mutex) {
   vaegan::ModelConfig config = vaegan::model_preset(study.preset);
   Spec::adjust_config(config, options);
   typename Spec::Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(seed));
@@ -92,6 +154,14 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
   int index = 0;
   double last_eval = -1;
   bool diverged = false;
+  StatMeans stat_means;
+  std::vector<std::string> stat_columns{"seed", "point", "step"};
+  for (int i = 0; i < Spec::Trainer::kStatCount; ++i) stat_columns.push_back(Spec::Trainer::kStatNames[i]);
+  std::optional<vaegan::CsvAppender> steps_csv;
+  {
+    const std::lock_guard<std::mutex> lock(mutex);  // one header, whichever seed's run comes first
+    steps_csv.emplace(steps_csv_path, stat_columns);
+  }
   auto evaluate = [&] {
     EvalPoint p{Spec::kName, seed, index++, spent, trainer.step(), {}, diverged};
     last_eval = spent;
@@ -99,13 +169,19 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
     if (!diverged) {
       trainer.generate(z, images);
       p.scores = evaluator.score(images);
+      if (study.bn_check > 0) p.fid_recalibrated = recalibrated_fid(trainer, study, seed, z, evaluator);
     } else {
       p.scores.fid = std::nan("");
     }
+    std::vector<double> stat_row{static_cast<double>(seed), static_cast<double>(p.index), static_cast<double>(p.step)};
+    const std::vector<double> means = stat_means.take();
+    stat_row.insert(stat_row.end(), means.begin(), means.end());
+    stat_row.resize(stat_columns.size(), std::nan(""));  // point 0: no steps yet
     const std::lock_guard<std::mutex> lock(mutex);
     csv.append({static_cast<double>(seed), static_cast<double>(p.index), p.seconds, static_cast<double>(p.step),
                 p.scores.fid, p.scores.precision, p.scores.recall, static_cast<double>(p.scores.classes_covered),
-                p.scores.kl_to_uniform, diverged ? 1.0 : 0.0});
+                p.scores.kl_to_uniform, diverged ? 1.0 : 0.0, p.fid_recalibrated});
+    steps_csv->append(stat_row);
     points.push_back(p);
     std::printf("  %-6s seed %lld  t %6.1f s  step %6lld  FID %8.3f  P %.3f R %.3f  classes %d\n", Spec::kName,
                 static_cast<long long>(seed), p.seconds, static_cast<long long>(p.step), p.scores.fid,
@@ -118,7 +194,7 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
     if (!batches.next(x)) continue;  // end of an epoch: the next call starts the next one
     const double t0 = clock_seconds(cpu);
     try {
-      trainer.train_step(x);
+      stat_means.add(trainer.train_step(x));
     } catch (const vaegan::NumericError& e) {
       std::printf("  %s seed %lld diverged: %s\n", Spec::kName, static_cast<long long>(seed), e.what());
       diverged = true;
@@ -303,6 +379,8 @@ int main(int argc, char** argv) {
   p.add("validation-fraction", &study.validation_fraction,
         "--score-on validation: share of each class of the training images held out");
   p.add("validation-seed", &study.validation_seed, "--score-on validation: seed of the held-out choice");
+  p.add("bn-check", &study.bn_check,
+        "also score samples after recalibrating the decoder's batch norm on this many batches of prior codes (0: off)");
   examples::GanSpec::add_flags(p, gan, "gan-");
   examples::VaeSpec::add_flags(p, vae, "vae-");
   examples::VaeGanSpec::add_flags(p, vaegan_options, "vaegan-");
@@ -311,6 +389,8 @@ int main(int argc, char** argv) {
   p.require([&] { return study.batch_size >= 1 && study.threads >= 1 && study.eval_samples >= 20; },
             "need --batch-size >= 1, --threads >= 1, --eval-samples >= 20");
   p.require([&] { return study.clock == "wall" || study.clock == "cpu"; }, "--clock must be wall or cpu");
+  p.require([&] { return study.bn_check >= 0 && (study.bn_check == 0 || study.batch_size >= 2); },
+            "--bn-check must be >= 0 (and needs --batch-size >= 2)");
   p.require([&] { return study.score_on == "test" || study.score_on == "validation"; },
             [&] { return "--score-on must be test or validation, got '" + study.score_on + "'"; });
   p.require(
@@ -362,11 +442,13 @@ int main(int argc, char** argv) {
                           : "the test split (" + std::to_string(scored.size()) + " images; " +
                                 std::to_string(train.size()) + " training images)";
     std::filesystem::create_directories(study.out);
-    std::vector<std::string> columns{"seed",      "point",  "seconds",         "step",          "fid",
-                                     "precision", "recall", "classes_covered", "kl_to_uniform", "diverged"};
+    std::vector<std::string> columns{"seed",          "point",     "seconds",         "step",
+                                     "fid",           "precision", "recall",          "classes_covered",
+                                     "kl_to_uniform", "diverged",  "fid_recalibrated"};
     std::vector<EvalPoint> points;
     std::mutex mutex;
     std::map<std::string, std::unique_ptr<vaegan::CsvAppender>> csvs;
+    std::map<std::string, std::string> steps_csv_paths;  // each run appends its own rows
     struct Run {
       std::string method;
       std::int64_t seed;
@@ -376,6 +458,8 @@ int main(int argc, char** argv) {
       const std::string csv_path = (std::filesystem::path(study.out) / (method + ".csv")).string();
       std::filesystem::remove(csv_path);
       csvs[method] = std::make_unique<vaegan::CsvAppender>(csv_path, columns);
+      steps_csv_paths[method] = (std::filesystem::path(study.out) / (method + "-steps.csv")).string();
+      std::filesystem::remove(steps_csv_paths[method]);
       for (const auto seed : seeds) runs.push_back({method, seed});
     }
     std::atomic<std::size_t> next{0};
@@ -386,11 +470,14 @@ int main(int argc, char** argv) {
         try {
           vaegan::CsvAppender& csv = *csvs[r.method];
           if (r.method == "gan")
-            run_method<examples::GanSpec>(gan, study, r.seed, train, evaluator, csv, points, mutex);
+            run_method<examples::GanSpec>(gan, study, r.seed, train, evaluator, csv, steps_csv_paths[r.method], points,
+                                          mutex);
           if (r.method == "vae")
-            run_method<examples::VaeSpec>(vae, study, r.seed, train, evaluator, csv, points, mutex);
+            run_method<examples::VaeSpec>(vae, study, r.seed, train, evaluator, csv, steps_csv_paths[r.method], points,
+                                          mutex);
           if (r.method == "vaegan")
-            run_method<examples::VaeGanSpec>(vaegan_options, study, r.seed, train, evaluator, csv, points, mutex);
+            run_method<examples::VaeGanSpec>(vaegan_options, study, r.seed, train, evaluator, csv,
+                                             steps_csv_paths[r.method], points, mutex);
         } catch (...) {
           const std::lock_guard<std::mutex> lock(mutex);
           if (!failure) failure = std::current_exception();

@@ -55,7 +55,9 @@ class LossLog {
     plot.set_title(title_).set_x_label("epoch").set_y_label("epoch mean (log scale)").set_log_y(true);
     const std::vector<double> epochs = table.column("epoch");
     for (const auto& name : stat_names_) {
-      if (name == "d_updated" || name == "dec_updated") continue;  // flags, not losses
+      // Flags (their means are rates), not losses; gradient norms have their own scale.
+      if (name == "d_updated" || name == "dec_updated" || name == "d_gated" || name == "dec_gated") continue;
+      if (name.rfind("gnorm_", 0) == 0) continue;
       plot.add_series(name, epochs, table.column(name));
     }
     plot.save(svg_path_);

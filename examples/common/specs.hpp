@@ -42,7 +42,10 @@ struct VaeGanSpec {
     AdamFlags adam;
     vaegan::VaeGanOptions trainer;
     double lr_encoder = -1, lr_decoder = -1, lr_discriminator = -1;
-    double discriminator_dropout = 0.0;  // a layer of the preset discriminator (ModelConfig)
+    double discriminator_dropout = 0.0;       // a layer of the preset discriminator (ModelConfig)
+    std::string decoder_activation = "relu";  // of the preset decoder (ModelConfig)
+    std::int64_t feature_block = 0;           // the preset discriminator's feature layer (ModelConfig)
+    std::string decoder_batch_norm = "joint";
   };
   static constexpr const char* kName = "vaegan";
   static constexpr const char* kProgram = "mnist_vaegan";
@@ -73,12 +76,38 @@ struct VaeGanSpec {
     p.add(prefix + "d-dropout", &o.discriminator_dropout, "dropout after each hidden layer of the discriminator");
     p.add(prefix + "logvar-max", &t.logvar_max, "clamp on the encoder's log-variance (upper)");
     p.add(prefix + "logvar-min", &t.logvar_min, "clamp on the encoder's log-variance (lower)");
+    p.add(prefix + "d-real-weight", &t.d_real_weight, "weight of real images in the discriminator's loss");
+    p.add(prefix + "d-recon-weight", &t.d_recon_weight, "weight of reconstructions in the discriminator's loss");
+    p.add(prefix + "d-prior-weight", &t.d_prior_weight, "weight of prior samples in the discriminator's loss");
+    p.add(prefix + "decoder-bn", &o.decoder_batch_norm,
+          "decoder batch norm: joint (one pass over posterior and prior codes) or separate (a pass each; running "
+          "statistics from the prior codes)");
+    p.add(prefix + "decoder-activation", &o.decoder_activation, "hidden activation of the decoder: relu or leaky_relu");
+    p.add(prefix + "feature-block", &o.feature_block,
+          "discriminator block whose activation is the feature space (0: the last)");
+    p.add_switch(prefix + "gate-on-excess", &t.gate_on_excess_bce,
+                 "gating: take the real label's BCE floor off D's real error, so gating can fire under smoothing");
+    p.add(prefix + "vae-phase", &t.vae_phase_steps, "steps of plain VAE training before the adversarial terms");
+    p.add(prefix + "adversarial-ramp", &t.adversarial_ramp_steps,
+          "steps over which the adversarial terms ramp up from 0 once they start");
+    p.add(prefix + "term-norms-every", &t.term_norms_every,
+          "measure the decoder gradient norm of each loss term every N steps (0: never; costs backward passes)");
     p.require(
         [&t] {
           return t.gamma >= 0 && t.kl_weight >= 0 && t.feature_reconstruction_weight >= 0 &&
-                 t.pixel_reconstruction_weight >= 0 && t.kl_warmup_steps >= 0 && t.adversarial_warmup_steps >= 0;
+                 t.pixel_reconstruction_weight >= 0 && t.kl_warmup_steps >= 0 && t.adversarial_warmup_steps >= 0 &&
+                 t.d_real_weight >= 0 && t.d_recon_weight >= 0 && t.d_prior_weight >= 0 && t.vae_phase_steps >= 0 &&
+                 t.adversarial_ramp_steps >= 0 && t.term_norms_every >= 0;
         },
-        "--" + prefix + "gamma, kl-weight, pixel-weight, feature-weight and the warm-ups must be >= 0");
+        "--" + prefix + "gamma, kl-weight, pixel-weight, feature-weight, the d-*-weights, the warm-ups, vae-phase, " +
+            "adversarial-ramp and term-norms-every must be >= 0");
+    p.require([&t] { return t.pixel_reconstruction_weight > 0 || t.feature_reconstruction_weight > 0; },
+              "--" + prefix + "pixel-weight and --" + prefix + "feature-weight are both 0: nothing would reconstruct");
+    p.require([&o] { return o.decoder_batch_norm == "joint" || o.decoder_batch_norm == "separate"; },
+              "--" + prefix + "decoder-bn must be joint or separate");
+    p.require([&o] { return o.decoder_activation == "relu" || o.decoder_activation == "leaky_relu"; },
+              "--" + prefix + "decoder-activation must be relu or leaky_relu");
+    p.require([&o] { return o.feature_block >= 0; }, "--" + prefix + "feature-block must be >= 0");
     p.require([&t] { return t.real_label > 0 && t.real_label <= 1; }, "--" + prefix + "real-label must be in (0, 1]");
     p.require([&o] { return o.discriminator_dropout >= 0 && o.discriminator_dropout < 1; },
               "--" + prefix + "d-dropout must be in [0, 1)");
@@ -94,9 +123,13 @@ struct VaeGanSpec {
   }
   static void adjust_config(vaegan::ModelConfig& c, const Options& o) {
     c.discriminator_dropout = o.discriminator_dropout;
+    if (o.decoder_activation == "leaky_relu") c.decoder_activation = vaegan::Activation::leaky_relu(0.2);
+    c.discriminator_feature_block = o.feature_block;
   }
   static vaegan::VaeGanOptions make_options(const Options& o) {
     vaegan::VaeGanOptions t = o.trainer;
+    t.decoder_batch_norm =
+        o.decoder_batch_norm == "separate" ? vaegan::DecoderBatchNorm::separate : vaegan::DecoderBatchNorm::joint;
     t.encoder_adam = o.adam.with_lr(o.lr_encoder);
     t.decoder_adam = o.adam.with_lr(o.lr_decoder);
     t.discriminator_adam = o.adam.with_lr(o.lr_discriminator);

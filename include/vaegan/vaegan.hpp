@@ -70,6 +70,7 @@
 #include "vaegan/io/svg_plot.hpp"
 #include "vaegan/io/weights.hpp"
 
+#include "vaegan/train/batch_norm_recalibration.hpp"
 #include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/fit.hpp"
 #include "vaegan/train/gan_trainer.hpp"

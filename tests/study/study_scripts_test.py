@@ -228,6 +228,43 @@ def test_seed_rerun(root, work, bin_dir):
     check("| GAN | 1 | " in report and "± 0.00" not in report, "one seed's scores must show no spread (not '± 0.00')")
 
 
+def test_wide_search(root, work, bin_dir):
+    """SEARCH=wide: its own OUT, 17 + 10 + 17 slots, named runs in the given order, the VAE-GAN's BN check."""
+    s = Study(root, work, "fashion-conv", bin_dir)
+    s.out = os.path.join(work, "fashion-conv-wide")
+    s.env.update(OUT=s.out, SEARCH="wide")
+    script = os.path.join(root, "scripts", "efficiency_study.sh")
+
+    def tune(*names, env=None):
+        return subprocess.run(["bash", script, "fashion-conv", "tune", *names], cwd=root, env=env or s.env,
+                              capture_output=True, text=True)
+
+    refused = tune("vaegan-16", "vaegan-99")
+    check(refused.returncode == 2 and "no configuration 'vaegan-99'" in refused.stderr,
+          f"an unknown name must be refused: {refused.stderr!r}")
+    check(not os.path.exists(os.path.join(s.out, "tune")), "a refused list must start no run")
+    refused = tune("vaegan-16", env=dict(s.env, SEARCH="fair"))
+    check(refused.returncode == 2, "the fair search has no slot 16")
+    refused = tune("vaegan-1", env=dict(s.env, SEARCH="widest"))
+    check(refused.returncode == 2 and "SEARCH must be fair or wide" in refused.stderr, "a bad SEARCH must be refused")
+    s.env["LANES"] = "1"  # one at a time: the order is observable
+    ran = tune("vaegan-16", "gan-13")
+    check(ran.returncode == 0, f"tune vaegan-16 gan-13 failed: {ran.stderr}")
+    runs = sorted(d for d in os.listdir(os.path.join(s.out, "tune")) if not d.endswith(".log"))
+    check(runs == ["gan-13", "vaegan-16"], f"tune NAME... must run only those: {runs}")
+    order = [line.split(",")[0] for line in open(os.path.join(s.out, "cpu-seconds.csv")).read().split()[1:]]
+    check(order == ["tune/vaegan-16", "tune/gan-13"], f"named runs must go in the order given: {order}")
+    vaegan = s.flags("tune/vaegan-16")
+    check("--bn-check 20" in vaegan and "--vaegan-decoder-bn separate" in vaegan and "--vaegan-vae-phase 5000" in vaegan,
+          f"vaegan-16 must carry every change and the BN check: {vaegan!r}")
+    check("--bn-check" not in s.flags("tune/gan-13"), "the GAN's runs have no batch-norm check")
+    s.env["LANES"] = "2"
+    s.run("tune")
+    runs = [d for d in os.listdir(os.path.join(s.out, "tune")) if not d.endswith(".log")]
+    counts = {m: sum(1 for r in runs if r.rsplit("-", 1)[0] == m) for m in ("gan", "vae", "vaegan")}
+    check(counts == {"gan": 17, "vae": 10, "vaegan": 17}, f"the wide search's slots per method: {counts}")
+
+
 def test_equal_budgets(root, work, bin_dir):
     """mnist-mlp: tuning and finals both 600 s, no confirm step, finals on the tuning winners."""
     s = Study(root, work, "mnist-mlp", bin_dir)
@@ -325,6 +362,7 @@ def main():
         test_one_binary(args.root, work, bin_dir)
         test_unrecorded_classifier(args.root, work, bin_dir)
         test_all(args.root, work, bin_dir)
+        test_wide_search(args.root, work, bin_dir)
     finally:
         if not args.work:
             shutil.rmtree(work, ignore_errors=True)

@@ -36,6 +36,10 @@ struct ModelConfig {
   std::vector<Index> discriminator_hidden{512, 256};
   Activation discriminator_activation = Activation::leaky_relu(0.2);
   double discriminator_dropout = 0.0;  // dropout after each hidden layer of the discriminator
+  // The discriminator layer whose output is the VAE-GAN's feature space (Larsen's learned
+  // similarity): 0, the last hidden block's activation; k >= 1, the k-th block's. Written
+  // to checkpoints only when not 0, so configurations from before it read back unchanged.
+  Index discriminator_feature_block = 0;
 
   Index image_dim() const { return image_shape.numel(); }
 
@@ -53,6 +57,7 @@ struct ModelConfig {
       << " decoder=" << widths(decoder_hidden) << ":" << decoder_activation.name()
       << " discriminator=" << widths(discriminator_hidden) << ":" << discriminator_activation.name();
     if (discriminator_dropout > 0.0) s << " dropout=" << discriminator_dropout;
+    if (discriminator_feature_block != 0) s << " features=" << discriminator_feature_block;
     return s.str();
   }
 
@@ -81,6 +86,7 @@ struct ModelConfig {
       << "\ndecoder_activation=" << act(decoder_activation) << "\ndiscriminator_hidden=" << widths(discriminator_hidden)
       << "\ndiscriminator_activation=" << act(discriminator_activation) << "\ndiscriminator_dropout=" << dropout.str()
       << "\n";
+    if (discriminator_feature_block != 0) s << "discriminator_feature_block=" << discriminator_feature_block << "\n";
     return s.str();
   }
   static ModelConfig parse(const std::string& text) {
@@ -143,10 +149,12 @@ struct ModelConfig {
         char* end = nullptr;
         c.discriminator_dropout = std::strtod(value.c_str(), &end);
         if (value.empty() || *end != '\0') fail("discriminator_dropout '" + value + "' is not a number");
-      } else fail("unknown key '" + key + "'");
+      } else if (key == "discriminator_feature_block") c.discriminator_feature_block = parse_index(value);
+      else fail("unknown key '" + key + "'");
     }
     // `architecture` came later: a configuration without it is a dense one.
-    const std::size_t required = 10 + seen.count("architecture");
+    // `discriminator_feature_block` is written only when not 0.
+    const std::size_t required = 10 + seen.count("architecture") + seen.count("discriminator_feature_block");
     if (seen.size() != required)
       fail("expected " + std::to_string(required) + " keys, found " + std::to_string(seen.size()));
     c.validate();
@@ -164,6 +172,11 @@ struct ModelConfig {
     };
     if (!(discriminator_dropout >= 0.0 && discriminator_dropout < 1.0))
       throw Error("ModelConfig: discriminator_dropout must be in [0, 1), got " + std::to_string(discriminator_dropout));
+    if (discriminator_feature_block < 0 ||
+        discriminator_feature_block > static_cast<Index>(discriminator_hidden.size()))
+      throw Error("ModelConfig: discriminator_feature_block must be 0 (the last hidden block) or 1.." +
+                  std::to_string(discriminator_hidden.size()) + " (one of the discriminator's hidden blocks), got " +
+                  std::to_string(discriminator_feature_block));
     if (image_shape.rank() != 3 || image_shape.numel() < 1 || latent_dim < 1 || !positive(encoder_hidden) ||
         !positive(decoder_hidden) || !positive(discriminator_hidden))
       throw Error("ModelConfig: every width must be >= 1 and each network needs a hidden layer (" + describe() + ")");

@@ -6,7 +6,8 @@
 //   encoder:       Flatten, (Dense, act) per hidden width; heads mu, logvar
 //   decoder:       (Dense, act) per hidden width, Dense to C*H*W logits, Reshape [C, H, W]
 //   discriminator: Flatten, (Dense, act[, Dropout]) per hidden width; head; features =
-//                  the last hidden activation (before its dropout)
+//                  the last hidden activation (before its dropout), or the
+//                  config's discriminator_feature_block's
 // Conv (`conv`, DCGAN-style; every conv is kernel 4, stride 2, padding 1, so it halves the
 // image side, and every transposed conv doubles it; batch norm everywhere but at the
 // image's end of each network, as DCGAN places it):
@@ -16,7 +17,8 @@
 //                  (ConvT, BatchNorm2d, act) to each next channel count; ConvT to the image's
 //                  channels (logits)
 //   discriminator: as the encoder's trunk[, Dropout after each act]; Flatten; head;
-//                  features = the last conv activation (before its dropout)
+//                  features = the last conv activation (before its dropout), or the
+//                  config's discriminator_feature_block's
 // preset_encoder / preset_decoder / preset_discriminator pick by config.architecture.
 #include <string>
 #include <utility>
@@ -37,12 +39,14 @@
 namespace vaegan {
 
 namespace detail {
-// (Dense, activation) for each width after `in`; returns the last width.
+// (Dense, activation) for each width after `in`; returns the last width. `activations`,
+// if given, receives each activation layer's position.
 template <class T>
 Index add_dense_stack(Sequential<T>& net, Index in, const std::vector<Index>& widths, const Activation& act,
-                      double dropout = 0.0) {
+                      double dropout = 0.0, std::vector<std::size_t>* activations = nullptr) {
   for (Index w : widths) {
     net.add(Dense<T>(in, w));
+    if (activations) activations->push_back(net.size());
     net.add(ActivationLayer<T>(act));
     if (dropout > 0.0) net.add(Dropout<T>(dropout));
     in = w;
@@ -54,14 +58,22 @@ Index add_dense_stack(Sequential<T>& net, Index in, const std::vector<Index>& wi
 // `in_channels`; batch norm on all but the first (it sees the raw image).
 template <class T>
 void add_conv_stack(Sequential<T>& net, Index in_channels, const std::vector<Index>& channels, const Activation& act,
-                    double dropout = 0.0) {
+                    double dropout = 0.0, std::vector<std::size_t>* activations = nullptr) {
   for (std::size_t i = 0; i < channels.size(); ++i) {
     net.add(Conv2d<T>(in_channels, channels[i], 4, 2, 1));
     if (i > 0) net.add(BatchNorm2d<T>(channels[i]));
+    if (activations) activations->push_back(net.size());
     net.add(ActivationLayer<T>(act));
     if (dropout > 0.0) net.add(Dropout<T>(dropout));
     in_channels = channels[i];
   }
+}
+
+// The position of the discriminator's feature layer: config.discriminator_feature_block's
+// activation (0: the last block's).
+inline std::size_t feature_block(const ModelConfig& c, const std::vector<std::size_t>& activations) {
+  const Index k = c.discriminator_feature_block;
+  return k == 0 ? activations.back() : activations.at(static_cast<std::size_t>(k - 1));
 }
 }  // namespace detail
 
@@ -89,11 +101,11 @@ Discriminator<T> dense_discriminator(const ModelConfig& c) {
   c.validate();
   Sequential<T> trunk;
   trunk.add(Flatten<T>());
+  std::vector<std::size_t> activations;
   detail::add_dense_stack(trunk, c.image_dim(), c.discriminator_hidden, c.discriminator_activation,
-                          c.discriminator_dropout);
-  // The last hidden activation: before its dropout, when there is one.
-  const std::size_t features = trunk.size() - (c.discriminator_dropout > 0.0 ? 2 : 1);
-  const std::string feature_layer = trunk.layer_name(features);
+                          c.discriminator_dropout, &activations);
+  // A hidden block's activation (the last one's by default): before its dropout.
+  const std::string feature_layer = trunk.layer_name(detail::feature_block(c, activations));
   return Discriminator<T>(c.image_shape, std::move(trunk), feature_layer);
 }
 
@@ -130,10 +142,11 @@ template <class T>
 Discriminator<T> conv_discriminator(const ModelConfig& c) {
   c.validate();
   Sequential<T> trunk;
+  std::vector<std::size_t> activations;
   detail::add_conv_stack(trunk, c.image_shape[0], c.discriminator_hidden, c.discriminator_activation,
-                         c.discriminator_dropout);
-  // The last conv activation: before its dropout, when there is one.
-  const std::string feature_layer = trunk.layer_name(trunk.size() - (c.discriminator_dropout > 0.0 ? 2 : 1));
+                         c.discriminator_dropout, &activations);
+  // A conv block's activation (the last one's by default): before its dropout.
+  const std::string feature_layer = trunk.layer_name(detail::feature_block(c, activations));
   trunk.add(Flatten<T>());
   return Discriminator<T>(c.image_shape, std::move(trunk), feature_layer);
 }

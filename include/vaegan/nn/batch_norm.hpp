@@ -12,7 +12,9 @@
 //   running_mean = (1 - momentum) running_mean + momentum batch_mean
 //   running_var  = (1 - momentum) running_var  + momentum unbiased_batch_var
 //   num_batches_tracked += 1
-// (a side effect of every train-mode forward, also one no optimizer step follows). In eval
+// (a side effect of every train-mode forward, also one no optimizer step follows, unless
+// its ForwardContext says update_running_stats = false; running_stats_momentum overrides
+// the momentum for one pass). In eval
 // mode it normalizes with the running statistics. A train-mode batch with one value per
 // channel (a batch of 1 for BatchNorm1d) is refused: its variance is undefined.
 #include <algorithm>
@@ -95,7 +97,9 @@ class BatchNormLayer : public Module<T> {
                   x.shape().str() +
                   ": the variance of one sample is undefined; train with a batch of 2 or more, "
                   "or run it in eval mode (running statistics)");
-    Var<T> y = batch_norm(x, gamma, beta, eps_, mean, var, momentum_);
+    if (!ctx.update_running_stats) return batch_norm(x, gamma, beta, eps_);
+    const double momentum = ctx.running_stats_momentum >= 0.0 ? ctx.running_stats_momentum : momentum_;
+    Var<T> y = batch_norm(x, gamma, beta, eps_, mean, var, momentum);
     params_->buffer_ptr(num_batches_tracked_)[0] += T(1);
     return y;
   }

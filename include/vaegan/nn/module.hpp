@@ -49,12 +49,24 @@ struct ForwardContext {
   // False: stochastic layers pass values through (as in eval) while the rest stays in
   // train mode. Larsen's feature-space loss compares features without dropout noise.
   bool noise = true;
+  // Batch norm in train mode normalizes with the batch's statistics either way; these say
+  // whether the pass also updates the running statistics, and with which momentum (< 0:
+  // the layer's own). A VAE-GAN keeps its posterior codes out of the decoder's running
+  // statistics with the first; recalibration averages over batches with the second.
+  bool update_running_stats = true;
+  double running_stats_momentum = -1.0;
 
   bool training() const { return mode == Mode::train; }
   bool draws_noise() const { return mode == Mode::train && noise; }
   static ForwardContext train(Rng& rng) { return {Mode::train, &rng, true}; }
   static ForwardContext train_without_noise() { return {Mode::train, nullptr, false}; }
   static ForwardContext eval() { return {Mode::eval, nullptr, false}; }
+  // This context, its running statistics left alone.
+  ForwardContext without_running_stats() const {
+    ForwardContext c = *this;
+    c.update_running_stats = false;
+    return c;
+  }
 };
 
 // Named attributes of a layer ("in" -> "784", "p" -> "0.3"), in a fixed order.

@@ -12,7 +12,7 @@ namespace vaegan {
 
 class StepStats {
  public:
-  static constexpr int kCapacity = 12;
+  static constexpr int kCapacity = 16;
 
   // `names` must outlive the stats (trainers pass a static array).
   StepStats(const char* const* names, int count) : names_(names), count_(count) { values_.fill(std::nan("")); }
