@@ -67,6 +67,8 @@
 #include "vaegan/io/image_resize.hpp"
 #include "vaegan/io/png.hpp"
 #include "vaegan/io/safetensors.hpp"
+#include "vaegan/io/safetensors_load.hpp"
+#include "vaegan/io/safetensors_reader.hpp"
 #include "vaegan/io/svg_plot.hpp"
 #include "vaegan/io/weights.hpp"
 

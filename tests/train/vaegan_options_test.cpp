@@ -176,8 +176,9 @@ void check_step_against_reference(const VaeGanOptions& options) {
 
 }  // namespace
 
-TEST_CASE("VaeGanTrainer options: separate decoder batch norm, D weights, feature-only rec and the ramp match a "
-          "recomputation") {
+TEST_CASE(
+    "VaeGanTrainer options: separate decoder batch norm, D weights, feature-only rec and the ramp match a "
+    "recomputation") {
   SUBCASE("every new option at once") { check_step_against_reference(larsen_options()); }
   SUBCASE("joint batch norm, pixel and feature terms, unequal D weights") {
     VaeGanOptions o = larsen_options();
@@ -227,7 +228,9 @@ TEST_CASE("VaeGanTrainer options: term norms are each term's decoder gradient no
   ParameterSet<double>& decoder = *b.networks()[1].params;
   const double w = a.phase_at(0).adversarial_weight;
   REQUIRE(w == doctest::Approx(0.1));
-  auto norm = [&](const Var<double>& term) { return static_cast<double>(gradient_of(tape, term, decoder).matrix().norm()); };
+  auto norm = [&](const Var<double>& term) {
+    return static_cast<double>(gradient_of(tape, term, decoder).matrix().norm());
+  };
   CHECK(measured.get("gnorm_pixel") == doctest::Approx(0.3 * 0.5 * norm(r.pixel_rec)).epsilon(1e-10));
   CHECK(measured.get("gnorm_feature") == doctest::Approx(0.3 * 0.5 * norm(r.feature_rec)).epsilon(1e-10));
   CHECK(measured.get("gnorm_adv") == doctest::Approx(w * norm(r.adversarial)).epsilon(1e-10));
@@ -258,7 +261,7 @@ TEST_CASE("VaeGanTrainer options: a VAE phase trains the VAE alone, then the adv
     INFO("step " << i);
     CHECK(trainer.phase_at(i).vae_only);
     const StepStats s = trainer.train_step(batch);
-    CHECK(s.get("loss_dec") == s.get("rec"));            // the VAE's decoder loss: pixel BCE at weight 1
+    CHECK(s.get("loss_dec") == s.get("rec"));              // the VAE's decoder loss: pixel BCE at weight 1
     CHECK(s.get("loss_e") == s.get("kl") + s.get("rec"));  // kl weight 1
     CHECK(s.get("d_updated") == 0.0);
     CHECK(std::isnan(s.get("loss_d")));  // no discriminator pass at all
@@ -346,8 +349,8 @@ TEST_CASE("ModelConfig: the discriminator's feature block is chosen, round-trips
   }
   ModelConfig mlp = model_preset("mlp");
   mlp.discriminator_feature_block = 1;
-  CHECK(dense_discriminator<float>(mlp).features(tape.constant(Tensor<float>(Shape{2, 1, 28, 28})),
-                                                 ForwardContext::eval())
+  CHECK(dense_discriminator<float>(mlp)
+            .features(tape.constant(Tensor<float>(Shape{2, 1, 28, 28})), ForwardContext::eval())
             .shape() == Shape{2, 512});
   c.discriminator_feature_block = 3;
   CHECK_THROWS_WITH_AS(c.validate(), doctest::Contains("discriminator_feature_block must be 0"), Error);

@@ -27,9 +27,10 @@ template <class Dec>
 void recalibrate_batch_norm(const Dec& decoder, Rng& rng, Index batches, Index batch_size) {
   using T = typename Dec::Scalar;
   if (batches < 1 || batch_size < 2)
-    throw Error("recalibrate_batch_norm: needs batches >= 1 and batch_size >= 2 (batch statistics of one code are "
-                "undefined), got " +
-                std::to_string(batches) + " and " + std::to_string(batch_size));
+    throw Error(
+        "recalibrate_batch_norm: needs batches >= 1 and batch_size >= 2 (batch statistics of one code are "
+        "undefined), got " +
+        std::to_string(batches) + " and " + std::to_string(batch_size));
   Tape<T> tape;
   NoGradGuard<T> no_grad(tape);
   for (Index k = 0; k < batches; ++k) {
