@@ -22,6 +22,8 @@
 #                    (2.6-4 MB each, so ~400 exec/s)
 #   image            fuzz_image on tests/fuzz/corpus/image (PNG, JPEG and BMP files as an
 #                    image folder holds them)
+#   safetensors      fuzz_safetensors on tests/fuzz/corpus/safetensors (weights-in files: a
+#                    tiny trainer's export, an F64 file, hand-made headers)
 # Everything goes under build-fuzz/ (override with FUZZ_BUILD_DIR): the binaries, a fresh
 # working copy of each corpus under build-fuzz/corpus/<target> (the committed corpus is
 # never written to), logs, and any reproducer (crash-*, leak-*, timeout-*, oom-*) under
@@ -55,7 +57,7 @@ while (($#)); do
     --build-only) build_only=1; shift ;;
     --coverage) coverage=1; shift ;;
     -h|--help) sed -n '2,/^set -euo/{/^#/p}' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    idx|checkpoint|checkpoint-seed|image) targets+=("$1"); shift ;;
+    idx|checkpoint|checkpoint-seed|image|safetensors) targets+=("$1"); shift ;;
     *)
       if [[ "$1" =~ ^[0-9]+$ ]]; then
         seconds=$1
@@ -68,8 +70,8 @@ while (($#)); do
       ;;
   esac
 done
-((${#targets[@]})) || targets=(idx checkpoint checkpoint-seed image)
-harness_of() { case $1 in idx | image) echo "$1" ;; *) echo checkpoint ;; esac; }
+((${#targets[@]})) || targets=(idx checkpoint checkpoint-seed image safetensors)
+harness_of() { case $1 in idx | image | safetensors) echo "$1" ;; *) echo checkpoint ;; esac; }
 
 build=${FUZZ_BUILD_DIR:-$root/build-fuzz}
 mkdir -p "$build"
@@ -171,6 +173,7 @@ if ((coverage)); then
     echo "fuzz.sh: line coverage of $t ($(ls "$build/corpus/$t" | wc -l) inputs):"
     if [[ $h == idx ]]; then files=(include/vaegan/data/idx.hpp)
     elif [[ $h == image ]]; then files=(include/vaegan/io/image_decode.hpp include/vaegan/io/image_resize.hpp include/vaegan/data/image_folder.hpp)
+    elif [[ $h == safetensors ]]; then files=(include/vaegan/io/safetensors_reader.hpp include/vaegan/io/safetensors_load.hpp)
     else files=(include/vaegan/io/checkpoint_reader.hpp include/vaegan/train/checkpointing.hpp); fi
     "$llvmcov" report "$bin" -instr-profile="$build/cov/$t.profdata" "${files[@]}"
   done

@@ -1,8 +1,8 @@
 // Writes the fuzzers' seed corpora (scripts/fuzz.sh builds and runs it).
 //
 //   make_corpus --small DIR        the small corpus committed in tests/fuzz/corpus/:
-//                                  DIR/idx/*, DIR/checkpoint/* and DIR/image/* (regenerate
-//                                  it with this)
+//                                  DIR/idx/*, DIR/checkpoint/*, DIR/image/* and
+//                                  DIR/safetensors/* (regenerate it with this)
 //   make_corpus --seed-preset DIR  checkpoints of the `seed` preset, one per trainer kind
 //                                  (2.6 to 4 MB each: generated at fuzz time, not committed)
 //
@@ -18,6 +18,7 @@
 #include "fuzz_common.hpp"
 #include "vaegan/data/idx.hpp"
 #include "vaegan/io/checkpoint.hpp"
+#include "vaegan/io/safetensors.hpp"
 #include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/gan_trainer.hpp"
 #include "vaegan/train/vae_trainer.hpp"
@@ -228,6 +229,38 @@ void image_corpus(const std::filesystem::path& dir) {
   put("regression-I3-undefined-huffman-table.jpg", jpeg_with_undefined_huffman_table());
 }
 
+// A safetensors file from a header's JSON and the buffer's bytes.
+Bytes safetensors_file(const std::string& json, const Bytes& buffer) {
+  Bytes out(8);
+  for (int i = 0; i < 8; ++i) out[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(json.size() >> (8 * i));
+  out.insert(out.end(), json.begin(), json.end());
+  out.insert(out.end(), buffer.begin(), buffer.end());
+  return out;
+}
+
+// Weights-in files: the tiny VAE-GAN's export (what the harness loads), the same trained a
+// step further, and small hand-made headers (F64, metadata with escapes, no tensors,
+// another dtype).
+void safetensors_corpus(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  VaeGanTrainer<float> t(fuzz::tiny_config(), {}, 3);
+  write_file(dir / "tiny-vaegan.safetensors", safetensors_from_trainer(t).bytes());
+  ImageDataset<float> data = fuzz::dataset<float>(fuzz::tiny_config().image_shape);
+  Batches<float> batches = data.batches({fuzz::kBatchSize, fuzz::kBatchSeed});
+  Tensor<float> x;
+  batches.next(x);
+  t.train_step(x);
+  write_file(dir / "tiny-vaegan-trained.safetensors", safetensors_from_trainer(t).bytes());
+  const Bytes f64(16, 0x3f);
+  write_file(dir / "f64.safetensors",
+             safetensors_file("{\"a\":{\"dtype\":\"F64\",\"shape\":[2],\"data_offsets\":[0,16]}}", f64));
+  write_file(dir / "metadata.safetensors",
+             safetensors_file("{\"__metadata__\":{\"format\":\"pt\",\"k\":\"\\u00e9\\n\"}}  ", {}));
+  write_file(dir / "empty.safetensors", safetensors_file("{}", {}));
+  write_file(dir / "bf16.safetensors",
+             safetensors_file("{\"b\":{\"dtype\":\"BF16\",\"shape\":[1,2],\"data_offsets\":[0,4]}}", Bytes(4, 1)));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -236,6 +269,7 @@ int main(int argc, char** argv) {
     idx_corpus(std::filesystem::path(argv[2]) / "idx");
     checkpoint_corpus(std::filesystem::path(argv[2]) / "checkpoint");
     image_corpus(std::filesystem::path(argv[2]) / "image");
+    safetensors_corpus(std::filesystem::path(argv[2]) / "safetensors");
   } else if (mode == "--seed-preset") {
     seed_preset_corpus(argv[2]);
   } else {

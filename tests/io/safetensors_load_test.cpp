@@ -42,7 +42,7 @@ void train_a_little(VaeGanTrainer<float>& t, std::uint64_t seed) {
   for (int i = 0; i < 3; ++i) t.train_step(batch);
 }
 
-#define TRAINED(name, seed)                     \
+#define TRAINED(name, seed)                          \
   VaeGanTrainer<float> name(small_conv(), {}, seed); \
   train_a_little(name, seed)
 
@@ -133,8 +133,9 @@ TEST_CASE("load_safetensors: F64 tensors load, transposed back; other dtypes are
     }
     std::string shape = "[";
     for (std::size_t i = 0; i < dims.size(); ++i) shape += (i ? "," : "") + std::to_string(dims[i]);
-    json += std::string(json.size() > 1 ? "," : "") + "\"decoder." + slice.name + "\":{\"dtype\":\"F64\",\"shape\":" +
-            shape + "],\"data_offsets\":[" + std::to_string(begin) + "," + std::to_string(buffer.size()) + "]}";
+    json += std::string(json.size() > 1 ? "," : "") + "\"decoder." + slice.name +
+            "\":{\"dtype\":\"F64\",\"shape\":" + shape + "],\"data_offsets\":[" + std::to_string(begin) + "," +
+            std::to_string(buffer.size()) + "]}";
   };
   for (const ParameterSlice& p : s.parameters) add(p);
   for (const ParameterSlice& b : s.buffers) add(b);
@@ -157,7 +158,8 @@ TEST_CASE("load_safetensors: F64 tensors load, transposed back; other dtypes are
   }
   CHECK(transposed == 2);
 
-  std::string bf16 = "{\"decoder." + s.parameters[0].name + "\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}";
+  std::string bf16 =
+      "{\"decoder." + s.parameters[0].name + "\":{\"dtype\":\"BF16\",\"shape\":[1],\"data_offsets\":[0,2]}}";
   const SafetensorsReader half = SafetensorsReader::from_bytes(file_of(bf16, Bytes(2, 0)), "bf16.safetensors");
   CHECK_THROWS_WITH_AS(load_safetensors(half, decoder), doctest::Contains("is BF16; vaegan reads F32 and F64 (convert"),
                        IoError);
@@ -204,7 +206,7 @@ TEST_CASE("SafetensorsReader: hostile headers and offsets are refused before any
   const std::string ok = "{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
   CHECK(refusal(file_of(ok, four)) == "accepted");
   CHECK(refusal(file_of(ok + "    ", four)) == "accepted");  // padding
-  CHECK(refusal(file_of("{}", {})) == "accepted");            // no tensors at all
+  CHECK(refusal(file_of("{}", {})) == "accepted");           // no tensors at all
 
   struct Case {
     const char* what;
@@ -220,9 +222,10 @@ TEST_CASE("SafetensorsReader: hostile headers and offsets are refused before any
       {"length past the end", too_long, "only"},
       {"not JSON", file_of("[1,2]", {}), "expected '{'"},
       {"trailing bytes", file_of(ok + " x", four), "bytes after its JSON object"},
-      {"duplicate tensor", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
-                                   "\"t\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
-                                   four),
+      {"duplicate tensor",
+       file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]},"
+               "\"t\":{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}}",
+               four),
        "names tensor 't' twice"},
       {"unknown field", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", four),
        "unknown field \"x\""},
@@ -232,20 +235,23 @@ TEST_CASE("SafetensorsReader: hostile headers and offsets are refused before any
        "must be an integer"},
       {"leading zero", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[01],\"data_offsets\":[0,4]}}", four),
        "leading zero"},
-      {"huge number", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,4]}}", four),
+      {"huge number",
+       file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[99999999999999999999],\"data_offsets\":[0,4]}}", four),
        "too large"},
       {"missing field", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[1]}}", four), "lacks one of"},
       {"unknown dtype", file_of("{\"t\":{\"dtype\":\"F33\",\"shape\":[1],\"data_offsets\":[0,4]}}", four),
        "unknown dtype 'F33'"},
       {"size mismatch", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,8]}}", Bytes(8, 0)),
        "make 4 bytes but data_offsets span 8"},
-      {"shape overflow", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]}}", four),
+      {"shape overflow",
+       file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904,4],\"data_offsets\":[0,4]}}", four),
        "more bytes than the file's buffer"},
       {"offsets past the buffer", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", four),
        "lie outside the buffer"},
-      {"overlap", file_of("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
-                          "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
-                          four),
+      {"overlap",
+       file_of("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+               "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}",
+               four),
        "overlap at byte 0"},
       {"gap", file_of("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[4,8]}}", Bytes(8, 0)),
        "belong to no tensor"},

@@ -97,8 +97,8 @@ inline void check_safetensors_unused(const SafetensorsReader& r, const std::set<
       ++count;
     }
   if (count > 0)
-    throw IoError("safetensors file '" + r.path() + "' has " + std::to_string(count) + " tensor(s) no network takes: " +
-                  unused + (count > 5 ? ", ..." : "") +
+    throw IoError("safetensors file '" + r.path() + "' has " + std::to_string(count) +
+                  " tensor(s) no network takes: " + unused + (count > 5 ? ", ..." : "") +
                   " (a file of another model? pass SafetensorsLoadOptions{.allow_unused = true} to ignore them)");
 }
 

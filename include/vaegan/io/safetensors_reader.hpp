@@ -36,14 +36,14 @@
 namespace vaegan {
 
 namespace safetensors_format {
-constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;               // the reference implementation's limit
+constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;                   // the reference implementation's limit
 constexpr std::uint64_t kDefaultMaxFileBytes = std::uint64_t{16} << 30;  // as checkpoints
 }  // namespace safetensors_format
 
 // One tensor's entry in the header.
 struct SafetensorsTensorInfo {
-  std::string dtype;                // "F32", "F64" (the others are refused when read)
-  std::vector<std::int64_t> shape;  // [] for a scalar
+  std::string dtype;                 // "F32", "F64" (the others are refused when read)
+  std::vector<std::int64_t> shape;   // [] for a scalar
   std::uint64_t begin = 0, end = 0;  // byte offsets into the buffer
   std::int64_t numel() const {
     std::int64_t n = 1;
@@ -225,7 +225,8 @@ class SafetensorsHeaderParser {
       skip_space();
       expect(':');
       skip_space();
-      if (peek() != '"') fail("\"__metadata__\" entry '" + key + "' is not a string (safetensors metadata maps strings to strings)");
+      if (peek() != '"')
+        fail("\"__metadata__\" entry '" + key + "' is not a string (safetensors metadata maps strings to strings)");
       std::string value = string_value();
       if (!metadata.emplace(key, std::move(value)).second) fail("\"__metadata__\" has key '" + key + "' twice");
       skip_space();
@@ -289,9 +290,8 @@ class SafetensorsHeaderParser {
 // Bytes per element of a safetensors dtype; 0 for a name the format does not have.
 inline std::uint64_t safetensors_dtype_bytes(const std::string& dtype) {
   static const std::pair<const char*, std::uint64_t> kinds[] = {
-      {"F64", 8}, {"F32", 4},  {"F16", 2}, {"BF16", 2}, {"I64", 8},     {"I32", 4},     {"I16", 2},
-      {"I8", 1},  {"U64", 8},  {"U32", 4}, {"U16", 2},  {"U8", 1},      {"BOOL", 1},    {"F8_E5M2", 1},
-      {"F8_E4M3", 1}};
+      {"F64", 8}, {"F32", 4}, {"F16", 2}, {"BF16", 2}, {"I64", 8},  {"I32", 4},     {"I16", 2},    {"I8", 1},
+      {"U64", 8}, {"U32", 4}, {"U16", 2}, {"U8", 1},   {"BOOL", 1}, {"F8_E5M2", 1}, {"F8_E4M3", 1}};
   for (const auto& [name, bytes] : kinds)
     if (dtype == name) return bytes;
   return 0;
@@ -430,7 +430,8 @@ class SafetensorsReader {
     for (const auto& [begin, end] : spans) {
       if (begin < covered) corrupt("two tensors' data_offsets overlap at byte " + std::to_string(begin));
       if (begin > covered)
-        corrupt("bytes " + std::to_string(covered) + " to " + std::to_string(begin) + " of the buffer belong to no tensor");
+        corrupt("bytes " + std::to_string(covered) + " to " + std::to_string(begin) +
+                " of the buffer belong to no tensor");
       covered = end;
     }
     if (covered != buffer_bytes)
