@@ -5,6 +5,9 @@
 #                                                seed 1, scored on a validation split carved out
 #                                                of the training images
 #   scripts/efficiency_study.sh SETTING grid     tune's results as one CSV (OUT/grid.csv)
+#   scripts/efficiency_study.sh SETTING ablation the grid, and per method the tuning runs ranked
+#                                                and the VAE-GAN's ablation against vaegan-6
+#                                                (OUT/ablation.md; scripts/ablation_report.py)
 #   scripts/efficiency_study.sh SETTING confirm  where the finals run longer than the tuning:
 #                                                each method's two best configurations again,
 #                                                seed 1, validation split, for the finals'
@@ -60,7 +63,7 @@ SEEDS=${SEEDS:-1 2 3}
 SEARCH=${SEARCH:-fair}
 
 usage() {
-  echo "usage: scripts/efficiency_study.sh mnist-mlp|mnist-conv|fashion-conv tune [NAME...] | grid | confirm | final | report | all" >&2
+  echo "usage: scripts/efficiency_study.sh mnist-mlp|mnist-conv|fashion-conv tune [NAME...] | grid | ablation | confirm | final | report | all" >&2
   exit 2
 }
 [[ $# -ge 2 ]] || usage
@@ -368,6 +371,10 @@ case "${1:-}" in
   grid)
     grid_csv tune >"$OUT/grid.csv"
     cat "$OUT/grid.csv"
+    ;;
+  ablation)
+    grid_csv tune >"$OUT/grid.csv"
+    python3 scripts/ablation_report.py "$OUT"
     ;;
   confirm)
     if [[ $FINAL_BUDGET == "$BUDGET" ]]; then

@@ -49,10 +49,18 @@ def curve(t):
     return 35 + len(joined) % 5 + 100 / (1 + t / 50)
 os.makedirs(out, exist_ok=True)
 with open(os.path.join(out, method + ".csv"), "w") as f:
-    f.write("seed,point,seconds,step,fid,precision,recall,classes_covered,kl_to_uniform,diverged\n")
+    f.write("seed,point,seconds,step,fid,precision,recall,classes_covered,kl_to_uniform,diverged,fid_recalibrated\n")
     for i in range(int(budget // 10) + 1):
         t = 10.0 * i
-        f.write(f"{seed},{i},{t},{i * STEPS_PER_POINT[method]},{curve(t)},0.7,0.6,10,0.01,0\n")
+        recal = curve(t) - 3 if "--bn-check" in joined else float("nan")
+        f.write(f"{seed},{i},{t},{i * STEPS_PER_POINT[method]},{curve(t)},0.7,0.6,10,0.01,0,{recal}\n")
+if method == "vaegan":  # gating skips D's update on every other step
+    gated = 0.5 if "--vaegan-equilibrium" in joined else 0.0
+    with open(os.path.join(out, "vaegan-steps.csv"), "w") as f:
+        f.write("seed,point,step,loss_d,d_updated,dec_updated,d_gated,dec_gated\n")
+        f.write(f"{seed},0,0,nan,nan,nan,nan,nan\n")
+        for i in range(1, int(budget // 10) + 1):
+            f.write(f"{seed},{i},{i * STEPS_PER_POINT[method]},0.5,{1 - gated},1,{gated},0\n")
 with open(os.path.join(out, "summary.md"), "w") as f:
     f.write("fake run: " + joined + "\n")
 '''
@@ -228,6 +236,12 @@ def test_seed_rerun(root, work, bin_dir):
     check("| GAN | 1 | " in report and "± 0.00" not in report, "one seed's scores must show no spread (not '± 0.00')")
 
 
+def len_joined(study, name):
+    """The length of the arguments the fake compare saw for a finished tuning run (its curve's offset)."""
+    with open(os.path.join(study.out, "tune", name, "summary.md")) as f:
+        return len(f.read()[len("fake run: "):].rstrip("\n"))
+
+
 def test_wide_search(root, work, bin_dir):
     """SEARCH=wide: its own OUT, 17 + 10 + 17 slots, named runs in the given order, the VAE-GAN's BN check."""
     s = Study(root, work, "fashion-conv", bin_dir)
@@ -263,6 +277,21 @@ def test_wide_search(root, work, bin_dir):
     runs = [d for d in os.listdir(os.path.join(s.out, "tune")) if not d.endswith(".log")]
     counts = {m: sum(1 for r in runs if r.rsplit("-", 1)[0] == m) for m in ("gan", "vae", "vaegan")}
     check(counts == {"gan": 17, "vae": 10, "vaegan": 17}, f"the wide search's slots per method: {counts}")
+    s.run("ablation")
+    with open(os.path.join(s.out, "ablation.md")) as f:
+        ablation = f.read().split("## The VAE-GAN's ablation")
+    check(len(ablation) == 2, "ablation.md must have the VAE-GAN's ablation")
+    rows = [line for line in ablation[1].splitlines() if line.startswith("| vaegan-")]
+    check(len(rows) == 17, f"the ablation must have a row per VAE-GAN configuration: {len(rows)}")
+    row = {r.split(" | ")[0][2:]: r for r in rows}
+    check("| decoder-bn separate |" in row["vaegan-7"], f"vaegan-7's change: {row['vaegan-7']!r}")
+    check("| gamma 0.05 |" in row["vaegan-10"], f"vaegan-10's change: {row['vaegan-10']!r}")
+    times = [10.0 * i for i in range(61)]
+    best = min(35 + len_joined(s, "vaegan-6") % 5 + 100 / (1 + t / 50) for t in times)
+    check(f"| (the base) | {best:.2f} (600 s) |" in row["vaegan-6"] and f"| {best - 3:.2f} |" in row["vaegan-6"],
+          f"vaegan-6's best and recalibrated FID: {row['vaegan-6']!r}, expected {best:.2f}")
+    check("| 50% (50%) | 100% (0%) | 1,200 |" in row["vaegan-6"], f"vaegan-6's update rates: {row['vaegan-6']!r}")
+    check("| 100% (0%) | 100% (0%) |" in row["vaegan-1"], f"a run without gating updates D every step: {row['vaegan-1']!r}")
 
 
 def test_equal_budgets(root, work, bin_dir):
