@@ -1,10 +1,12 @@
 #!/usr/bin/env python3
 """Driver of the safetensors export tests, shared by CTest and Meson (tests/export/).
 
-  run_export_test.py roundtrip --reference EXPORT_REFERENCE [--cli VAEGAN_EXPORT] --work DIR
+  run_export_test.py roundtrip --reference EXPORT_REFERENCE [--cli VAEGAN_EXPORT] [--import-cli VAEGAN_IMPORT] --work DIR
       export_reference trains a composed VAE-GAN and exports it; check_export.py reads the
       file on its own and compares the rebuilt networks with the C++ outputs; with --cli,
-      vaegan_export on the saved checkpoint must write the same bytes as the in-process export.
+      vaegan_export on the saved checkpoint must write the same bytes as the in-process export;
+      with --import-cli too, weights rewritten by NumPy (each value negated) go into the
+      checkpoint with vaegan_import and come back out of vaegan_export as written.
   run_export_test.py bad_input --reference EXPORT_REFERENCE --cli VAEGAN_EXPORT --work DIR
       vaegan_export fed bad input: exit status 2 (usage) or 1 (runtime) with one line on
       stderr, and no output file (nor a temporary) left behind.
@@ -65,8 +67,60 @@ def roundtrip(args):
             fail(f"vaegan_export wrote {len(from_cli)} bytes that differ from the in-process export "
                  f"({len(in_process)} bytes)")
         print(f"run_export_test: vaegan_export output is byte-identical to export_safetensors ({len(from_cli)} bytes)")
+        if args.import_cli:
+            import_roundtrip(args, directory, model)
         if leftovers(directory):
             fail(f"temporary files left behind: {leftovers(directory)}")
+
+
+def negated_copy(model, out):
+    """The safetensors file `model` with every F32 value negated, written by this script alone."""
+    import json
+    import struct
+    import numpy as np
+    with open(model, "rb") as f:
+        data = f.read()
+    (n,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + n])
+    body = bytearray(data[8 + n:])
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        values = np.frombuffer(bytes(body[begin:end]), dtype="<f4")
+        body[begin:end] = (-values).astype("<f4").tobytes()
+    with open(out, "wb") as f:
+        f.write(data[:8 + n] + bytes(body))
+
+
+def import_roundtrip(args, directory, model):
+    """Edited weights in through vaegan_import, out again through vaegan_export: the same bytes."""
+    edited = os.path.join(directory, "edited.safetensors")
+    negated_copy(model, edited)
+    imported = os.path.join(directory, "imported.bin")
+    result = run([args.import_cli, "--checkpoint", os.path.join(directory, "checkpoint.bin"), "--weights", edited,
+                  "--out", imported, "--reset-optimizer"])
+    if len(result.stdout.splitlines()) != 1 or imported not in result.stdout:
+        fail(f"vaegan_import should print one line naming the file it wrote; got {result.stdout!r}")
+    again = os.path.join(directory, "again.safetensors")
+    run([args.cli, "--checkpoint", imported, "--out", again])
+    with open(edited, "rb") as a, open(again, "rb") as b:
+        if a.read() != b.read():
+            fail("the weights imported with vaegan_import did not come back out of vaegan_export as written")
+    print("run_export_test: edited weights went in with vaegan_import and came out of vaegan_export byte for byte")
+    # A file of another model is refused, and nothing is written.
+    refused = os.path.join(directory, "refused.bin")
+    other = os.path.join(directory, "other.safetensors")
+    with open(edited, "rb") as f:
+        data = f.read()
+    (n,) = __import__("struct").unpack("<Q", data[:8])
+    header = data[8:8 + n].replace(b'"decoder.', b'"dekoder.')
+    with open(other, "wb") as f:
+        f.write(data[:8] + header + data[8 + n:])
+    result = run([args.import_cli, "--checkpoint", os.path.join(directory, "checkpoint.bin"), "--weights", other,
+                  "--out", refused], expect_rc=1, echo=False)
+    if "has no tensor 'decoder." not in result.stderr or os.path.exists(refused):
+        fail(f"vaegan_import must refuse a file without the decoder's tensors and write nothing: {result.stderr!r}")
 
 
 def bad_input(args):
@@ -112,6 +166,7 @@ def main():
     parser.add_argument("mode", choices=["roundtrip", "bad_input"])
     parser.add_argument("--reference", required=True, help="the export_reference program")
     parser.add_argument("--cli", default="", help="the vaegan_export program (roundtrip: optional)")
+    parser.add_argument("--import-cli", default="", help="the vaegan_import program (roundtrip: optional)")
     parser.add_argument("--work", required=True, help="a scratch directory (emptied first)")
     args = parser.parse_args()
     if args.mode == "roundtrip":

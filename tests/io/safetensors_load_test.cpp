@@ -7,13 +7,16 @@
 
 #include <cstdint>
 #include <cstring>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "temp_dir.hpp"
 #include "train/train_test_util.hpp"
+#include "vaegan/io/checkpoint_import.hpp"
 #include "vaegan/io/safetensors.hpp"
 #include "vaegan/io/safetensors_load.hpp"
+#include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/gan_trainer.hpp"
 #include "vaegan/train/vaegan_trainer.hpp"
 
@@ -272,4 +275,41 @@ TEST_CASE("SafetensorsReader: hostile headers and offsets are refused before any
   const SafetensorsReader r = SafetensorsReader::from_bytes(
       file_of("{\"__metadata__\":{\"k\":\"a\\\"b\\u00e9\\ud83d\\ude00\"}}", {}), "escapes.safetensors");
   CHECK(r.metadata().at("k") == "a\"b\xc3\xa9\xf0\x9f\x98\x80");
+}
+
+TEST_CASE("import_safetensors_into_checkpoint: another run's weights into a checkpoint, the rest kept or reset") {
+  TRAINED(a, 3);  // the checkpoint: its step, Rng and Adam state are kept
+  TRAINED(b, 8);  // the weights
+  vaegan_test::TempDir dir;
+  const std::string ckpt = dir.file("a.vgck"), weights = dir.file("b.safetensors"), out = dir.file("imported.vgck");
+  save_training_checkpoint<VaeGanTrainer<float>, float>(ckpt, a, nullptr);
+  export_safetensors(weights, b);
+  import_safetensors_into_checkpoint(ckpt, weights, out);
+  VaeGanTrainer<float> c(small_conv(), {}, 99);
+  load_training_checkpoint<VaeGanTrainer<float>, float>(out, c, nullptr);
+  CHECK(same_values(c, b));
+  CHECK(c.step() == a.step());
+  CHECK(c.rng().state() == a.rng().state());
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(bit_identical(c.networks()[i].optimizer->first_moment(), a.networks()[i].optimizer->first_moment()));
+    CHECK(c.networks()[i].optimizer->steps() == a.networks()[i].optimizer->steps());
+  }
+
+  CheckpointImportOptions reset;
+  reset.reset_optimizer = true;
+  import_safetensors_into_checkpoint(ckpt, weights, out, reset);
+  load_training_checkpoint<VaeGanTrainer<float>, float>(out, c, nullptr);
+  CHECK(same_values(c, b));
+  for (std::size_t i = 0; i < 3; ++i) {
+    CHECK(c.networks()[i].optimizer->steps() == 0);
+    CHECK(c.networks()[i].optimizer->second_moment().matrix().cwiseAbs().maxCoeff() == 0.0f);
+  }
+
+  // A GAN's weights do not fit: refused naming both files' problem, and nothing written.
+  GanTrainer<float> gan(small_conv(), {}, 1);
+  const std::string gan_weights = dir.file("gan.safetensors"), refused = dir.file("refused.vgck");
+  export_safetensors(gan_weights, gan);
+  CHECK_THROWS_WITH_AS(import_safetensors_into_checkpoint(ckpt, gan_weights, refused),
+                       doctest::Contains("has no tensor 'encoder."), IoError);
+  CHECK_FALSE(std::filesystem::exists(refused));
 }

@@ -50,6 +50,12 @@ class CheckpointReader {
     return out;
   }
   SectionType type(const std::string& name) const { return entry(name).type; }
+  // A section's payload as stored, whatever its type: to copy it into another checkpoint
+  // unchanged (CheckpointWriter::add_section).
+  std::vector<std::uint8_t> payload(const std::string& name) const {
+    const Entry& e = entry(name);
+    return std::vector<std::uint8_t>(data(e), data(e) + e.length);
+  }
 
   std::vector<std::uint8_t> bytes(const std::string& name) const {
     const Entry& e = expect(name, SectionType::bytes);

@@ -46,6 +46,10 @@ class CheckpointWriter {
     add(name, SectionType::i64, le64(static_cast<std::uint64_t>(v)));
   }
   void add_f64(const std::string& name, double v) { add(name, SectionType::f64, le64(detail::f64_bits(v))); }
+  // A section copied as it is from another checkpoint (CheckpointReader::type, payload).
+  void add_section(const std::string& name, SectionType type, std::vector<std::uint8_t> payload) {
+    add(name, type, std::move(payload));
+  }
 
   // A float or double tensor: its shape and its elements, bit for bit.
   template <class T>

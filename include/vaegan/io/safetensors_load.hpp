@@ -52,12 +52,16 @@ inline std::string safetensors_shape_text(const std::vector<std::int64_t>& dims)
   return s + "]";
 }
 
-// Checks that every parameter and buffer of one network has its tensor, and plans the copies.
+// Checks that every parameter and buffer of one network (structure `s`, its values in the
+// flat buffers `values` and `buffers`) has its tensor, and plans the copies.
 template <class T>
 void plan_safetensors_network(const SafetensorsReader& r, const std::string& prefix, const NetworkStructure& s,
-                              ParameterSet<T>& params, std::vector<SafetensorsCopy<T>>& plan,
-                              std::set<std::string>& used) {
-  auto take = [&](const ParameterSlice& slice, T* base, const char* kind) {
+                              T* values, Index values_size, T* buffers, Index buffers_size,
+                              std::vector<SafetensorsCopy<T>>& plan, std::set<std::string>& used) {
+  auto take = [&](const ParameterSlice& slice, T* base, Index size, const char* kind) {
+    if (slice.offset < 0 || slice.offset + slice.shape.numel() > size)
+      throw IoError("the " + prefix + "'s " + kind + " '" + slice.name + "' lies outside its " + std::to_string(size) +
+                    " stored values (the structure and the values do not match)");
     const std::string name = prefix + "." + slice.name;
     if (!r.has(name))
       throw IoError("safetensors file '" + r.path() + "' has no tensor '" + name + "' for the " + prefix + "'s " +
@@ -81,8 +85,15 @@ void plan_safetensors_network(const SafetensorsReader& r, const std::string& pre
     plan.push_back(c);
     used.insert(name);
   };
-  for (const ParameterSlice& p : s.parameters) take(p, params.values().data(), "parameter");
-  for (const ParameterSlice& b : s.buffers) take(b, params.buffers().data(), "buffer");
+  for (const ParameterSlice& p : s.parameters) take(p, values, values_size, "parameter");
+  for (const ParameterSlice& b : s.buffers) take(b, buffers, buffers_size, "buffer");
+}
+template <class T>
+void plan_safetensors_network(const SafetensorsReader& r, const std::string& prefix, const NetworkStructure& s,
+                              ParameterSet<T>& params, std::vector<SafetensorsCopy<T>>& plan,
+                              std::set<std::string>& used) {
+  plan_safetensors_network(r, prefix, s, params.values().data(), params.values().numel(), params.buffers().data(),
+                           params.buffers().numel(), plan, used);
 }
 
 // Tensors under `scope` ("" = all; a network's "prefix.") that nothing took.
