@@ -82,7 +82,7 @@ CheckpointWriter import_safetensors(const CheckpointReader& r, const Safetensors
   for (const std::string& name : r.names()) {
     const auto updated = values.find(name);
     const bool adam_state = name.size() > 7 && (name.compare(name.size() - 7, 7, ".adam.m") == 0 ||
-                                                 name.compare(name.size() - 7, 7, ".adam.v") == 0);
+                                                name.compare(name.size() - 7, 7, ".adam.v") == 0);
     const bool adam_steps = name.size() > 11 && name.compare(name.size() - 11, 11, ".adam.steps") == 0;
     if (updated != values.end()) {
       w.add_tensor(name, updated->second);

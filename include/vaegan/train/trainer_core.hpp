@@ -37,6 +37,7 @@
 
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/error.hpp"
+#include "vaegan/core/format.hpp"
 #include "vaegan/core/rng.hpp"
 #include "vaegan/distributed/communicator.hpp"
 #include "vaegan/models/decoder.hpp"
@@ -189,7 +190,28 @@ class TrainerCore {
     if (!fits)
       throw ShapeError(std::string(who) + ": images must be [batch, " + image.str().substr(1) + " (or [batch, " +
                        std::to_string(image.numel()) + "]), got " + s.str());
+    check_image_values(who, images);
     return tape.constant(images.data(), image.batched(s.rows()));
+  }
+
+  // Images are targets of a BCE in [0, 1]: a NaN or infinity, or pixels in 0..255, would
+  // train silently into nonsense (a reconstruction loss of 1e8) or stop a step later with
+  // a message about learning rates. Refused here instead, naming the image, the pixel and
+  // the value. One pass over the batch, no allocation unless it throws.
+  void check_image_values(const char* who, const Tensor<T>& images) const {
+    const Index per_image = images.shape().numel() / std::max<Index>(images.rows(), 1);
+    const T* v = images.data();
+    for (Index i = 0; i < images.numel(); ++i) {
+      if (v[i] >= T(0) && v[i] <= T(1)) continue;
+      const std::string where = std::string(who) + " (step " + std::to_string(step_) + "): image " +
+                                std::to_string(i / per_image) + " of the batch has " + detail::format_double(v[i]) +
+                                " at pixel " + std::to_string(i % per_image);
+      if (!std::isfinite(static_cast<double>(v[i])))
+        throw NumericError(where + ": the batch is not finite; check the data (nothing was trained on it)");
+      throw Error(where + ": images must have values in [0, 1]" +
+                  (v[i] > T(1) && v[i] <= T(255) ? " (8-bit pixels? divide them by 255)" : "") +
+                  "; nothing was trained on this batch");
+    }
   }
 
   // (mu, clamped logvar) = E(x);  z = mu + eps * exp(logvar / 2)
@@ -229,7 +251,8 @@ class TrainerCore {
       if (!std::isfinite(losses[i]))
         throw NumericError("step " + std::to_string(step_) + ": loss " + routes[i].name + " is " +
                            std::to_string(losses[i]) + " (trains " + network_names(routes[i].networks) +
-                           "); lower the learning rates, or resume from the last checkpoint");
+                           "); the batch was finite and in [0, 1] (checked on entry), so the weights diverged: "
+                           "lower the learning rates, or resume from the last checkpoint");
     const T seed = static_cast<T>(1.0 / replicas());
     for (const auto& r : routes) {
       if (!r.update) continue;
