@@ -6,13 +6,14 @@
 // - DIR/conv: convolutional (Conv2d with odd kernels, strides and paddings,
 //   ConvTranspose2d with output padding, BatchNorm1d and BatchNorm2d, whose running
 //   statistics the evaluation-mode outputs below depend on), images [2, 9, 9].
-// Each trains 5 steps on random images, and its directory gets:
+// and the VAE-GAN of each preset (seed, mlp, conv) into DIR/preset-NAME (for
+// torch_interop_test.py). Each trains 5 steps on random images, and its directory gets:
 //   model.safetensors   export_safetensors(trainer)
 //   checkpoint.bin      save_training_checkpoint (vaegan_export's input)
-//   z.npy               fixed latent codes [7, 5]
+//   z.npy               fixed latent codes [7, latent]
 //   generated.npy       the trainer's generate(z): sigmoid(decoder(z)), [7, ...image]
 //   images.npy          images [4, ...image] in [0, 1]
-//   mu.npy              the trainer's encode(images): posterior means [4, 5]
+//   mu.npy              the trainer's encode(images): posterior means [4, latent]
 // (.npy: NumPy's format, version 1.0, little-endian float32). check_export.py then reads
 // the safetensors file on its own, rebuilds the networks from the metadata and compares.
 // The program also checks that export_checkpoint_safetensors on the checkpoint gives the
@@ -125,7 +126,7 @@ bool export_model(Trainer& trainer, const std::filesystem::path& dir, vaegan::Rn
     return false;
   }
 
-  vaegan::Tensor<T> z(vaegan::Shape{7, 5}), generated;
+  vaegan::Tensor<T> z(vaegan::Shape{7, trainer.latent_dim()}), generated;
   rng.fill_normal(z.data(), z.numel(), 0.0, 1.5);
   z(0, 0) = 6.0f;  // far out: saturates the activations and the final sigmoid
   trainer.generate(z, generated);
@@ -157,6 +158,11 @@ int main(int argc, char** argv) {
     if (!export_model(dense, dir, rng)) return 1;
     auto conv = make_conv_trainer();
     if (!export_model(conv, dir / "conv", rng)) return 1;
+    // The presets (docs/reference-workloads.md), for the PyTorch interop test.
+    for (const char* preset : {"seed", "mlp", "conv"}) {
+      vaegan::VaeGanTrainer<T> trainer(vaegan::model_preset(preset), {}, 8);
+      if (!export_model(trainer, dir / (std::string("preset-") + preset), rng)) return 1;
+    }
     return 0;
   } catch (const std::exception& e) {
     std::cerr << "export_reference: error: " << e.what() << "\n";
