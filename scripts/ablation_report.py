@@ -10,7 +10,11 @@ OUT/tune/<name>/vaegan-steps.csv. Writes OUT/ablation.md:
     the fair study's conv winner), the change named by the flags it adds or alters, its best
     and final FID, the best FID after the decoder's batch norm is recalibrated on prior codes
     (compare --bn-check), and how often D and the decoder were updated and how often
-    equilibrium gating skipped them (step-weighted means of vaegan-steps.csv).
+    equilibrium gating skipped them (step-weighted means of vaegan-steps.csv);
+  * the instrument runs (OUT/instruments/<name>/, compare with --vaegan-term-norms-every):
+    over the steps where the adversarial terms were on, the update and gating rates, D's mean
+    outputs, each decoder loss term's gradient norm, and the FID given up to the batch-norm
+    statistics (FID minus recalibrated FID, mean and range over the evaluation points).
 Standard library only. Docs: docs/study/wide/README.md.
 """
 import argparse
@@ -81,6 +85,51 @@ def update_rates(out, name):
     return {k: (sums[k] / weight if weight else math.nan) for k in keys}
 
 
+def instrument_lines(out):
+    """The instrument runs' table (empty if there are none)."""
+    root = os.path.join(out, "instruments")
+    names = sorted(n for n in os.listdir(root) if os.path.exists(os.path.join(root, n, "summary.md"))) \
+        if os.path.isdir(root) else []
+    if not names:
+        return []
+    keys = ["d_updated", "d_gated", "dec_updated", "dec_gated", "d_real", "d_recon", "d_prior",
+            "gnorm_pixel", "gnorm_feature", "gnorm_adv"]
+    lines = ["## Instrument runs", "",
+             "Means over the steps where the adversarial terms were on (those whose interval has a D "
+             "output), weighted by steps; gradient norms over the steps that measured them. \"FID given up to batch "
+             "norm\": FID minus the FID after recalibrating the decoder's batch norm on prior codes.", "",
+             "| run | adversarial steps | D updated (gated) | decoder updated (gated) | D(real) / D(recon) / D(prior) "
+             "| decoder-gradient norm: pixel / feature / adversarial | FID given up to batch norm |",
+             "|---|---:|---:|---:|---|---|---|"]
+    for name in names:
+        sums, weights, previous, adversarial = {k: 0.0 for k in keys}, {k: 0 for k in keys}, 0, 0
+        with open(os.path.join(root, name, "vaegan-steps.csv"), newline="") as f:
+            for row in csv.DictReader(f):
+                step = int(float(row["step"]))
+                steps, previous = step - previous, step
+                if steps <= 0 or not math.isfinite(number(row["d_real"])):
+                    continue
+                adversarial += steps
+                for k in keys:
+                    v = number(row[k])
+                    if math.isfinite(v):
+                        sums[k] += v * steps
+                        weights[k] += steps
+        m = {k: sums[k] / weights[k] if weights[k] else math.nan for k in keys}
+        gaps = []
+        with open(os.path.join(root, name, "vaegan.csv"), newline="") as f:
+            for row in csv.DictReader(f):
+                gap = number(row["fid"]) - number(row.get("fid_recalibrated", "nan"))
+                if int(row["point"]) > 0 and math.isfinite(gap):
+                    gaps.append(gap)
+        gap = f"{sum(gaps) / len(gaps):.1f} ({min(gaps):.1f} to {max(gaps):.1f})" if gaps else "—"
+        lines.append(f"| {name} | {adversarial:,} | {percent(m['d_updated'])} ({percent(m['d_gated'])}) | "
+                     f"{percent(m['dec_updated'])} ({percent(m['dec_gated'])}) | "
+                     f"{fmt(m['d_real'], 2)} / {fmt(m['d_recon'], 2)} / {fmt(m['d_prior'], 2)} | "
+                     f"{fmt(m['gnorm_pixel'], 2)} / {fmt(m['gnorm_feature'], 2)} / {fmt(m['gnorm_adv'], 2)} | {gap} |")
+    return lines + [""]
+
+
 def flag_pairs(flags):
     """{flag: value} of a configuration's flags (a switch maps to "")."""
     tokens, out, i = flags.split(), {}, 0
@@ -146,6 +195,7 @@ def main():
                          f"{percent(r['d_updated'])} ({percent(r['d_gated'])}) | "
                          f"{percent(r['dec_updated'])} ({percent(r['dec_gated'])}) | {step:,} |")
         lines.append("")
+    lines += instrument_lines(args.out)
     text = "\n".join(lines)
     with open(os.path.join(args.out, "ablation.md"), "w") as f:
         f.write(text)

@@ -293,6 +293,28 @@ def test_wide_search(root, work, bin_dir):
     check("| 50% (50%) | 100% (0%) | 1,200 |" in row["vaegan-6"], f"vaegan-6's update rates: {row['vaegan-6']!r}")
     check("| 100% (0%) | 100% (0%) |" in row["vaegan-1"], f"a run without gating updates D every step: {row['vaegan-1']!r}")
 
+    # An instrument run: 100 warm-up steps without D, then 300 adversarial ones in two
+    # intervals (D updated on 1/2 and 1/4 of them), term norms measured in the second only.
+    run_dir = os.path.join(s.out, "instruments", "vaegan-6")
+    os.makedirs(run_dir)
+    with open(os.path.join(run_dir, "summary.md"), "w") as f:
+        f.write("instrument run\n")
+    with open(os.path.join(run_dir, "vaegan-steps.csv"), "w") as f:
+        f.write("seed,point,step,d_real,d_recon,d_prior,d_updated,dec_updated,d_gated,dec_gated,"
+                "gnorm_pixel,gnorm_feature,gnorm_adv\n")
+        f.write("1,0,0,nan,nan,nan,nan,nan,nan,nan,nan,nan,nan\n")
+        f.write("1,1,100,nan,nan,nan,0,1,0,0,nan,nan,nan\n")
+        f.write("1,2,200,0.4,0.2,0.3,0.5,1,0.5,0,nan,nan,nan\n")
+        f.write("1,3,400,0.4,0.2,0.3,0.25,1,0.75,0,6,nan,2\n")
+    with open(os.path.join(run_dir, "vaegan.csv"), "w") as f:
+        f.write("seed,point,seconds,step,fid,precision,recall,classes_covered,kl_to_uniform,diverged,fid_recalibrated\n")
+        f.write("1,0,0,0,300,0,0,1,2,0,200\n1,1,10,100,60,0,0,10,0,0,58\n1,2,20,200,50,0,0,10,0,0,44\n")
+    s.run("ablation")
+    with open(os.path.join(s.out, "ablation.md")) as f:
+        instruments = [line for line in f.read().split("## Instrument runs")[-1].splitlines() if line.startswith("| vaegan-6")]
+    expected = "| vaegan-6 | 300 | 33% (67%) | 100% (0%) | 0.40 / 0.20 / 0.30 | 6.00 / — / 2.00 | 4.0 (2.0 to 6.0) |"
+    check(instruments == [expected], f"the instrument run's row: {instruments}, expected {expected!r}")
+
 
 def test_equal_budgets(root, work, bin_dir):
     """mnist-mlp: tuning and finals both 600 s, no confirm step, finals on the tuning winners."""
