@@ -189,6 +189,48 @@ TEST_CASE(
   }
 }
 
+TEST_CASE("VaeGanTrainer options: the new step's gradients match central differences in double") {
+  // Every new option at once (separate decoder passes over one set of parameters, D
+  // weights, feature-only reconstruction, the ramp's weight): each loss's gradient for its
+  // own network against central differences of the same loss, all noise replayed from one
+  // Rng state (train-mode batch norm normalizes with batch statistics, so the running
+  // statistics the repeated passes update do not enter the losses).
+  const ModelConfig config = small_conv();
+  VaeGanTrainer<double> t(config, larsen_options(), 3);
+  const Tensor<double> batch = conv_batch<double>(6, 32);
+  const Rng::State start = t.rng().state();
+  Tape<double> tape;
+  auto losses = [&] {
+    Rng rng(0);
+    rng.set_state(start);
+    return reference_step(t, batch, tape, rng);
+  };
+  auto pick = [](const Reference& r, unsigned network) {
+    return network == 0 ? r.loss_e : network == 1 ? r.loss_dec : r.loss_d;
+  };
+  for (unsigned network = 0; network < 3; ++network) {
+    INFO("network " << t.networks()[network].name);
+    ParameterSet<double>& params = *t.networks()[network].params;
+    const Tensor<double> analytic = gradient_of(tape, pick(losses(), network), params);
+    double num = 0.0, den = 0.0;
+    const double h = 1e-6;
+    for (Index i = 0; i < params.size(); ++i) {
+      const double saved = params.values()[i];
+      params.values()[i] = saved + h;
+      const double up = pick(losses(), network).item();
+      params.values()[i] = saved - h;
+      const double down = pick(losses(), network).item();
+      params.values()[i] = saved;
+      const double numeric = (up - down) / (2 * h);
+      num += (analytic[i] - numeric) * (analytic[i] - numeric);
+      den += (analytic[i] + numeric) * (analytic[i] + numeric);
+    }
+    const double error = std::sqrt(num) / std::max(std::sqrt(den), 1e-300);
+    INFO("relative error " << error << " over " << params.size() << " parameters");
+    CHECK(error < 1e-6);
+  }
+}
+
 TEST_CASE("VaeGanTrainer options: separate batch norm keeps posterior codes out of the decoder's running statistics") {
   // One step from the same start: joint and separate normalize the same codes differently,
   // and only separate's running statistics equal a pass over the prior codes alone.
