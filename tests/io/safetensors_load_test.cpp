@@ -26,17 +26,6 @@ using namespace vaegan;
 using namespace vaegan::train_test;
 using Bytes = std::vector<std::uint8_t>;
 
-ModelConfig small_conv() {
-  ModelConfig c = model_preset("conv");
-  c.preset = "small-conv-load-test";
-  c.image_shape = Shape{1, 8, 8};
-  c.latent_dim = 3;
-  c.encoder_hidden = {2, 3};
-  c.decoder_hidden = {3, 2};
-  c.discriminator_hidden = {2, 3};
-  return c;
-}
-
 // Three steps, so weights and running statistics are not initial.
 void train_a_little(VaeGanTrainer<float>& t, std::uint64_t seed) {
   const Tensor<float> flat = binary_images<float>(6, 64, seed);
@@ -45,8 +34,8 @@ void train_a_little(VaeGanTrainer<float>& t, std::uint64_t seed) {
   for (int i = 0; i < 3; ++i) t.train_step(batch);
 }
 
-#define TRAINED(name, seed)                          \
-  VaeGanTrainer<float> name(small_conv(), {}, seed); \
+#define TRAINED(name, seed)                                 \
+  VaeGanTrainer<float> name(small_conv_config(), {}, seed); \
   train_a_little(name, seed)
 
 // A safetensors file from a header's JSON and the buffer's bytes.
@@ -98,13 +87,13 @@ TEST_CASE("load_safetensors: export, load into other weights and export again is
 TEST_CASE("load_safetensors: one network from a trainer's file, by its own name or a prefix") {
   TRAINED(a, 3);
   const SafetensorsReader r = SafetensorsReader::from_bytes(safetensors_from_trainer(a).bytes(), "a.safetensors");
-  Decoder<float> decoder = conv_decoder<float>(small_conv());
+  Decoder<float> decoder = conv_decoder<float>(small_conv_config());
   load_safetensors(r, decoder);  // "decoder.*"; the encoder's and discriminator's tensors are not its business
   CHECK(bit_identical(decoder.parameters().values(), a.decoder().parameters().values()));
   CHECK(bit_identical(decoder.parameters().buffers(), a.decoder().parameters().buffers()));
 
   // A GAN's generator is a decoder named "generator": the VAE-GAN's decoder loads into it by prefix.
-  GanTrainer<float> gan(small_conv(), {}, 5);
+  GanTrainer<float> gan(small_conv_config(), {}, 5);
   SafetensorsLoadOptions from_decoder;
   from_decoder.prefix = "decoder";
   load_safetensors(r, gan.generator(), from_decoder);
@@ -178,7 +167,7 @@ TEST_CASE("load_safetensors: a missing, misshapen or extra tensor is refused and
   };
 
   // A GAN's file: no encoder, and its generator is not a decoder.
-  GanTrainer<float> gan(small_conv(), {}, 1);
+  GanTrainer<float> gan(small_conv_config(), {}, 1);
   CHECK_THROWS_WITH_AS(load(safetensors_from_trainer(gan)), doctest::Contains("has no tensor 'encoder."), IoError);
   CHECK(same_values(b, before));
 
@@ -195,7 +184,7 @@ TEST_CASE("load_safetensors: a missing, misshapen or extra tensor is refused and
   CHECK(same_values(b, a));
 
   // Another architecture: the conv preset with other widths.
-  ModelConfig wider = small_conv();
+  ModelConfig wider = small_conv_config();
   wider.decoder_hidden = {4, 2};
   VaeGanTrainer<float> other(wider, {}, 1);
   TRAINED(c, 8);
@@ -285,7 +274,7 @@ TEST_CASE("import_safetensors_into_checkpoint: another run's weights into a chec
   save_training_checkpoint<VaeGanTrainer<float>, float>(ckpt, a, nullptr);
   export_safetensors(weights, b);
   import_safetensors_into_checkpoint(ckpt, weights, out);
-  VaeGanTrainer<float> c(small_conv(), {}, 99);
+  VaeGanTrainer<float> c(small_conv_config(), {}, 99);
   load_training_checkpoint<VaeGanTrainer<float>, float>(out, c, nullptr);
   CHECK(same_values(c, b));
   CHECK(c.step() == a.step());
@@ -306,7 +295,7 @@ TEST_CASE("import_safetensors_into_checkpoint: another run's weights into a chec
   }
 
   // A GAN's weights do not fit: refused naming both files' problem, and nothing written.
-  GanTrainer<float> gan(small_conv(), {}, 1);
+  GanTrainer<float> gan(small_conv_config(), {}, 1);
   const std::string gan_weights = dir.file("gan.safetensors"), refused = dir.file("refused.vgck");
   export_safetensors(gan_weights, gan);
   CHECK_THROWS_WITH_AS(import_safetensors_into_checkpoint(ckpt, gan_weights, refused),

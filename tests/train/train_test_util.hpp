@@ -38,6 +38,19 @@ inline ModelConfig tiny_config(Index image_dim = 16, Index latent_dim = 4, Index
   return c;
 }
 
+// The conv preset at 8 x 8 with two or three channels per layer: every conv layer and
+// batch norm of the real preset, small enough for gradient checks in double.
+inline ModelConfig small_conv_config() {
+  ModelConfig c = model_preset("conv");
+  c.preset = "small-conv-test";
+  c.image_shape = Shape{1, 8, 8};
+  c.latent_dim = 3;
+  c.encoder_hidden = {2, 3};
+  c.decoder_hidden = {3, 2};
+  c.discriminator_hidden = {2, 3};
+  return c;
+}
+
 // `count` binary images of `dim` pixels, cycling through `prototypes` random on/off
 // patterns: a dataset a tiny autoencoder can learn and a tiny discriminator can recognise.
 template <class T>

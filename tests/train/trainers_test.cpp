@@ -394,17 +394,6 @@ TEST_CASE("VaeTrainer: a learning rate that blows the weights up stops at the fi
 namespace {
 
 // The conv preset's shape at a size a gradient check can afford: 8x8 images, channels 2, 3.
-ModelConfig small_conv_config() {
-  ModelConfig c = model_preset("conv");
-  c.preset = "small-conv-test";
-  c.image_shape = Shape{1, 8, 8};
-  c.latent_dim = 3;
-  c.encoder_hidden = {2, 3};
-  c.decoder_hidden = {3, 2};
-  c.discriminator_hidden = {2, 3};
-  return c;
-}
-
 std::vector<std::string> layer_types(const NetworkStructure& s) {
   std::vector<std::string> out;
   for (const auto& l : s.layers) out.push_back(l.type);

@@ -30,17 +30,6 @@ namespace {
 using namespace vaegan;
 using namespace vaegan::train_test;
 
-ModelConfig small_conv() {
-  ModelConfig c = model_preset("conv");
-  c.preset = "small-conv-options-test";
-  c.image_shape = Shape{1, 8, 8};
-  c.latent_dim = 3;
-  c.encoder_hidden = {2, 3};
-  c.decoder_hidden = {3, 2};
-  c.discriminator_hidden = {2, 3};
-  return c;
-}
-
 template <class T>
 Tensor<T> conv_batch(Index n, std::uint64_t seed) {
   const Tensor<T> flat = binary_images<T>(n, 64, seed);
@@ -142,7 +131,7 @@ VaeGanOptions larsen_options() {
 // one more step on `a`, and checks each network's gradient, the losses and the decoder's
 // running statistics against reference_step on the copy.
 void check_step_against_reference(const VaeGanOptions& options) {
-  const ModelConfig config = small_conv();
+  const ModelConfig config = small_conv_config();
   const Tensor<double> warmup = conv_batch<double>(6, 31), batch = conv_batch<double>(6, 32);
   VaeGanTrainer<double> a(config, options, 3);
   for (int i = 0; i < 3; ++i) a.train_step(warmup);
@@ -195,7 +184,7 @@ TEST_CASE("VaeGanTrainer options: the new step's gradients match central differe
   // own network against central differences of the same loss, all noise replayed from one
   // Rng state (train-mode batch norm normalizes with batch statistics, so the running
   // statistics the repeated passes update do not enter the losses).
-  const ModelConfig config = small_conv();
+  const ModelConfig config = small_conv_config();
   VaeGanTrainer<double> t(config, larsen_options(), 3);
   const Tensor<double> batch = conv_batch<double>(6, 32);
   const Rng::State start = t.rng().state();
@@ -234,7 +223,7 @@ TEST_CASE("VaeGanTrainer options: the new step's gradients match central differe
 TEST_CASE("VaeGanTrainer options: separate batch norm keeps posterior codes out of the decoder's running statistics") {
   // One step from the same start: joint and separate normalize the same codes differently,
   // and only separate's running statistics equal a pass over the prior codes alone.
-  const ModelConfig config = small_conv();
+  const ModelConfig config = small_conv_config();
   const Tensor<float> batch = conv_batch<float>(6, 5);
   VaeGanOptions joint_options, separate_options;
   separate_options.decoder_batch_norm = DecoderBatchNorm::separate;
@@ -249,7 +238,7 @@ TEST_CASE("VaeGanTrainer options: separate batch norm keeps posterior codes out 
 }
 
 TEST_CASE("VaeGanTrainer options: term norms are each term's decoder gradient norm, and measuring changes nothing") {
-  const ModelConfig config = small_conv();
+  const ModelConfig config = small_conv_config();
   VaeGanOptions options = larsen_options();
   options.pixel_reconstruction_weight = 0.5;
   options.gamma = 0.3;
@@ -399,7 +388,7 @@ TEST_CASE("ModelConfig: the discriminator's feature block is chosen, round-trips
 }
 
 TEST_CASE("batch norm: a pass without running-statistics updates, and recalibration as a plain mean over batches") {
-  const ModelConfig config = small_conv();
+  const ModelConfig config = small_conv_config();
   Rng init(3);
   Decoder<double> decoder = conv_decoder<double>(config);
   decoder.reset_parameters(init);
