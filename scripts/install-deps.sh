@@ -17,6 +17,7 @@ packages=(
   python3-numpy                           # tests/export: the independent safetensors reader
   python3-torch                           # tests/export: PyTorch interop (scripts/vaegan_torch.py)
   dataset-fashion-mnist                   # --dataset fashion-mnist (its four IDX files)
+  chromium                                # tests/report: the training report in a headless browser
   libopenmpi-dev openmpi-bin              # data-parallel training over MPI (VAEGAN_MPI) and its tests
 )
 case "${1:-}" in
@@ -31,7 +32,7 @@ esac
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
   echo "install-deps.sh: this script needs Debian or Ubuntu (apt-get). Install these by hand:" >&2
   echo "  a C++17 compiler, CMake >= 3.16, Ninja, Meson, pkg-config, Eigen 3, zlib, stb, doctest," >&2
-  echo "  Google Benchmark, OpenBLAS, curl, Python 3 with NumPy and PyTorch, Open MPI (optional)" >&2
+  echo "  Google Benchmark, OpenBLAS, curl, Python 3 with NumPy and PyTorch, Chromium, Open MPI (optional)" >&2
   exit 1
 fi
 

@@ -1,8 +1,9 @@
 #pragma once
 // CheckpointSaver: the training checkpoint of a run (--checkpoint, default
-// OUT/checkpoint.vgck). It checks the path before training, resumes from it, saves it
-// every --checkpoint-every epochs and at the end (each save atomically replaces the
-// file), and after a failure says which checkpoint is kept.
+// OUT/checkpoint.vgck). It checks the path before training, resumes from it, hands fit()
+// the library's Checkpoint callback that saves it every --checkpoint-every epochs and at
+// the end (each save atomically replaces the file), and after a failure says which
+// checkpoint is kept.
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
@@ -19,7 +20,8 @@ namespace examples {
 class CheckpointSaver {
  public:
   // `every`: save at the end of every N-th epoch (0: only at the end of the run).
-  CheckpointSaver(std::string path, std::int64_t every) : path_(std::move(path)), every_(every) {}
+  CheckpointSaver(std::string path, std::int64_t every)
+      : path_(std::move(path)), callback_(path_, every > 0 ? vaegan::Every::epochs(every) : vaegan::Every::never()) {}
 
   // --checkpoint if given, else OUT/checkpoint.vgck.
   static std::string path_for(const std::string& checkpoint_flag, const std::string& out) {
@@ -61,22 +63,14 @@ class CheckpointSaver {
               << trainer.epoch() << "\n";
   }
 
-  // At an epoch's end: saves if it is every N-th.
-  template <class Trainer, class T>
-  void on_epoch(const vaegan::EpochEvent& e, Trainer& trainer, vaegan::Batches<T>& batches) {
-    if (every_ > 0 && e.epoch % every_ == 0) save(trainer, batches);
-  }
-
-  template <class Trainer, class T>
-  void save(Trainer& trainer, vaegan::Batches<T>& batches) {
-    vaegan::save_training_checkpoint(path_, trainer, &batches);
-    saved_step_ = trainer.step();
-  }
+  // The callback that saves during fit() and at its end.
+  vaegan::Checkpoint& callback() { return callback_; }
 
   // For the message of a failed run: which checkpoint on disk is left as it was.
   std::string kept_message() const {
-    if (saved_step_ >= 0)
-      return "the checkpoint " + path_ + " (step " + std::to_string(saved_step_) + ") is kept unchanged";
+    const std::int64_t saved_step = callback_.saved_step() >= 0 ? callback_.saved_step() : saved_step_;
+    if (saved_step >= 0)
+      return "the checkpoint " + path_ + " (step " + std::to_string(saved_step) + ") is kept unchanged";
     std::error_code ec;
     if (std::filesystem::exists(path_, ec)) return "the file " + path_ + " is kept unchanged";
     return "no checkpoint was saved (--checkpoint-every sets how often)";
@@ -84,8 +78,8 @@ class CheckpointSaver {
 
  private:
   std::string path_;
-  std::int64_t every_;
-  std::int64_t saved_step_ = -1;  // the step of the checkpoint this run loaded or saved (-1: none)
+  vaegan::Checkpoint callback_;
+  std::int64_t saved_step_ = -1;  // the step of the checkpoint this run resumed from (-1: none)
 };
 
 }  // namespace examples

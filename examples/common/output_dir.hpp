@@ -24,13 +24,6 @@ class OutputDir {
   const std::string& path() const { return dir_; }
   // DIR/name.
   std::string file(const std::string& name) const { return (std::filesystem::path(dir_) / name).string(); }
-  // DIR/<stem>_epoch_NNN.png.
-  std::string epoch_file(const char* stem, std::int64_t epoch) const {
-    char name[64];
-    std::snprintf(name, sizeof name, "%s_epoch_%03lld.png", stem, static_cast<long long>(epoch));
-    return file(name);
-  }
-
   // Makes the directory and proves it is writable; throws IoError naming the fix.
   void create() {
     created_ = missing_directories(dir_);

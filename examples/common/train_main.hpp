@@ -1,23 +1,20 @@
 #pragma once
 // The command-line driver shared by mnist_vaegan, mnist_gan and mnist_vae. Each example
 // is a small Spec (its trainer type, options and extra flags) handed to run_training(),
-// which wires small parts, one job each, into vaegan::fit()'s callbacks:
+// which checks the command line, the data and the output folder, and then trains with
+// vaegan::fit() and the library's callbacks (train/callbacks/):
 //   TrainingFlags    the common flags and their checks   (training_flags.hpp)
 //   TrainingData     the training split, the shown real images, shape checks (training_data.hpp)
 //   OutputDir        --out: made, proven writable, removed again if a failed run left it empty
-//   CheckpointSaver  resume, every --checkpoint-every epochs, the final save, "kept" message
-//   SampleWriter     samples_epoch_NNN.png, samples.png, recon_epoch_NNN.png
-//   LossLog          losses.csv and losses.svg
-//   ProgressPrinter  the per-step progress line and the per-epoch "done" line
-//   chain_epoch      several on_epoch handlers as one (fit_callbacks.hpp)
+//   CheckpointSaver  the checkpoint path's checks, resume, the "kept" message after a failure
 //   ProcessGroup     under mpirun (VAEGAN_MPI builds): the processes that train together;
-//                    process 0 alone writes and prints (process_group.hpp)
+//                    process 0 alone writes and prints (the callbacks know it themselves)
 //
 // Per epoch it writes into --out: samples_epoch_NNN.png (from one fixed latent batch, so
 // frames are comparable), recon_epoch_NNN.png (VAE and VAE-GAN: real test digits above
 // their reconstructions; both grids in the model's image shape, RGB for 3 channels),
-// losses.csv (one row of epoch means), losses.svg (the curves), and every
-// --checkpoint-every epochs the checkpoint (atomically replaced).
+// losses.csv (one row of epoch means), losses.svg (the curves), report.html (all of it on
+// one page), and every --checkpoint-every epochs the checkpoint (atomically replaced).
 // Exit codes: 0 done, 1 runtime error, 2 bad usage. Every error is one line on stderr that
 // names the problem and the fix. A run that fails leaves what earlier runs wrote as it was
 // (every file is replaced atomically, and a checkpoint only at an epoch's end) and removes
@@ -35,17 +32,20 @@
 
 #include "checkpoint_saver.hpp"
 #include "cli.hpp"
-#include "fit_callbacks.hpp"
-#include "loss_log.hpp"
 #include "output_dir.hpp"
 #include "process_group.hpp"
-#include "progress_printer.hpp"
-#include "sample_writer.hpp"
 #include "specs.hpp"
 #include "training_data.hpp"
 #include "training_flags.hpp"
 
 namespace examples {
+
+// The command as typed, for the report's settings.
+inline std::string command_line(int argc, char** argv) {
+  std::string s;
+  for (int i = 0; i < argc; ++i) s += (i ? " " : "") + std::string(argv[i]);
+  return s;
+}
 
 template <class Spec>
 int run_training(int argc, char** argv) {
@@ -112,50 +112,34 @@ int run_training(int argc, char** argv) {
     if (f.resume) checkpoints.resume(program, trainer, batches);
     const std::int64_t first_step = trainer.step();
 
-    // -- the parts that report on training: process 0's alone.
-    SampleWriter<Trainer, Scalar, Spec::kReconstructs> samples(trainer, out, f.samples, config.latent_dim,
-                                                               static_cast<std::uint64_t>(f.seed), config.image_shape,
-                                                               data.shown_real);
-    std::optional<LossLog> losses;
-    if (group.writes())
-      losses.emplace(out, std::vector<std::string>(Trainer::kStatNames, Trainer::kStatNames + Trainer::kStatCount),
-                     std::string(program) + " losses", f.resume);
     if (group.writes())
       std::cout << program << ": " << data.train.size() << " training images, preset " << f.preset << " ("
                 << config.describe() << "), batch " << f.batch_size << ", " << vaegan::num_threads() << " threads"
                 << (group.size() > 1 ? " in each of " + std::to_string(group.size()) + " processes" : "")
                 << ", output in " << f.out << "/\n";
-    const std::int64_t steps_to_epochs = f.epochs * batches.batches_per_epoch();
-    ProgressPrinter progress(f.max_steps >= 0 ? std::min<std::int64_t>(f.max_steps, steps_to_epochs) : steps_to_epochs,
-                             f.epochs, first_step);
-    if (losses && f.resume) losses->continue_from_csv();
-
-    vaegan::FitCallbacks callbacks;
-    if (group.writes()) {
-      callbacks.on_step = [&](const vaegan::StepEvent& e) { progress.on_step(e); };
-      callbacks.on_epoch =
-          chain_epoch([&](const vaegan::EpochEvent&) { progress.end_line(); },
-                      [&](const vaegan::EpochEvent& e) { samples.on_epoch(e); },
-                      [&](const vaegan::EpochEvent& e) { losses->on_epoch(e); },
-                      [&](const vaegan::EpochEvent& e) { checkpoints.on_epoch(e, trainer, batches); },
-                      [&](const vaegan::EpochEvent& e) { progress.epoch_done(e, out.epoch_file("samples", e.epoch)); });
-    }
     vaegan::FitOptions fit_options;
     fit_options.epochs = f.epochs;
     fit_options.max_steps = f.max_steps;
     fit_options.time_budget_seconds = f.time_budget;
+    vaegan::SampleGrid<Scalar> samples(f.out, vaegan::Every::epochs(1), f.samples, static_cast<std::uint64_t>(f.seed));
+    if constexpr (Spec::kReconstructs) samples.with_reconstructions(data.shown_real);
+    const vaegan::ReportSettings settings{
+        {"command", command_line(argc, argv)},
+        {"training images", std::to_string(data.train.size())},
+        {"model", "preset " + f.preset + ": " + config.describe()},
+        {"batch size", std::to_string(f.batch_size)},
+        {"threads", std::to_string(vaegan::num_threads()) + " x " + std::to_string(group.size()) + " process(es)"}};
 
-    // -- training, then the final save.
+    // -- training; every callback writes on process 0 only.
     const auto t0 = std::chrono::steady_clock::now();
-    const vaegan::FitEnd end = vaegan::fit(trainer, batches, fit_options, callbacks);
+    vaegan::fit(trainer, batches, fit_options, vaegan::ProgressBar{}, samples,
+                vaegan::LossLog{f.out, std::string(program) + " losses"}, checkpoints.callback(),
+                vaegan::TrainingReport{f.out, std::string(program) + " training report", settings});
     if (!group.writes()) return 0;
-    progress.end_line();
-    if (end != vaegan::FitEnd::epochs_done) samples.write_latest();  // stopped mid-epoch: keep what was learned
-    checkpoints.save(trainer, batches);
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << program << ": done after " << trainer.step() << " steps (" << (trainer.step() - first_step)
-              << " this run) in " << wall << " s; samples: " << f.out
-              << "/samples.png, checkpoint: " << checkpoints.path() << "\n";
+              << " this run) in " << wall << " s; samples: " << f.out << "/samples.png, report: " << f.out
+              << "/report.html, checkpoint: " << checkpoints.path() << "\n";
     return 0;
   } catch (const vaegan::NumericError& e) {
     out.remove_if_unused();

@@ -73,6 +73,7 @@
 #include "vaegan/io/weights.hpp"
 
 #include "vaegan/train/batch_norm_recalibration.hpp"
+#include "vaegan/train/callbacks.hpp"
 #include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/fit.hpp"
 #include "vaegan/train/gan_trainer.hpp"

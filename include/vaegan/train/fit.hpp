@@ -1,10 +1,25 @@
 #pragma once
 // fit(): the epoch loop shared by every trainer. It walks a Batches loop, calls the
-// trainer's train_step, and reports to callbacks after every step and every epoch, so
-// examples can log, plot, sample and checkpoint without writing their own loop.
+// trainer's train_step, and tells its callbacks what happened, so a program gets logs,
+// plots, samples, checkpoints and a report without writing its own loop:
+//
+//   fit(trainer, batches, options, ProgressBar{}, LossLog{"out"}, SampleGrid{"out"},
+//       Checkpoint{"out/checkpoint.vgck"}, TrainingReport{"out"});
+//
+// A callback is any object with some of these members (each optional, found at compile
+// time, as ensmallen's callbacks are); `run` is the FitRun below (trainer, batches, plan):
+//   on_fit_begin(run)             before the first step
+//   on_step(run, StepEvent)       after every step;  returns void, or bool: false = stop
+//   on_epoch(run, EpochEvent)     after every epoch; returns void, or bool: false = stop
+//   on_fit_end(run, FitEndEvent)  once, however fit() ends (not when a step throws)
+// Callbacks run in the order given, every one of them even when an earlier one asked to
+// stop. A stop asked for by on_step takes effect before the next batch, except that an
+// epoch whose batches are all done is closed first (its on_epoch runs), so every epoch a
+// run finished has its callbacks. The library's callbacks are in train/callbacks/.
 //
 // Training time is measured around train_step only: what callbacks do (sampling, writing
 // images, scoring, saving) is not counted against a time budget.
+#include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
@@ -12,6 +27,9 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <tuple>
+#include <type_traits>
+#include <utility>
 
 #include "vaegan/core/thread_governor.hpp"
 #include "vaegan/data/dataset.hpp"
@@ -45,6 +63,7 @@ struct EpochEvent {
   double train_seconds;         // training time of this fit() call so far
 };
 
+// The two callbacks of older code as one callback object: plain functions of the events.
 struct FitCallbacks {
   std::function<void(const StepEvent&)> on_step;
   // Return false to stop training after this epoch.
@@ -53,17 +72,112 @@ struct FitCallbacks {
 
 enum class FitEnd { epochs_done, max_steps, time_budget, stopped_by_callback };
 
+inline const char* fit_end_name(FitEnd end) {
+  switch (end) {
+    case FitEnd::epochs_done: return "epochs done";
+    case FitEnd::max_steps: return "step limit";
+    case FitEnd::time_budget: return "time budget";
+    case FitEnd::stopped_by_callback: return "stopped by a callback";
+  }
+  return "?";
+}
+
+struct FitEndEvent {
+  FitEnd reason;
+  std::int64_t step;
+  std::int64_t epoch;    // epochs completed
+  bool mid_epoch;        // the last epoch was left unfinished (a limit or a stop)
+  double train_seconds;  // training time of this fit() call
+};
+
+// What a callback sees of the run: the trainer and its batches (to sample, save, resume
+// with), and the plan. Lives for one fit() call.
 template <class Trainer, class T>
-FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, const FitCallbacks& callbacks = {}) {
+struct FitRun {
+  Trainer& trainer;
+  Batches<T>& batches;
+  const FitOptions& options;
+  std::int64_t first_step;   // the trainer's step when this fit() began (> 0 after a resume)
+  std::int64_t total_steps;  // the step fit() will stop at, by epochs and max_steps
+  // Whether this process writes files and prints: false on every data-parallel replica
+  // but the first, so callbacks run unchanged under mpirun.
+  bool writes_output() const {
+    const auto* comm = trainer.communicator();
+    return comm == nullptr || comm->rank() == 0;
+  }
+};
+
+namespace detail {
+
+// Calls callback.member(args...) when the callback has that member; a void result counts
+// as "keep going".
+#define VAEGAN_FIT_HOOK(member)                                                                                \
+  template <class C, class... Args>                                                                            \
+  auto fit_hook_##member(C& c, int, Args&&... args)->decltype(c.member(std::forward<Args>(args)...), bool()) { \
+    if constexpr (std::is_void_v<decltype(c.member(std::forward<Args>(args)...))>) {                           \
+      c.member(std::forward<Args>(args)...);                                                                   \
+      return true;                                                                                             \
+    } else {                                                                                                   \
+      return static_cast<bool>(c.member(std::forward<Args>(args)...));                                         \
+    }                                                                                                          \
+  }                                                                                                            \
+  template <class C, class... Args>                                                                            \
+  bool fit_hook_##member(C&, long, Args&&...) {                                                                \
+    return true;                                                                                               \
+  }
+VAEGAN_FIT_HOOK(on_fit_begin)
+VAEGAN_FIT_HOOK(on_step)
+VAEGAN_FIT_HOOK(on_epoch)
+VAEGAN_FIT_HOOK(on_fit_end)
+#undef VAEGAN_FIT_HOOK
+
+// FitCallbacks: its functions take the event alone, and may be empty.
+template <class C, class Run, std::enable_if_t<std::is_same_v<std::decay_t<C>, FitCallbacks>, int> = 0>
+bool fit_hook_on_step(C& c, int, Run&, const StepEvent& e) {
+  if (c.on_step) c.on_step(e);
+  return true;
+}
+template <class C, class Run, std::enable_if_t<std::is_same_v<std::decay_t<C>, FitCallbacks>, int> = 0>
+bool fit_hook_on_epoch(C& c, int, Run&, const EpochEvent& e) {
+  return c.on_epoch ? c.on_epoch(e) : true;
+}
+
+// Every callback's hook in order; true unless one of them returned false.
+// (A comma fold: left to right, every hook called.)
+#define VAEGAN_FIT_CALL(member, callbacks, ...)                                           \
+  std::apply(                                                                             \
+      [&](auto&... c) {                                                                   \
+        bool keep_going = true;                                                           \
+        ((keep_going = detail::fit_hook_##member(c, 0, __VA_ARGS__) && keep_going), ...); \
+        return keep_going;                                                                \
+      },                                                                                  \
+      callbacks)
+
+}  // namespace detail
+
+template <class Trainer, class T, class... Callbacks>
+FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, Callbacks&&... callback_args) {
   using Clock = std::chrono::steady_clock;
   if (batches.epoch() != trainer.epoch())
     throw Error("fit: the batch loop is at epoch " + std::to_string(batches.epoch()) + " but the trainer at epoch " +
                 std::to_string(trainer.epoch()) + "; restore both from the same checkpoint");
+  std::tuple<Callbacks&...> callbacks(callback_args...);
+  const Index per_epoch = batches.batches_per_epoch();
+  std::int64_t total_steps = trainer.step() + std::max<std::int64_t>(0, options.epochs - trainer.epoch()) * per_epoch -
+                             (per_epoch > 0 ? batches.cursor() / batches.options().batch_size : 0);
+  if (options.max_steps >= 0) total_steps = std::min(total_steps, options.max_steps);
+  FitRun<Trainer, T> run{trainer, batches, options, trainer.step(), std::max(total_steps, trainer.step())};
   Tensor<T> x;
   double train_seconds = 0.0;
+  bool stop_requested = false;
   std::optional<ThreadGovernor> governor;  // restores the thread count when fit() returns
   if (options.adapt_threads) governor.emplace(num_threads());
-  const Index per_epoch = batches.batches_per_epoch();
+  auto finish = [&](FitEnd reason, bool mid_epoch) {
+    VAEGAN_FIT_CALL(on_fit_end, callbacks, run,
+                    FitEndEvent{reason, trainer.step(), trainer.epoch(), mid_epoch, train_seconds});
+    return reason;
+  };
+  VAEGAN_FIT_CALL(on_fit_begin, callbacks, run);
   // True once the epoch has handed out its last batch: the next next() call ends it.
   auto epoch_exhausted = [&batches] {
     const Index left = batches.state().dataset_size - batches.cursor();
@@ -82,10 +196,11 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
       // epoch's end: an epoch whose batches are all done is closed and reported first, so
       // a run stopped there has its epoch's callback (samples, CSV row) like any other.
       if (!epoch_exhausted()) {
-        if (options.max_steps >= 0 && trainer.step() >= options.max_steps) return FitEnd::max_steps;
+        if (stop_requested) return finish(FitEnd::stopped_by_callback, true);
+        if (options.max_steps >= 0 && trainer.step() >= options.max_steps) return finish(FitEnd::max_steps, true);
         // Data-parallel replicas stop together, when the first of them runs out of time.
         if (options.time_budget_seconds > 0.0 && trainer.any_replica(train_seconds >= options.time_budget_seconds))
-          return FitEnd::time_budget;
+          return finish(FitEnd::time_budget, true);
       }
       const auto t0 = Clock::now();
       if (!batches.next(x)) break;
@@ -100,8 +215,8 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
           ++counts[static_cast<std::size_t>(i)];
         }
       ++batch_index;
-      if (callbacks.on_step)
-        callbacks.on_step(StepEvent{trainer.step(), trainer.epoch(), batch_index, per_epoch, stats, train_seconds});
+      const StepEvent event{trainer.step(), trainer.epoch(), batch_index, per_epoch, stats, train_seconds};
+      if (!VAEGAN_FIT_CALL(on_step, callbacks, run, event)) stop_requested = true;
     }
     trainer.set_epoch(trainer.epoch() + 1);
     // A statistic no step reported (or an epoch resumed at its very end) stays NaN.
@@ -109,11 +224,13 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, con
       const auto n = counts[static_cast<std::size_t>(i)];
       sums.set(i, n > 0 ? sums.value(i) / static_cast<double>(n) : std::nan(""));
     }
-    if (callbacks.on_epoch &&
-        !callbacks.on_epoch(EpochEvent{trainer.epoch(), trainer.step(), sums, epoch_seconds, train_seconds}))
-      return FitEnd::stopped_by_callback;
+    const EpochEvent event{trainer.epoch(), trainer.step(), sums, epoch_seconds, train_seconds};
+    if (!VAEGAN_FIT_CALL(on_epoch, callbacks, run, event) || stop_requested)
+      return finish(FitEnd::stopped_by_callback, false);
   }
-  return FitEnd::epochs_done;
+  return finish(FitEnd::epochs_done, false);
 }
+
+#undef VAEGAN_FIT_CALL
 
 }  // namespace vaegan
