@@ -34,7 +34,7 @@ int main(int argc, char** argv) try {
   for (int step = 1; step <= steps; ++step) {
     tape.reset();  // keeps every node's memory: no allocation after the first step
     adam.zero_grad();
-    Var<float> logits = net(tape.constant(inputs));
+    Var<float> logits = net(tape.constant(inputs), ForwardContext::train());
     Var<float> l = bce_with_logits(logits, tape.constant(targets));
     tape.backward(l, {net.parameters()});
     adam.step();
@@ -45,7 +45,7 @@ int main(int argc, char** argv) try {
   // Evaluate without recording gradients.
   tape.reset();
   NoGradGuard<float> no_grad(tape);
-  Var<float> probabilities = sigmoid(net(tape.constant(inputs)));
+  Var<float> probabilities = sigmoid(net(tape.constant(inputs), ForwardContext::eval()));
   int correct = 0;
   for (Index i = 0; i < 4; ++i) {
     const float p = probabilities.value()(i, 0);

@@ -162,8 +162,8 @@ struct MlpNetworks {
     tape.reset();
     rng.fill_normal(noise.data(), noise.numel());
     Var<float> x = tape.constant(real);
-    Var<float> x_f = vaegan::sigmoid(generator(tape.constant(noise)));
-    Var<float> logits = discriminator(vaegan::concat_rows(x, x_f));
+    Var<float> x_f = vaegan::sigmoid(generator(tape.constant(noise), vaegan::ForwardContext::eval()));
+    Var<float> logits = discriminator(vaegan::concat_rows(x, x_f), vaegan::ForwardContext::eval());
     auto [d_real, d_fake] = vaegan::split_rows<float, 2>(logits, {kBatch, kBatch});
     Var<float> l_d = vaegan::bce_with_logits(d_real, 1.0f) + vaegan::bce_with_logits(d_fake, 0.0f);
     Var<float> l_g = vaegan::bce_with_logits(d_fake, 1.0f);
@@ -181,13 +181,14 @@ struct MlpNetworks {
   float vae_gan_step() {
     tape.reset();
     Var<float> x = tape.constant(real);
-    Var<float> h = encoder(x);
-    Var<float> mu = mu_head(h), logvar = logvar_head(h);
+    Var<float> h = encoder(x, vaegan::ForwardContext::eval());
+    Var<float> mu = mu_head(h, vaegan::ForwardContext::eval()), logvar = logvar_head(h, vaegan::ForwardContext::eval());
     Var<float> z = vaegan::reparameterize(mu, logvar, rng);
-    Var<float> x_r = generator(z);
+    Var<float> x_r = generator(z, vaegan::ForwardContext::eval());
     rng.fill_normal(noise.data(), noise.numel());
-    Var<float> x_p = generator(tape.constant(noise));
-    Var<float> logits = discriminator(vaegan::concat_rows(x, vaegan::sigmoid(x_r), vaegan::sigmoid(x_p)));
+    Var<float> x_p = generator(tape.constant(noise), vaegan::ForwardContext::eval());
+    Var<float> logits = discriminator(vaegan::concat_rows(x, vaegan::sigmoid(x_r), vaegan::sigmoid(x_p)),
+                                      vaegan::ForwardContext::eval());
     auto [d_real, d_rec, d_prior] = vaegan::split_rows<float, 3>(logits, {kBatch, kBatch, kBatch});
     Var<float> rec = vaegan::bce_with_logits(x_r, x, vaegan::Reduction::batch_mean);
     Var<float> kl = vaegan::kl_normal(mu, logvar);

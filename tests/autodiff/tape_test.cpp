@@ -208,14 +208,16 @@ struct MiniVaeGan {
   Losses forward(Tape<double>& tape) {
     Rng noise(kNoiseSeed);
     Var<double> xv = tape.constant(x);
-    Var<double> h = encoder(xv);
-    Var<double> mu = mu_head(h), logvar = logvar_head(h);
+    Var<double> h = encoder(xv, vaegan::ForwardContext::eval());
+    Var<double> mu = mu_head(h, vaegan::ForwardContext::eval()),
+                logvar = logvar_head(h, vaegan::ForwardContext::eval());
     Var<double> z = vaegan::reparameterize(mu, logvar, noise);
-    Var<double> x_r = decoder(z);
+    Var<double> x_r = decoder(z, vaegan::ForwardContext::eval());
     Tensor<double> zp(Shape{4, 2});
     noise.fill_normal(zp.data(), zp.numel());
-    Var<double> x_p = decoder(tape.constant(zp));
-    Var<double> logits = critic(vaegan::concat_rows(xv, vaegan::sigmoid(x_r), vaegan::sigmoid(x_p)));
+    Var<double> x_p = decoder(tape.constant(zp), vaegan::ForwardContext::eval());
+    Var<double> logits =
+        critic(vaegan::concat_rows(xv, vaegan::sigmoid(x_r), vaegan::sigmoid(x_p)), vaegan::ForwardContext::eval());
     auto [d_real, d_rec, d_prior] = vaegan::split_rows<double, 3>(logits, {4, 4, 4});
     Var<double> rec = vaegan::bce_with_logits(x_r, xv, vaegan::Reduction::batch_mean);
     Var<double> kl = vaegan::kl_normal(mu, logvar);

@@ -90,10 +90,10 @@ TEST_CASE("module: a Dense followed by an activation layer is fused into one lin
   Rng rng(3);
   const Tensor<double> x = random_normal<double>(Shape{3, 5}, rng);
   Tape<double> tape;
-  const Tensor<double> a = vaegan::test::value_of(fused.forward(tape.constant(x)));
+  const Tensor<double> a = vaegan::test::value_of(fused.forward(tape.constant(x), vaegan::ForwardContext::eval()));
   CHECK(count_ops(tape, "linear") == 1);
   CHECK(count_ops(tape, "activation") == 0);
-  const Tensor<double> b = vaegan::test::value_of(plain.forward(tape.constant(x)));
+  const Tensor<double> b = vaegan::test::value_of(plain.forward(tape.constant(x), vaegan::ForwardContext::eval()));
   CHECK(vaegan::test::max_abs_diff(a, b) == 0.0);
   // The structure lists both layers as composed, and Dense's init saw the fused tanh.
   const auto s = fused.structure();
@@ -192,6 +192,45 @@ TEST_CASE("module: a VAE-GAN of composed networks with a user-written layer trai
   // The network slots carry the structure, user layer included.
   const auto& d = trainer.networks()[1].structure;
   CHECK(d.layers[2].type == "TanhProjection");
+}
+
+TEST_CASE("trainers: networks handed over keep their weights unless InitialWeights::draw_from_seed") {
+  auto decoder = [] {
+    return vaegan::Generator(3, Sequential<float>(Dense<float>(3, 36), Reshape<float>(Shape{1, 6, 6})));
+  };
+  auto critic = [] { return vaegan::Discriminator(Shape{1, 6, 6}, small_trunk<float>(), "2"); };
+  // Weights the user set (as a pretrained or loaded network has them).
+  auto pretrained = decoder();
+  pretrained.parameters().values().fill(0.25f);
+  const Tensor<float> given = pretrained.parameters().values();
+
+  vaegan::GanTrainer kept(std::move(pretrained), critic(), {}, 7);
+  CHECK(vaegan::test::same_bits(kept.generator().parameters().values(), given));
+  // The critic was built with the networks' default draw and keeps it too.
+  CHECK(vaegan::test::same_bits(kept.discriminator().parameters().values(), critic().parameters().values()));
+
+  vaegan::GanTrainer drawn(decoder(), critic(), {}, 7, vaegan::InitialWeights::draw_from_seed);
+  vaegan::GanTrainer drawn_again(decoder(), critic(), {}, 7, vaegan::InitialWeights::draw_from_seed);
+  vaegan::GanTrainer other_seed(decoder(), critic(), {}, 8, vaegan::InitialWeights::draw_from_seed);
+  CHECK_FALSE(vaegan::test::same_bits(drawn.generator().parameters().values(), decoder().parameters().values()));
+  CHECK(
+      vaegan::test::same_bits(drawn.generator().parameters().values(), drawn_again.generator().parameters().values()));
+  CHECK_FALSE(
+      vaegan::test::same_bits(drawn.generator().parameters().values(), other_seed.generator().parameters().values()));
+}
+
+TEST_CASE("Generator: C++17 deduces its arguments as Decoder's, and it is a Decoder named generator") {
+  vaegan::Generator generator(3, Sequential<float>(Dense<float>(3, 36), Reshape<float>(Shape{1, 6, 6})));
+  static_assert(std::is_same_v<decltype(generator), vaegan::Generator<float, Sequential<float>>>);
+  static_assert(std::is_base_of_v<vaegan::Decoder<float>, decltype(generator)>);
+  CHECK(generator.name() == "generator");
+  CHECK(generator.image_shape() == Shape{1, 6, 6});
+  vaegan::Generator<float> from_decoder =
+      vaegan::Decoder<float>(3, Sequential<float>(Dense<float>(3, 36), Reshape<float>(Shape{1, 6, 6})));
+  CHECK(from_decoder.name() == "decoder");
+  vaegan::GanTrainer trainer(std::move(generator), vaegan::Discriminator(Shape{1, 6, 6}, small_trunk<float>(), "2"));
+  static_assert(std::is_same_v<decltype(trainer), vaegan::GanTrainer<float>>);
+  CHECK(trainer.networks()[0].name == "generator");
 }
 
 TEST_CASE("module: the discriminator's named feature layer, and features without dropout noise") {

@@ -201,7 +201,7 @@ TEST_CASE_TEMPLATE("sequential: layer shapes, parameter layout and output shape"
   CHECK(net.parameters().slices()[2].name == "mlp1.weight");
   CHECK(net.dense_layers()[0]->applied_activation() == Activation::relu());
   Tape<T> tape;
-  Var<T> y = net(tape.constant(random_normal<T>(Shape{4, 5}, rng)));
+  Var<T> y = net(tape.constant(random_normal<T>(Shape{4, 5}, rng)), vaegan::ForwardContext::eval());
   CHECK(y.shape() == Shape({4, 3}));
 
   // Two stacks sharing one parameter set append to the same flat buffer.
@@ -230,7 +230,7 @@ TEST_CASE("sequential: dropout layers act in training only") {
   const Tensor<double> x = random_normal(Shape{3, 4}, rng);
   Tape<double> tape;
   Rng drop(5);
-  const Tensor<double> plain = vaegan::test::value_of(net.forward(tape.constant(x)));
+  const Tensor<double> plain = vaegan::test::value_of(net.forward(tape.constant(x), vaegan::ForwardContext::eval()));
   const Tensor<double> quiet =
       vaegan::test::value_of(net.forward(tape.constant(x), vaegan::ForwardContext::train_without_noise()));
   const int before = tape.size();
@@ -260,7 +260,8 @@ TEST_CASE("sequential: an MLP learns XOR in float to a BCE below 0.05") {
   for (int step = 0; step < 300; ++step) {
     tape.reset();
     adam.zero_grad();
-    Var<float> l = vaegan::bce_with_logits(net(tape.constant(inputs)), tape.constant(labels));
+    Var<float> l =
+        vaegan::bce_with_logits(net(tape.constant(inputs), vaegan::ForwardContext::train()), tape.constant(labels));
     tape.backward(l);
     adam.step();
     loss = l.item();
@@ -269,6 +270,6 @@ TEST_CASE("sequential: an MLP learns XOR in float to a BCE below 0.05") {
   CHECK(first_loss > 0.5f);  // it started out wrong
   CHECK(loss < 0.05f);
   tape.reset();
-  Var<float> logits = net(tape.constant(inputs));
+  Var<float> logits = net(tape.constant(inputs), vaegan::ForwardContext::eval());
   for (Index i = 0; i < 4; ++i) CHECK((logits.value()(i, 0) > 0.0f) == (labels[i] > 0.5f));
 }

@@ -603,7 +603,7 @@ TEST_CASE("conv2d: the layers refuse sizes that give no whole output, naming lay
   // A bound layer fed a batch of another rank.
   Net net("net", Shape{1, 6, 6}, Sequential<float>(Conv2d<float>(1, 2, 3)));
   Tape<float> tape;
-  CHECK_THROWS_WITH_AS(net.forward(tape.full(Shape{2, 36}, 1.0f)),
+  CHECK_THROWS_WITH_AS(net.forward(tape.full(Shape{2, 36}, 1.0f), vaegan::ForwardContext::eval()),
                        doctest::Contains("Conv2d 'net.0' (in 1, out 2, kernel 3, stride 1, padding 0): takes a batch"),
                        ShapeError);
 }
@@ -677,7 +677,7 @@ TEST_CASE("conv2d: parameter gradients in overwrite mode equal zero_grad + backw
   auto& params = net.parameters();
   auto run = [&](bool overwrite) {
     Tape<double> tape;
-    const Var<double> y = net.forward(tape.constant(x));
+    const Var<double> y = net.forward(tape.constant(x), vaegan::ForwardContext::eval());
     if (overwrite) {
       params.grads().fill(std::numeric_limits<double>::quiet_NaN());
       params.begin_overwrite();

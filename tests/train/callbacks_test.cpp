@@ -98,8 +98,8 @@ TEST_CASE("fit: callbacks see begin, every step, every epoch and the end, in the
   options.epochs = 2;
   CHECK(fit(trainer, batches, options, Recorder{&a}, EpochCounter{&epochs_counted}, Recorder{&b}) ==
         FitEnd::epochs_done);
-  const std::vector<std::string> expected{"begin 0/6", "step 1", "step 2", "step 3", "epoch 1", "step 4",
-                                          "step 5",    "step 6", "epoch 2", "end epochs done"};
+  const std::vector<std::string> expected{"begin 0/6", "step 1", "step 2", "step 3",  "epoch 1",
+                                          "step 4",    "step 5", "step 6", "epoch 2", "end epochs done"};
   CHECK(a == expected);
   CHECK(b == expected);
   CHECK(epochs_counted == 2);
@@ -129,8 +129,8 @@ TEST_CASE("fit: a stop asked for by on_step comes before the next batch, but clo
     CHECK(fit(trainer, batches, options, Recorder{&log, 3}) == FitEnd::stopped_by_callback);
     CHECK(trainer.step() == 3);
     CHECK(trainer.epoch() == 1);
-    CHECK(log == std::vector<std::string>{"begin 0/9", "step 1", "step 2", "step 3", "epoch 1",
-                                          "end stopped by a callback"});
+    CHECK(log ==
+          std::vector<std::string>{"begin 0/9", "step 1", "step 2", "step 3", "epoch 1", "end stopped by a callback"});
   }
   SUBCASE("from on_epoch, and the old FitCallbacks still work beside new callbacks") {
     VaeTrainer<float> trainer(config, {}, 1);
@@ -258,8 +258,8 @@ TEST_CASE("SampleGrid: one grid per due point, reconstructions for trainers with
 
 TEST_CASE("RunFiles: series are found by name and ordered, other files ignored") {
   vaegan_test::TempDir dir;
-  for (const char* name : {"samples_epoch_010.png", "samples_epoch_002.png", "samples_step_0000100.png",
-                           "samples.png", "samples_epoch_x.png", "samples_epoch_003.txt", "recon_epoch_001.png"})
+  for (const char* name : {"samples_epoch_010.png", "samples_epoch_002.png", "samples_step_0000100.png", "samples.png",
+                           "samples_epoch_x.png", "samples_epoch_003.txt", "recon_epoch_001.png"})
     std::ofstream(dir.file(name)) << "x";
   const std::vector<RunImage> frames = RunFiles(dir.path().string()).series("samples");
   REQUIRE(frames.size() == 3);
@@ -313,12 +313,12 @@ TEST_CASE("EarlyStop: stops after `patience` epochs without an improvement large
       return stop.on_epoch(dummy, EpochEvent{1, 1, stats, 0.0, 0.0});
     };
     CHECK(epoch(5.0));
-    CHECK(epoch(4.0));        // improved by 1
-    CHECK(epoch(3.95));       // by 0.05 <= min_delta: stale 1
-    CHECK(epoch(std::nan(""))); // not computed: neither
-    CHECK(epoch(3.0));        // improved: stale 0
-    CHECK(epoch(3.5));        // stale 1
-    CHECK_FALSE(epoch(3.2));  // stale 2: stop
+    CHECK(epoch(4.0));           // improved by 1
+    CHECK(epoch(3.95));          // by 0.05 <= min_delta: stale 1
+    CHECK(epoch(std::nan("")));  // not computed: neither
+    CHECK(epoch(3.0));           // improved: stale 0
+    CHECK(epoch(3.5));           // stale 1
+    CHECK_FALSE(epoch(3.2));     // stale 2: stop
     CHECK(stop.best() == 3.0);
   }
   SUBCASE("in fit(), and an unknown statistic is refused before training") {
@@ -375,7 +375,8 @@ TEST_CASE("TrainingReport: a page of what the folder holds, every link resolving
   FitOptions options;
   options.epochs = 3;
   std::vector<std::string> pages_while_running;
-  fit(trainer, batches, options, LossLog{dir.path().string()}, SampleGrid{dir.path().string()}.with_reconstructions(shown),
+  fit(trainer, batches, options, LossLog{dir.path().string()},
+      SampleGrid{dir.path().string()}.with_reconstructions(shown),
       TrainingReport{dir.path().string(), "Tiny <test> & run", {{"gamma", "0.2 <i>"}}},
       PageReader{&pages_while_running, dir.file("report.html")});
   REQUIRE(pages_while_running.size() == 3);

@@ -177,14 +177,14 @@ ReferenceLosses<T> reference_vaegan_losses(VaeGanTrainer<T>& trainer, const Tens
   tape.reset();
   const Shape image = trainer.image_shape();
   Var<T> x = tape.constant(images.data(), Shape{batch, image[0], image[1], image[2]});
-  Gaussian<T> q = trainer.encoder().forward(x);
+  Gaussian<T> q = trainer.encoder().forward(x, ForwardContext::eval());
   Var<T> logvar = clamp(q.logvar, static_cast<T>(o.logvar_min), static_cast<T>(o.logvar_max));
   Var<T> z = reparameterize(q.mu, logvar, rng);
   Var<T> z_prior = tape.full(Shape::matrix(batch, trainer.config()->latent_dim), T(0));
   rng.fill_normal(z_prior.node().value, z_prior.numel());
   // One decoder pass over [z; z_prior] and one sigmoid over both halves, as the trainer
   // records them: the same sums in the same order, so the comparison can be bit-exact.
-  Var<T> decoded = trainer.decoder().forward(concat_rows(z, z_prior));
+  Var<T> decoded = trainer.decoder().forward(concat_rows(z, z_prior), ForwardContext::eval());
   Var<T> recon_logits = slice_rows(decoded, 0, batch);
   Var<T> fake_images = sigmoid(decoded);
   Var<T> pixel_rec = bce_with_logits(recon_logits, x, Reduction::batch_mean);

@@ -1,8 +1,8 @@
 #pragma once
 // Decoder<T, Net>: latent codes [N, latent_dim] -> image logits [N, ...image shape];
 // sigmoid of the logits is the image. The user's network is the whole decoder, in one
-// flat ParameterSet named "decoder". In a VAE-GAN the decoder is the GAN's generator, and
-// the code says so: Generator<T> is the same type.
+// flat ParameterSet named "decoder". In a VAE-GAN the decoder is the GAN's generator;
+// Generator<T> below is a Decoder under the GAN's name.
 //
 //   Decoder decoder(32, Sequential<float>(Dense<float>(32, 256), ReLU<float>(), Dense<float>(256, 784),
 //                                         Reshape<float>(Shape{1, 28, 28})));
@@ -27,9 +27,7 @@ class Decoder : public NetworkBase<T> {
   }
 
   // Logits [N, ...image shape].
-  Var<T> forward(const Var<T>& z, const ForwardContext& ctx = ForwardContext::eval()) const {
-    return net_->forward(z, ctx);
-  }
+  Var<T> forward(const Var<T>& z, const ForwardContext& ctx) const { return net_->forward(z, ctx); }
   Index latent_dim() const { return this->input_shape()[0]; }
   // The sample shape of the images it makes.
   const Shape& image_shape() const { return this->output_shape(); }
@@ -44,7 +42,23 @@ Decoder(Index, Net) -> Decoder<typename Net::Scalar, Net>;
 template <class Net>
 Decoder(Index, Net, const std::string&) -> Decoder<typename Net::Scalar, Net>;
 
+// Generator<T, Net>: the GAN's name for a decoder, named "generator". A class rather than
+// an alias so that C++17 deduces its arguments as it does Decoder's (C++17 has no class
+// template argument deduction for alias templates):
+//   Generator generator(64, Sequential<float>(...));
+// A Decoder converts to a Generator (the presets build decoders), and a Generator is a
+// Decoder wherever one is asked for.
 template <class T, class Net = Sequential<T>>
-using Generator = Decoder<T, Net>;
+class Generator : public Decoder<T, Net> {
+ public:
+  Generator(Index latent_dim, Net net, const std::string& name = "generator")
+      : Decoder<T, Net>(latent_dim, std::move(net), name) {}
+  Generator(Decoder<T, Net>&& decoder) : Decoder<T, Net>(std::move(decoder)) {}  // NOLINT: implicit on purpose
+};
+
+template <class Net>
+Generator(Index, Net) -> Generator<typename Net::Scalar, Net>;
+template <class Net>
+Generator(Index, Net, const std::string&) -> Generator<typename Net::Scalar, Net>;
 
 }  // namespace vaegan

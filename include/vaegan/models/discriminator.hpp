@@ -50,9 +50,7 @@ class Discriminator : public NetworkBase<T> {
   }
 
   // Logits [N, 1].
-  Var<T> forward(const Var<T>& x, const ForwardContext& ctx = ForwardContext::eval()) const {
-    return head_->forward(trunk_->forward(x, ctx));
-  }
+  Var<T> forward(const Var<T>& x, const ForwardContext& ctx) const { return head_->forward(trunk_->forward(x, ctx)); }
   // Logits and the feature layer's output from one pass.
   LogitAndFeatures<T> forward_with_features(const Var<T>& x, const ForwardContext& ctx) const {
     Var<T> features;

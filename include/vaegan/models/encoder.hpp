@@ -38,7 +38,7 @@ class Encoder : public NetworkBase<T> {
     this->initialize_default();
   }
 
-  Gaussian<T> forward(const Var<T>& x, const ForwardContext& ctx = ForwardContext::eval()) const {
+  Gaussian<T> forward(const Var<T>& x, const ForwardContext& ctx) const {
     const Var<T> h = trunk_->forward(x, ctx);
     return {mu_->forward(h), logvar_->forward(h)};
   }

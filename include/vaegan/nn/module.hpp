@@ -59,6 +59,8 @@ struct ForwardContext {
   bool training() const { return mode == Mode::train; }
   bool draws_noise() const { return mode == Mode::train && noise; }
   static ForwardContext train(Rng& rng) { return {Mode::train, &rng, true}; }
+  // Train mode for a network without stochastic layers (Dropout asks for an Rng).
+  static ForwardContext train() { return {Mode::train, nullptr, true}; }
   static ForwardContext train_without_noise() { return {Mode::train, nullptr, false}; }
   static ForwardContext eval() { return {Mode::eval, nullptr, false}; }
   // This context, its running statistics left alone.

@@ -113,9 +113,7 @@ class Network : public NetworkBase<T> {
     this->set_output_shape(net_->output_shape(input));
     this->initialize_default();
   }
-  Var<T> forward(const Var<T>& x, const ForwardContext& ctx = ForwardContext::eval()) const {
-    return net_->forward(x, ctx);
-  }
+  Var<T> forward(const Var<T>& x, const ForwardContext& ctx) const { return net_->forward(x, ctx); }
   Net& net() { return *net_; }
 
  private:

@@ -18,6 +18,11 @@
 #include "vaegan/nn/dense.hpp"
 #include "vaegan/nn/module.hpp"
 
+// (A macro: static_assert takes a string literal.)
+#define VAEGAN_SEQUENTIAL_MOVE_HINT                                                                             \
+  "modules are moved into a Sequential or network, never copied (a layer's parameters belong to one network): " \
+  "pass a temporary or std::move(the_layer); to have two, build two"
+
 namespace vaegan {
 
 template <class T>
@@ -28,7 +33,17 @@ class Sequential : public Module<T> {
   template <class... Layers, class = std::enable_if_t<(sizeof...(Layers) > 0) &&
                                                       (std::is_base_of_v<Module<T>, std::decay_t<Layers>> && ...)>>
   explicit Sequential(Layers&&... layers) {
+    static_assert((!std::is_lvalue_reference_v<Layers> && ...), VAEGAN_SEQUENTIAL_MOVE_HINT);
     (add(std::forward<Layers>(layers)), ...);
+  }
+  Sequential(Sequential&&) noexcept = default;
+  Sequential& operator=(Sequential&&) noexcept = default;
+  // Modules cannot be copied: a bound layer's parameters live in one network's set. The
+  // copy is declared only to say so where it is asked for (its body is compiled only then).
+  Sequential(const Sequential& other) : Module<T>() { static_assert(sizeof(other) == 0, VAEGAN_SEQUENTIAL_MOVE_HINT); }
+  Sequential& operator=(const Sequential& other) {
+    static_assert(sizeof(other) == 0, VAEGAN_SEQUENTIAL_MOVE_HINT);
+    return *this;
   }
   // A multilayer perceptron on its own: Dense layers of the given widths, each followed by
   // its activation (identity: none), registered in `params` under <name><i>.weight and
@@ -55,6 +70,7 @@ class Sequential : public Module<T> {
   }
   template <class Layer, class = std::enable_if_t<std::is_base_of_v<Module<T>, std::decay_t<Layer>>>>
   Sequential& add(const std::string& name, Layer&& layer) {
+    static_assert(!std::is_lvalue_reference_v<Layer>, VAEGAN_SEQUENTIAL_MOVE_HINT);
     return add(name, std::unique_ptr<Module<T>>(std::make_unique<std::decay_t<Layer>>(std::forward<Layer>(layer))));
   }
   Sequential& add(const std::string& name, std::unique_ptr<Module<T>> layer) {
@@ -103,9 +119,7 @@ class Sequential : public Module<T> {
     return false;
   }
   Var<T> forward(const Var<T>& x, const ForwardContext& ctx) const override { return forward_to(x, ctx, -1, nullptr); }
-  // Evaluation mode, no noise.
-  Var<T> forward(const Var<T>& x) const { return forward(x, ForwardContext::eval()); }
-  Var<T> operator()(const Var<T>& x) const { return forward(x); }
+  Var<T> operator()(const Var<T>& x, const ForwardContext& ctx) const { return forward(x, ctx); }
 
   // The forward pass, and the output of child `capture` into *captured on the way;
   // with stop_at_capture, the layers after it are not run (the return value is *captured).
@@ -197,3 +211,5 @@ class Sequential : public Module<T> {
 };
 
 }  // namespace vaegan
+
+#undef VAEGAN_SEQUENTIAL_MOVE_HINT

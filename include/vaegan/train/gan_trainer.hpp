@@ -35,7 +35,8 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
   static constexpr const char* kKind = "gan";
   enum Network : unsigned { kGenerator = 0, kDiscriminator = 1 };
 
-  GanTrainer(Gen generator, Disc discriminator, const GanOptions& options = {}, std::uint64_t seed = 1)
+  GanTrainer(Gen generator, Disc discriminator, const GanOptions& options = {}, std::uint64_t seed = 1,
+             InitialWeights initial = InitialWeights::keep)
       : Core(seed),
         options_(options),
         generator_(std::move(generator)),
@@ -44,12 +45,13 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
         discriminator_opt_(discriminator_.parameters(), options.discriminator_adam) {
     Core::require_same_shape("GanTrainer", "the generator makes images of", generator_.image_shape(),
                              "the discriminator takes", discriminator_.input_shape());
-    this->add_network("generator", generator_, generator_opt_);
-    this->add_network("discriminator", discriminator_, discriminator_opt_);
+    this->add_network("generator", generator_, generator_opt_, initial);
+    this->add_network("discriminator", discriminator_, discriminator_opt_, initial);
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit GanTrainer(const ModelConfig& config, const GanOptions& options = {}, std::uint64_t seed = 1)
-      : GanTrainer(preset_decoder<T>(config, "generator"), preset_discriminator<T>(config), options, seed) {
+      : GanTrainer(preset_decoder<T>(config, "generator"), preset_discriminator<T>(config), options, seed,
+                   InitialWeights::draw_from_seed) {
     config_ = config;
   }
 
@@ -100,6 +102,7 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
 
 // Class template argument deduction: GanTrainer trainer(networks...).
 template <class Gen, class Disc>
-GanTrainer(Gen, Disc, const GanOptions& = {}, std::uint64_t = 1) -> GanTrainer<typename Gen::Scalar, Gen, Disc>;
+GanTrainer(Gen, Disc, const GanOptions& = {}, std::uint64_t = 1, InitialWeights = InitialWeights::keep)
+    -> GanTrainer<typename Gen::Scalar, Gen, Disc>;
 
 }  // namespace vaegan

@@ -71,6 +71,12 @@ struct AdversarialOptions {
   double real_label = 1.0;  // < 1: one-sided label smoothing for D
 };
 
+// What a trainer does with the weights of the networks handed to it.
+enum class InitialWeights {
+  keep,            // train from the weights they have: pretrained, loaded, or as built
+  draw_from_seed,  // draw fresh weights from the trainer's seed (the presets and the programs)
+};
+
 // The reparameterized sample of the posterior q(z | x).
 template <class T>
 struct PosteriorSample {
@@ -142,7 +148,7 @@ class TrainerCore {
                        z.shape().str());
     eval_tape_.reset();
     NoGradGuard<T> no_grad(eval_tape_);
-    copy_out(sigmoid(decoder.forward(eval_tape_.constant(z))), images);
+    copy_out(sigmoid(decoder.forward(eval_tape_.constant(z), ForwardContext::eval())), images);
   }
   // Reconstructions sigmoid(Dec(mu(x))) of images x [n, ...image shape] through the
   // posterior mean, no sampling (a trainer with an encoder).
@@ -150,23 +156,26 @@ class TrainerCore {
     eval_tape_.reset();
     NoGradGuard<T> no_grad(eval_tape_);
     const Var<T> images_in = image_batch(eval_tape_, "reconstruct", x);
-    copy_out(sigmoid(self().decoder().forward(self().encoder().forward(images_in).mu)), images);
+    copy_out(sigmoid(self().decoder().forward(self().encoder().forward(images_in, ForwardContext::eval()).mu,
+                                              ForwardContext::eval())),
+             images);
   }
   // Posterior means mu(x) [n, latent_dim] of images x (a trainer with an encoder).
   void encode(const Tensor<T>& x, Tensor<T>& mu) {
     eval_tape_.reset();
     NoGradGuard<T> no_grad(eval_tape_);
-    copy_out(self().encoder().forward(image_batch(eval_tape_, "encode", x)).mu, mu);
+    copy_out(self().encoder().forward(image_batch(eval_tape_, "encode", x), ForwardContext::eval()).mu, mu);
   }
 
  protected:
   explicit TrainerCore(std::uint64_t seed) : rng_(seed) {}
 
-  // Registers a network slot (in the order of the step's routes and of checkpoints) and
-  // draws the network's initial weights from the trainer's seed.
+  // Registers a network slot (in the order of the step's routes and of checkpoints);
+  // with InitialWeights::draw_from_seed, draws the network's weights from the trainer's
+  // seed (the draws come before any training noise, slot by slot).
   template <class Network>
-  void add_network(const std::string& name, Network& network, Adam<T>& optimizer) {
-    network.reset_parameters(rng_);
+  void add_network(const std::string& name, Network& network, Adam<T>& optimizer, InitialWeights initial) {
+    if (initial == InitialWeights::draw_from_seed) network.reset_parameters(rng_);
     networks_.push_back({name, &network.parameters(), &optimizer, network.structure()});
   }
   // Refuses networks that do not fit together, naming both shapes.

@@ -32,7 +32,8 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
   static constexpr const char* kKind = "vae";
   enum Network : unsigned { kEncoder = 0, kDecoder = 1 };
 
-  VaeTrainer(Enc encoder, Dec decoder, const VaeOptions& options = {}, std::uint64_t seed = 1)
+  VaeTrainer(Enc encoder, Dec decoder, const VaeOptions& options = {}, std::uint64_t seed = 1,
+             InitialWeights initial = InitialWeights::keep)
       : Core(seed),
         options_(options),
         encoder_(std::move(encoder)),
@@ -43,12 +44,13 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
                              encoder_.input_shape());
     Core::require_same_shape("VaeTrainer", "the encoder gives latent codes of", Shape{encoder_.latent_dim()},
                              "the decoder takes", decoder_.input_shape());
-    this->add_network("encoder", encoder_, encoder_opt_);
-    this->add_network("decoder", decoder_, decoder_opt_);
+    this->add_network("encoder", encoder_, encoder_opt_, initial);
+    this->add_network("decoder", decoder_, decoder_opt_, initial);
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit VaeTrainer(const ModelConfig& config, const VaeOptions& options = {}, std::uint64_t seed = 1)
-      : VaeTrainer(preset_encoder<T>(config), preset_decoder<T>(config), options, seed) {
+      : VaeTrainer(preset_encoder<T>(config), preset_decoder<T>(config), options, seed,
+                   InitialWeights::draw_from_seed) {
     config_ = config;
   }
 
@@ -91,6 +93,7 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
 
 // Class template argument deduction: VaeTrainer trainer(networks...).
 template <class Enc, class Dec>
-VaeTrainer(Enc, Dec, const VaeOptions& = {}, std::uint64_t = 1) -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
+VaeTrainer(Enc, Dec, const VaeOptions& = {}, std::uint64_t = 1, InitialWeights = InitialWeights::keep)
+    -> VaeTrainer<typename Enc::Scalar, Enc, Dec>;
 
 }  // namespace vaegan

@@ -113,8 +113,10 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
   static constexpr const char* kKind = "vaegan";
   enum Network : unsigned { kEncoder = 0, kDecoder = 1, kDiscriminator = 2 };
 
-  // Trains the networks given (moved in); their initial weights are drawn from `seed`.
-  VaeGanTrainer(Enc encoder, Dec decoder, Disc discriminator, const VaeGanOptions& options = {}, std::uint64_t seed = 1)
+  // Trains the networks given (moved in), from the weights they have unless `initial` says
+  // InitialWeights::draw_from_seed; `seed` drives the noise (and those draws).
+  VaeGanTrainer(Enc encoder, Dec decoder, Disc discriminator, const VaeGanOptions& options = {}, std::uint64_t seed = 1,
+                InitialWeights initial = InitialWeights::keep)
       : Core(seed),
         options_(options),
         encoder_(std::move(encoder)),
@@ -130,14 +132,14 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
     Core::require_same_shape("VaeGanTrainer", "the encoder gives latent codes of", Shape{encoder_.latent_dim()},
                              "the decoder takes", decoder_.input_shape());
     validate(options_);
-    this->add_network("encoder", encoder_, encoder_opt_);
-    this->add_network("decoder", decoder_, decoder_opt_);
-    this->add_network("discriminator", discriminator_, discriminator_opt_);
+    this->add_network("encoder", encoder_, encoder_opt_, initial);
+    this->add_network("decoder", decoder_, decoder_opt_, initial);
+    this->add_network("discriminator", discriminator_, discriminator_opt_, initial);
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit VaeGanTrainer(const ModelConfig& config, const VaeGanOptions& options = {}, std::uint64_t seed = 1)
       : VaeGanTrainer(preset_encoder<T>(config), preset_decoder<T>(config), preset_discriminator<T>(config), options,
-                      seed) {
+                      seed, InitialWeights::draw_from_seed) {
     config_ = config;
   }
 
@@ -365,7 +367,7 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
 
 // Class template argument deduction: VaeGanTrainer trainer(networks...).
 template <class Enc, class Dec, class Disc>
-VaeGanTrainer(Enc, Dec, Disc, const VaeGanOptions& = {}, std::uint64_t = 1)
+VaeGanTrainer(Enc, Dec, Disc, const VaeGanOptions& = {}, std::uint64_t = 1, InitialWeights = InitialWeights::keep)
     -> VaeGanTrainer<typename Enc::Scalar, Enc, Dec, Disc>;
 
 }  // namespace vaegan

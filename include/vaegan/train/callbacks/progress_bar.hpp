@@ -44,8 +44,8 @@ class ProgressBar {
     if (!writes_) return;
     const auto now = Clock::now();
     const bool last = e.step >= total_steps_;
-    if (!last && std::chrono::duration<double>(now - last_print_).count() <
-                     (terminal_ ? 0.2 : options_.plain_interval_seconds))
+    if (!last &&
+        std::chrono::duration<double>(now - last_print_).count() < (terminal_ ? 0.2 : options_.plain_interval_seconds))
       return;
     last_print_ = now;
     const double elapsed = std::chrono::duration<double>(now - start_).count();

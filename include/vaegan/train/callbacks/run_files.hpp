@@ -50,9 +50,8 @@ class RunFiles {
       RunImage image;
       if (parse(series, name, image)) found.push_back(image);
     }
-    std::sort(found.begin(), found.end(), [](const RunImage& a, const RunImage& b) {
-      return a.by_step != b.by_step ? !a.by_step : a.at < b.at;
-    });
+    std::sort(found.begin(), found.end(),
+              [](const RunImage& a, const RunImage& b) { return a.by_step != b.by_step ? !a.by_step : a.at < b.at; });
     return found;
   }
 

@@ -90,8 +90,7 @@ class SampleGrid {
     if constexpr (detail::has_encoder<Trainer>::value) {
       if (shown_real_.numel() > 0) {
         trainer.reconstruct(shown_real_, recon_);
-        write_reconstruction_grid(files_.path(RunFiles::series_file("recon", by_step, at)), shown_real_, recon_,
-                                  grid_);
+        write_reconstruction_grid(files_.path(RunFiles::series_file("recon", by_step, at)), shown_real_, recon_, grid_);
       }
     }
     written_step_ = trainer.step();

@@ -36,7 +36,8 @@ class ScoreSamples {
   ScoreSamples(std::string dir, const Evaluator<T>& evaluator, Every every = Every::epochs(1), Index count = 1000,
                std::uint64_t seed = 1)
       : files_(std::move(dir)), evaluator_(&evaluator), every_(every), count_(count), seed_(seed) {
-    if (count < 2) throw Error("ScoreSamples: count must be >= 2 (a FID needs a covariance), got " + std::to_string(count));
+    if (count < 2)
+      throw Error("ScoreSamples: count must be >= 2 (a FID needs a covariance), got " + std::to_string(count));
   }
 
   std::string csv_path() const { return files_.path("metrics.csv"); }

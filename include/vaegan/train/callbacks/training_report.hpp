@@ -166,7 +166,8 @@ class TrainingReport {
     }
     if (t.rows.empty()) return "";
     std::string h = "<table class=\"row\"><tr>";
-    for (std::size_t c = first_column; c < t.columns.size(); ++c) h += "<th>" + detail::html_escape(t.columns[c]) + "</th>";
+    for (std::size_t c = first_column; c < t.columns.size(); ++c)
+      h += "<th>" + detail::html_escape(t.columns[c]) + "</th>";
     h += "</tr><tr>";
     for (std::size_t c = first_column; c < t.columns.size(); ++c)
       h += "<td>" + short_number(t.rows.back()[c]) + "</td>";
@@ -198,9 +199,7 @@ class TrainingReport {
     return buf;
   }
 
-  static std::string frame_label(const RunImage& f) {
-    return (f.by_step ? "step " : "epoch ") + std::to_string(f.at);
-  }
+  static std::string frame_label(const RunImage& f) { return (f.by_step ? "step " : "epoch ") + std::to_string(f.at); }
 
   // A slider over every frame of a series, and a strip of up to 24 evenly spaced frames.
   std::string series_section(const std::string& series, const std::string& heading, const std::string& what,
@@ -224,10 +223,9 @@ class TrainingReport {
                     (frames.size() == 1 ? " frame" : " frames") + ".</p>\n";
     h += "<div class=\"viewer\"><img class=\"frame\" id=\"" + series + "-frame\" src=\"" + last.file + "\" alt=\"" +
          heading + " at " + frame_label(last) + "\">\n";
-    h += "<div><input type=\"range\" id=\"" + series + "-slider\" data-series=\"" + series +
-         "\" min=\"0\" max=\"" + std::to_string(frames.size() - 1) + "\" value=\"" +
-         std::to_string(frames.size() - 1) + "\" aria-label=\"" + heading + " frame\"> <span id=\"" + series +
-         "-label\">" + frame_label(last) + "</span></div></div>\n";
+    h += "<div><input type=\"range\" id=\"" + series + "-slider\" data-series=\"" + series + "\" min=\"0\" max=\"" +
+         std::to_string(frames.size() - 1) + "\" value=\"" + std::to_string(frames.size() - 1) + "\" aria-label=\"" +
+         heading + " frame\"> <span id=\"" + series + "-label\">" + frame_label(last) + "</span></div></div>\n";
     h += "<div class=\"strip\">\n";
     const std::size_t shown = std::min<std::size_t>(frames.size(), 24);
     for (std::size_t k = 0; k < shown; ++k) {
