@@ -13,8 +13,10 @@
 // Per epoch it writes into --out: samples_epoch_NNN.png (from one fixed latent batch, so
 // frames are comparable), recon_epoch_NNN.png (VAE and VAE-GAN: real test digits above
 // their reconstructions; both grids in the model's image shape, RGB for 3 channels),
-// losses.csv (one row of epoch means), losses.svg (the curves), report.html (all of it on
-// one page), and every --checkpoint-every epochs the checkpoint (atomically replaced).
+// losses.csv (one row of epoch means), losses.svg (the curves), with --classifier
+// metrics.csv and metrics.svg (FID, precision, recall of 1,000 samples), report.html (all
+// of it on one page), and every --checkpoint-every epochs the checkpoint (atomically
+// replaced).
 // Exit codes: 0 done, 1 runtime error, 2 bad usage. Every error is one line on stderr that
 // names the problem and the fix. A run that fails leaves what earlier runs wrote as it was
 // (every file is replaced atomically, and a checkpoint only at an epoch's end) and removes
@@ -123,6 +125,24 @@ int run_training(int argc, char** argv) {
     fit_options.time_budget_seconds = f.time_budget;
     vaegan::SampleGrid<Scalar> samples(f.out, vaegan::Every::epochs(1), f.samples, static_cast<std::uint64_t>(f.seed));
     if constexpr (Spec::kReconstructs) samples.with_reconstructions(data.shown_real);
+    // --classifier: sample quality after each epoch, in metrics.csv and the report.
+    std::optional<vaegan::Classifier<Scalar>> classifier;
+    std::optional<vaegan::Evaluator<Scalar>> evaluator;
+    std::optional<vaegan::ScoreSamples<Scalar>> scores;
+    if (!f.classifier.empty() && group.writes()) {
+      try {
+        classifier.emplace(vaegan::Classifier<Scalar>::load(f.classifier));
+      } catch (const vaegan::IoError& e) {
+        throw vaegan::IoError("--classifier '" + f.classifier + "': " + e.what());
+      }
+      if (classifier->config().image_shape != config.image_shape)
+        throw vaegan::IoError("--classifier '" + f.classifier + "' takes images of " +
+                              classifier->config().image_shape.str() + " but this data set's are " +
+                              config.image_shape.str() + "; train one with train_classifier on the same data");
+      evaluator.emplace(*classifier, data.scored_real);
+      scores.emplace(f.out, *evaluator, vaegan::Every::epochs(1), data.scored_real.rows(),
+                     static_cast<std::uint64_t>(f.seed));
+    }
     const vaegan::ReportSettings settings{
         {"command", command_line(argc, argv)},
         {"training images", std::to_string(data.train.size())},
@@ -133,7 +153,8 @@ int run_training(int argc, char** argv) {
     // -- training; every callback writes on process 0 only.
     const auto t0 = std::chrono::steady_clock::now();
     vaegan::fit(trainer, batches, fit_options, vaegan::ProgressBar{}, samples,
-                vaegan::LossLog{f.out, std::string(program) + " losses"}, checkpoints.callback(),
+                vaegan::LossLog{f.out, std::string(program) + " losses"}, vaegan::optional_callback(scores),
+                checkpoints.callback(),
                 vaegan::TrainingReport{f.out, std::string(program) + " training report", settings});
     if (!group.writes()) return 0;
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -3,6 +3,7 @@
 // (whose image shape the model takes, checked against the batch size) and a few real
 // images to show above their reconstructions (the first of the test split if present,
 // else of the training split).
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <functional>
@@ -22,8 +23,11 @@ template <class T>
 struct TrainingData {
   static constexpr vaegan::Index kShown = 16;  // real images in each reconstruction grid
 
+  static constexpr vaegan::Index kScored = 1000;  // real images that --classifier scores samples against
+
   vaegan::ImageDataset<T> train;
-  vaegan::Tensor<T> shown_real;  // [kShown, C, H, W]
+  vaegan::Tensor<T> shown_real;   // [kShown, C, H, W]
+  vaegan::Tensor<T> scored_real;  // the first kScored test images (training images without a test split)
 
   // Loads the --dataset / --data set for a model of `config` trained at `batch_size`, and
   // gives the model the data's image shape (a preset names layers, not an image size: a
@@ -64,6 +68,9 @@ struct TrainingData {
     const vaegan::ImageDataset<T>& shown = test.empty() ? train : test;
     for (vaegan::Index i = 0; i < kShown; ++i) first[static_cast<std::size_t>(i)] = i % shown.size();
     shown.gather(first.data(), kShown, shown_real);
+    std::vector<vaegan::Index> scored(static_cast<std::size_t>(std::min<vaegan::Index>(kScored, shown.size())));
+    for (std::size_t i = 0; i < scored.size(); ++i) scored[i] = static_cast<vaegan::Index>(i);
+    shown.gather(scored.data(), static_cast<vaegan::Index>(scored.size()), scored_real);
   }
 
  private:

@@ -24,6 +24,7 @@ struct TrainingFlags {
   std::int64_t max_steps = -1;
   double time_budget = 0.0;
   std::int64_t samples = 64;
+  std::string classifier;
   bool check_numerics = false;
   std::int64_t check_replicas = 0;
 
@@ -41,6 +42,9 @@ struct TrainingFlags {
     p.add("max-steps", &max_steps, "stop after this many steps in total (-1: no limit)");
     p.add("time-budget", &time_budget, "stop after this many seconds of training (0: no limit)");
     p.add("samples", &samples, "images in each per-epoch sample grid");
+    p.add("classifier", &classifier,
+          "score 1,000 samples after each epoch (FID, precision, recall) in the features of this classifier "
+          "(train_classifier makes one) against the test images: OUT/metrics.csv and the report");
     p.add_switch("check-numerics", &check_numerics,
                  "debug: check every op's output and gradient, and name the first op that makes a NaN or infinity");
     p.add("check-replicas", &check_replicas,

@@ -32,6 +32,18 @@ run(classifier "${TRAIN_CLASSIFIER}" --dataset fashion-mnist --arch mlp --epochs
 expect_exit(classifier 0)
 expect_in(classifier out "60000 train / 10000 test images")
 
+# --classifier: sample quality after each epoch, in metrics.csv and the report.
+run(scored "${TRAIN}" --dataset fashion-mnist --max-steps 3 --batch-size 8 --threads 2
+    --classifier "${WORK_DIR}/classifier.vgck" --out "${WORK_DIR}/scored")
+expect_exit(scored 0)
+file(READ "${WORK_DIR}/scored/report.html" _report)
+if(NOT EXISTS "${WORK_DIR}/scored/metrics.csv" OR NOT _report MATCHES "src=\"metrics.svg\"")
+  fail(scored "expected metrics.csv and the FID plot in the report of ${WORK_DIR}/scored")
+endif()
+run(bad_classifier "${TRAIN}" --dataset fashion-mnist --max-steps 1 --classifier "${WORK_DIR}/none.vgck"
+    --out "${WORK_DIR}/bad_classifier")
+expect_error(bad_classifier 1 "--classifier '${WORK_DIR}/none.vgck'")
+
 run(compare "${COMPARE}" --dataset fashion-mnist --classifier "${WORK_DIR}/classifier.vgck" --preset conv
     --methods gan,vaegan --seeds 1 --budget 2 --eval-every 1 --eval-samples 50 --batch-size 16 --threads 1
     --out "${WORK_DIR}/compare")

@@ -363,6 +363,11 @@ TEST_CASE("ScoreSamples: metrics.csv holds the evaluator's scores of the fixed l
   CHECK(table.column("recall")[1] == doctest::Approx(expected.recall).epsilon(1e-12));
   CHECK(table.column("fid")[0] != table.column("fid")[1]);  // training moved the samples
   CHECK(std::filesystem::exists(dir.file("metrics.svg")));
+  // Continued, and stopped between due points: scored once more at the end, appended.
+  options.epochs = 3;
+  options.max_steps = 7;
+  fit(trainer, batches, options, scores);
+  CHECK(read_csv(dir.file("metrics.csv")).column("step") == std::vector<double>{3, 6, 7});
 }
 
 TEST_CASE("TrainingReport: a page of what the folder holds, every link resolving to a file there") {

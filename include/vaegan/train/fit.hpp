@@ -142,6 +142,38 @@ bool fit_hook_on_epoch(C& c, int, Run&, const EpochEvent& e) {
   return c.on_epoch ? c.on_epoch(e) : true;
 }
 
+}  // namespace detail
+
+// A callback that a program may or may not use, decided at run time:
+//   std::optional<ScoreSamples<float>> scores;  if (...) scores.emplace(...);
+//   fit(trainer, batches, options, ProgressBar{}, optional_callback(scores));
+template <class C>
+struct OptionalCallback {
+  std::optional<C>* callback;
+  template <class Run>
+  void on_fit_begin(Run& run) {
+    if (*callback) detail::fit_hook_on_fit_begin(**callback, 0, run);
+  }
+  template <class Run>
+  bool on_step(Run& run, const StepEvent& e) {
+    return !*callback || detail::fit_hook_on_step(**callback, 0, run, e);
+  }
+  template <class Run>
+  bool on_epoch(Run& run, const EpochEvent& e) {
+    return !*callback || detail::fit_hook_on_epoch(**callback, 0, run, e);
+  }
+  template <class Run>
+  void on_fit_end(Run& run, const FitEndEvent& e) {
+    if (*callback) detail::fit_hook_on_fit_end(**callback, 0, run, e);
+  }
+};
+template <class C>
+OptionalCallback<C> optional_callback(std::optional<C>& callback) {
+  return {&callback};
+}
+
+namespace detail {
+
 // Every callback's hook in order; true unless one of them returned false.
 // (A comma fold: left to right, every hook called.)
 #define VAEGAN_FIT_CALL(member, callbacks, ...)                                           \

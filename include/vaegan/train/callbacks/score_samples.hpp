@@ -4,7 +4,8 @@
 // the images with an Evaluator (metrics/evaluator.hpp: FID, precision, recall, classes
 // covered, in a classifier's features against held-out real images). Rows go to
 // DIR/metrics.csv (epoch, step, train_seconds, fid, precision, recall, classes_covered),
-// the FID curve to DIR/metrics.svg. Scoring time is not training time (fit() times
+// the FID curve to DIR/metrics.svg; a run that stops between due points is scored once
+// more at its end. Scoring time is not training time (fit() times
 // train_step only). As LossLog, a fit() from step 0 starts a new file and a resumed one
 // appends. Under mpirun only the first process scores and writes.
 //
@@ -66,12 +67,18 @@ class ScoreSamples {
   void on_epoch(Run& run, const EpochEvent& e) {
     if (writes_ && every_.due_at_epoch(e.epoch)) score(run.trainer, e.epoch, e.train_seconds);
   }
+  // A run that ends between due points is scored once more, as it ends.
+  template <class Run>
+  void on_fit_end(Run& run, const FitEndEvent& e) {
+    if (writes_ && scored_step_ != e.step) score(run.trainer, e.epoch, e.train_seconds);
+  }
 
  private:
   template <class Trainer>
   void score(Trainer& trainer, std::int64_t epoch, double train_seconds) {
     trainer.generate(z_, images_);
     last_ = evaluator_->score(images_);
+    scored_step_ = trainer.step();
     csv_->append({static_cast<double>(epoch), static_cast<double>(trainer.step()), train_seconds, last_.fid,
                   last_.precision, last_.recall, static_cast<double>(last_.classes_covered)});
     const CsvTable table = read_csv(csv_path());
@@ -93,6 +100,7 @@ class ScoreSamples {
   Tensor<T> z_, images_;
   std::optional<CsvAppender> csv_;
   SampleScores last_;
+  std::int64_t scored_step_ = -1;
 };
 
 }  // namespace vaegan
