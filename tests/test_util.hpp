@@ -63,6 +63,17 @@ bool same_bits(const Tensor<T>& a, const Tensor<T>& b) {
          std::memcmp(a.data(), b.data(), sizeof(T) * static_cast<std::size_t>(a.numel())) == 0;
 }
 
+// The message of the exception of type E that fn throws ("" if it throws nothing).
+template <class E, class Fn>
+std::string message_of(Fn&& fn) {
+  try {
+    fn();
+  } catch (const E& e) {
+    return e.what();
+  }
+  return "";
+}
+
 // Whether `part` occurs in `s` (error messages).
 inline bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 

@@ -85,16 +85,7 @@ GaussianStats stats_of(const Eigen::VectorXd& mean, const Eigen::MatrixXd& covar
   return s;
 }
 
-// The message of the exception of type E that fn throws ("" if it throws nothing).
-template <class E, class Fn>
-std::string message_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
+using vaegan::test::message_of;
 
 // ---- FID -----------------------------------------------------------------------------------
 

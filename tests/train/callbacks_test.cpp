@@ -24,16 +24,7 @@ namespace {
 
 using vaegan::test::contains;
 
-// The message of the exception of type E that fn throws ("" if it throws nothing).
-template <class E, class Fn>
-std::string message_of(Fn&& fn) {
-  try {
-    fn();
-  } catch (const E& e) {
-    return e.what();
-  }
-  return "";
-}
+using vaegan::test::message_of;
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

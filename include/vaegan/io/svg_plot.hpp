@@ -16,27 +16,13 @@
 #include <vector>
 
 #include "vaegan/core/error.hpp"
+#include "vaegan/core/format.hpp"
 #include "vaegan/io/atomic_file.hpp"
 #include "vaegan/io/csv.hpp"
 
 namespace vaegan {
 
 namespace detail {
-
-inline std::string xml_escape(const std::string& s) {
-  std::string out;
-  for (const char c : s) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&apos;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
 
 // A coordinate with two decimals, independent of the C locale.
 inline std::string svg_num(double v) {

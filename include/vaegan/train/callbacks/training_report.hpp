@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "vaegan/core/format.hpp"
 #include "vaegan/io/atomic_file.hpp"
 #include "vaegan/io/csv.hpp"
 #include "vaegan/train/callbacks/run_files.hpp"
@@ -34,21 +35,6 @@ namespace vaegan {
 using ReportSettings = std::vector<std::pair<std::string, std::string>>;
 
 namespace detail {
-inline std::string html_escape(const std::string& s) {
-  std::string o;
-  o.reserve(s.size());
-  for (const char c : s) {
-    switch (c) {
-      case '&': o += "&amp;"; break;
-      case '<': o += "&lt;"; break;
-      case '>': o += "&gt;"; break;
-      case '"': o += "&quot;"; break;
-      case '\'': o += "&#39;"; break;
-      default: o += c;
-    }
-  }
-  return o;
-}
 // A file name as a JavaScript string literal (names come from RunFiles: [a-z0-9_.]).
 inline std::string js_string(const std::string& s) {
   std::string o = "\"";
@@ -97,8 +83,8 @@ class TrainingReport {
     h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n";
     if (!status_.finished) h += "<meta http-equiv=\"refresh\" content=\"30\">\n";
     h += "<link rel=\"icon\" href=\"data:,\">\n";  // no favicon request
-    h += "<title>" + detail::html_escape(title_) + "</title>\n<style>\n" + style() + "</style>\n</head>\n<body>\n";
-    h += "<h1>" + detail::html_escape(title_) + "</h1>\n";
+    h += "<title>" + detail::xml_escape(title_) + "</title>\n<style>\n" + style() + "</style>\n</head>\n<body>\n";
+    h += "<h1>" + detail::xml_escape(title_) + "</h1>\n";
     h += "<p id=\"status\">" + status_text() + "</p>\n";
     h += "<p id=\"broken\" hidden></p>\n";
     h += losses_section();
@@ -141,7 +127,7 @@ class TrainingReport {
     std::snprintf(buf, sizeof buf, "step %lld, epoch %lld, %.1f s of training this run",
                   static_cast<long long>(status_.step), static_cast<long long>(status_.epoch), status_.train_seconds);
     std::string s = buf;
-    s += status_.finished ? " &mdash; <b>finished</b> (" + detail::html_escape(status_.end) + ")"
+    s += status_.finished ? " &mdash; <b>finished</b> (" + detail::xml_escape(status_.end) + ")"
                           : " &mdash; <b>running</b> (this page reloads every 30 s)";
     const std::time_t now = std::time(nullptr);
     char when[64];
@@ -167,7 +153,7 @@ class TrainingReport {
     if (t.rows.empty()) return "";
     std::string h = "<table class=\"row\"><tr>";
     for (std::size_t c = first_column; c < t.columns.size(); ++c)
-      h += "<th>" + detail::html_escape(t.columns[c]) + "</th>";
+      h += "<th>" + detail::xml_escape(t.columns[c]) + "</th>";
     h += "</tr><tr>";
     for (std::size_t c = first_column; c < t.columns.size(); ++c)
       h += "<td>" + short_number(t.rows.back()[c]) + "</td>";
@@ -240,7 +226,7 @@ class TrainingReport {
     std::string h = "<section id=\"settings\">\n<h2>Settings</h2>\n<table class=\"settings\">\n";
     for (const auto* list : {&settings_, &run_settings_})
       for (const auto& [key, value] : *list)
-        h += "<tr><th>" + detail::html_escape(key) + "</th><td>" + detail::html_escape(value) + "</td></tr>\n";
+        h += "<tr><th>" + detail::xml_escape(key) + "</th><td>" + detail::xml_escape(value) + "</td></tr>\n";
     return h + "</table>\n</section>\n";
   }
 
