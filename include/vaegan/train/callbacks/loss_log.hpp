@@ -39,9 +39,8 @@ class LossLog {
     writes_ = run.writes_output();
     if (!writes_) return;
     files_.create("LossLog");
-    stat_names_.assign(Trainer::kStatNames, Trainer::kStatNames + Trainer::kStatCount);
     std::vector<std::string> columns{"epoch", "step", "train_seconds"};
-    columns.insert(columns.end(), stat_names_.begin(), stat_names_.end());
+    columns.insert(columns.end(), Trainer::kStatNames, Trainer::kStatNames + Trainer::kStatCount);
     previous_seconds_ = 0.0;
     if (run.first_step == 0) std::filesystem::remove(csv_path());
     else keep_rows_up_to(run.first_step, columns);
@@ -106,7 +105,6 @@ class LossLog {
   RunFiles files_;
   std::string title_;
   bool writes_ = true;
-  std::vector<std::string> stat_names_;
   std::optional<CsvAppender> csv_;
   double previous_seconds_ = 0.0;  // train_seconds of the runs before this one
 };
