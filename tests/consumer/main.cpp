@@ -20,7 +20,7 @@ int main() {
   Sequential<float> net({3, 4, 2}, {Activation::relu(), Activation::identity()}, rng);
   Tape<float> tape;
   Tensor<float> x(Shape{2, 3}, {0.5f, -1.0f, 2.0f, 1.5f, 0.25f, -0.75f});
-  Var<float> out = net(tape.constant(x));
+  Var<float> out = net(tape.constant(x), ForwardContext::train());
   Var<float> loss = mse(out, tape.full(out.shape(), 0.0f));
   tape.backward(loss, {net.parameters()});
 
