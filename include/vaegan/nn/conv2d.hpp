@@ -24,6 +24,7 @@
 #include "vaegan/core/format.hpp"
 #include "vaegan/core/rng.hpp"
 #include "vaegan/core/shape.hpp"
+#include "vaegan/detail/conv_geometry.hpp"
 #include "vaegan/nn/module.hpp"
 #include "vaegan/ops/conv2d.hpp"
 
@@ -110,13 +111,13 @@ class ConvLayerBase : public Module<T> {
     for (int axis = 0; axis < 2; ++axis) {
       const Index h = input[axis + 1];
       if (transposed_) {
-        size[axis] = (h - 1) * stride_ - 2 * padding_ + kernel_ + output_padding_;
+        size[axis] = detail::conv_transpose_output_size(h, kernel_, stride_, padding_, output_padding_);
         exact[axis] = static_cast<double>(size[axis]);
       } else {
         const Index span = h + 2 * padding_ - kernel_;
         exact[axis] = static_cast<double>(span) / static_cast<double>(stride_) + 1.0;
         whole = whole && span % stride_ == 0;
-        size[axis] = span >= 0 ? span / stride_ + 1 : 0;
+        size[axis] = detail::conv_output_size(h, kernel_, stride_, padding_);
       }
       whole = whole && h >= 1 && exact[axis] >= 1.0;
     }

@@ -1,0 +1,147 @@
+#pragma once
+// The loops and buffers both layouts of the convolutions (ops/conv2d.hpp) share: per-thread
+// scratch, the loops over samples and chunks of samples (fixed by the sizes, never by the
+// thread count, so results do not depend on it), the NCHW <-> NHWC copies, and the bias.
+#include <algorithm>
+
+#include "vaegan/core/config.hpp"
+#include "vaegan/core/parallel.hpp"
+#include "vaegan/core/shape.hpp"
+#include "vaegan/core/tensor.hpp"
+#include "vaegan/detail/gemm.hpp"
+
+namespace vaegan {
+
+namespace detail {
+
+// A per-thread scratch buffer of at least n values (grown, never shrunk: a repeated step
+// allocates nothing). Slot 0 holds a chunk's products, slot 1 a padded image.
+template <class T, int Slot>
+T* conv_scratch(Index n) {
+  thread_local Tensor<T> buffer;
+  if (buffer.numel() < n) buffer.resize(Shape{n});
+  return buffer.data();
+}
+
+// Calls f(s) for the samples s in [begin, end). `work` is the multiply-adds of f's product
+// per sample. When that product is a detail::gemm (gemm_threads), it threads itself from
+// kGemmParallelWork on: above that the samples run one after another (no nested thread
+// teams); otherwise (and always for a serial product) the samples run in parallel.
+template <class F>
+void for_each_sample(Index begin, Index end, Index work, bool gemm_threads, F&& f) {
+  if (gemm_threads && work >= kGemmParallelWork) {
+    for (Index s = begin; s < end; ++s) f(s);
+    return;
+  }
+  const Index grain = std::max<Index>(1, kParallelGrain / std::max<Index>(work, 1));
+  parallel_for(
+      end - begin,
+      [&](Index s0, Index s1) {
+        for (Index s = s0; s < s1; ++s) f(begin + s);
+      },
+      grain);
+}
+
+// y [channels, plane] += bias per channel.
+template <class T>
+void add_channel_bias(T* y, const T* bias, Index channels, Index plane) {
+  for (Index c = 0; c < channels; ++c) {
+    const T v = bias[c];
+    T* row = y + c * plane;
+    for (Index q = 0; q < plane; ++q) row[q] += v;
+  }
+}
+
+// Values of a row matrix per chunk of samples: an L2-sized piece (256 KiB of float), so
+// the rows a chunk's GEMM writes are still in cache when row2im reads them, and the rows
+// im2row writes when the GEMM packs them.
+constexpr Index kConvChunkValues = Index{1} << 16;
+
+// Samples per chunk for rows of `per_sample` values: about kConvChunkValues values, and at
+// least 8 chunks when the batch allows, so the threads share them evenly. Depends on the
+// sizes only, never on the thread count (so neither do the results).
+inline Index samples_per_chunk(Index batch, Index per_sample) {
+  const Index by_size = std::max<Index>(1, kConvChunkValues / std::max<Index>(per_sample, 1));
+  return std::max<Index>(1, std::min(by_size, batch / 8));
+}
+
+// Calls f(a, b) for the consecutive chunks [a, b) of `chunk` samples that cover [begin, end),
+// the chunks in parallel (each on one thread).
+template <class F>
+void for_sample_chunks(Index begin, Index end, Index chunk, F&& f) {
+  const Index count = (end - begin + chunk - 1) / chunk;
+  parallel_for(
+      count,
+      [&](Index c0, Index c1) {
+        for (Index c = c0; c < c1; ++c) f(begin + c * chunk, std::min(end, begin + (c + 1) * chunk));
+      },
+      1);
+}
+
+// Calls f(s) for the samples s in [begin, end), in parallel over fixed chunks of samples
+// (about kParallelGrain values of `per_sample` each).
+template <class F>
+void for_samples(Index begin, Index end, Index per_sample, F&& f) {
+  const Index grain = std::max<Index>(1, kParallelGrain / std::max<Index>(per_sample, 1));
+  parallel_for(
+      end - begin,
+      [&](Index s0, Index s1) {
+        for (Index s = s0; s < s1; ++s) f(begin + s);
+      },
+      grain);
+}
+
+// The layout copies below go through 16 x 16 blocks: both sides then touch whole cache
+// lines, where an element-wise transpose writes one value per line per pass (for a buffer
+// not in cache, a read-for-ownership miss per store).
+constexpr Index kTransposeBlock = 16;
+
+// xt [P, C] = x [C, P]^T for one sample (NCHW -> NHWC).
+template <class T>
+void to_position_major(const T* x, Index channels, Index plane, T* xt) {
+  constexpr Index B = kTransposeBlock;
+  for (Index q0 = 0; q0 < plane; q0 += B) {
+    const Index q1 = std::min(plane, q0 + B);
+    for (Index c0 = 0; c0 < channels; c0 += B) {
+      const Index c1 = std::min(channels, c0 + B);
+      for (Index q = q0; q < q1; ++q)
+        for (Index c = c0; c < c1; ++c) xt[q * channels + c] = x[c * plane + q];
+    }
+  }
+}
+
+// y [C, P] = xt [P, C]^T (+ bias per channel, when given) for one sample (NHWC -> NCHW);
+// with accumulate, y += instead.
+template <class T>
+void from_position_major(const T* xt, Index channels, Index plane, const T* bias, bool accumulate, T* y) {
+  constexpr Index B = kTransposeBlock;
+  for (Index c0 = 0; c0 < channels; c0 += B) {
+    const Index c1 = std::min(channels, c0 + B);
+    for (Index q0 = 0; q0 < plane; q0 += B) {
+      const Index q1 = std::min(plane, q0 + B);
+      for (Index c = c0; c < c1; ++c) {
+        T* row = y + c * plane;
+        if (accumulate) {
+          for (Index q = q0; q < q1; ++q) row[q] += xt[q * channels + c];
+        } else {
+          const T b = bias != nullptr ? bias[c] : T(0);
+          for (Index q = q0; q < q1; ++q) row[q] = xt[q * channels + c] + b;
+        }
+      }
+    }
+  }
+}
+
+// db = (keep ? db : 0) + the sums of dY [N, channels, plane] over samples [s0, s1) and planes.
+template <class T>
+void channel_sums(const T* dy, Index s0, Index s1, Index channels, Index plane, T* db, T keep) {
+  for (Index c = 0; c < channels; ++c) {
+    T total = T(0);
+    for (Index s = s0; s < s1; ++s) total += ConstArrayMap<T>(dy + (s * channels + c) * plane, plane).sum();
+    db[c] = keep == T(0) ? total : db[c] + total;
+  }
+}
+
+}  // namespace detail
+
+}  // namespace vaegan
