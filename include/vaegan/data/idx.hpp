@@ -13,8 +13,8 @@
 // 4-dim file for more. The reader takes 3-dim files only unless asked for 4-dim ones too
 // (IdxImageDims::with_channels): code written for gray files, which sizes images as
 // rows * cols, then refuses a colour file instead of misreading it.
-// A file is read plain or gzip-compressed; gzip is recognized by its first two bytes
-// (0x1f 0x8b), never by the file name, so a renamed file still works. The *_from_bytes
+// A file is read plain or gzip-compressed (io/gzip.hpp); gzip is recognized by its first two
+// bytes (0x1f 0x8b), never by the file name, so a renamed file still works. The *_from_bytes
 // readers parse a file already in memory with the same code (the fuzz harnesses in
 // tests/fuzz use them).
 //
@@ -29,23 +29,18 @@
 // The writer writes a temporary file in the target's directory and renames it over the
 // target, so a failed or interrupted write never leaves a partial file behind.
 //
-// Needs zlib (link with -lz, or ZLIB::ZLIB in CMake).
-#include <zlib.h>
-
+// Needs zlib, through io/gzip.hpp (link with -lz, or ZLIB::ZLIB in CMake).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
-#include <cstring>
-#include <filesystem>
-#include <memory>
 #include <string>
-#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/io/atomic_file.hpp"
+#include "vaegan/io/gzip.hpp"
 
 namespace vaegan {
 
@@ -108,70 +103,24 @@ inline const char* idx_fix_hint() { return "re-download it or rerun scripts/get_
   throw IoError(path + ": " + problem);
 }
 
-// One IDX input, plain or gzip, read front to back: a file on disk or bytes in memory.
-// Both go through the same code; only where the raw bytes come from differs (fread or a
-// copy out of the buffer). gzip is decoded here with zlib's inflate: one member after
-// another, each checked against its CRC-32 and length; a stream that ends inside a member
-// is "cut short", and bytes after the last member that do not start another one are an
-// error, as trailing bytes after a plain file's payload are.
+// One IDX input, plain or gzip (io/gzip.hpp), read front to back: the header's fields and
+// a payload of exactly the size the header claims.
 class IdxInput {
  public:
-  explicit IdxInput(const std::string& path) : path_(path) {
-    file_.reset(std::fopen(path.c_str(), "rb"));
-    if (!file_) {
-      std::error_code ec;
-      const bool exists = std::filesystem::exists(path, ec);
-      throw_idx(path, exists ? "cannot open the file for reading (check its permissions)"
-                             : "no such file; check the path, or get the data with scripts/get_mnist.sh");
-    }
-    unsigned char magic[2] = {0, 0};
-    const std::size_t got = std::fread(magic, 1, 2, file_.get());
-    std::rewind(file_.get());
-    if (got == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
-      start_gzip();
-      return;
-    }
-    std::error_code ec;
-    const auto size = std::filesystem::file_size(path, ec);
-    if (ec) throw_idx(path, "cannot determine the file size (" + ec.message() + "); is it a regular file?");
-    file_size_ = static_cast<std::uint64_t>(size);
-  }
+  explicit IdxInput(const std::string& path) : path_(path), in_(path, idx_fix_hint()) {}
   // `size` bytes at `data`, which must outlive the input; `label` stands for the path in
   // messages.
   IdxInput(const std::uint8_t* data, std::size_t size, std::string label)
-      : path_(std::move(label)), mem_(data), mem_size_(size), file_size_(size) {
-    if (size >= 2 && data[0] == 0x1f && data[1] == 0x8b) start_gzip();
-  }
+      : path_(label), in_(data, size, std::move(label), idx_fix_hint()) {}
   IdxInput(const IdxInput&) = delete;
   IdxInput& operator=(const IdxInput&) = delete;
-
-  bool gzip() const { return gzip_; }
-  // Size of a plain input (the gzip size says nothing about the inflated size).
-  std::uint64_t plain_size() const { return file_size_; }
-  const char* kind() const {
-    if (!gzip_) return "the file";
-    return stream_cut_ ? "the gzip stream, which is cut short," : "the decompressed stream";
-  }
-
-  // Reads up to n bytes; fewer only at the end of the data. Throws on a read error or a
-  // corrupt gzip stream (bad deflate data, CRC or length mismatch, trailing garbage).
-  std::size_t read(void* dst, std::size_t n) {
-    auto* out = static_cast<unsigned char*>(dst);
-    std::size_t total = 0;
-    while (total < n) {
-      const std::size_t got = gzip_ ? inflate_some(out + total, n - total) : read_raw(out + total, n - total);
-      if (got == 0) break;
-      total += got;
-    }
-    return total;
-  }
 
   // Reads a big-endian u32; `field` names it in the error if the file ends first.
   std::uint32_t read_u32(const char* field) {
     unsigned char b[4];
-    if (read(b, 4) != 4)
-      throw_idx(path_,
-                std::string("truncated header: ") + kind() + " ends before the " + field + " field; " + idx_fix_hint());
+    if (in_.read(b, 4) != 4)
+      throw_idx(path_, std::string("truncated header: ") + in_.kind() + " ends before the " + field + " field; " +
+                           idx_fix_hint());
     return (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | std::uint32_t{b[3]};
   }
 
@@ -187,9 +136,9 @@ class IdxInput {
                              "dataset must be split into several files");
     };
     std::vector<std::uint8_t> data;
-    if (!gzip_) {
+    if (!in_.gzip()) {
       // The size is known: compare before allocating anything.
-      const std::uint64_t available = file_size_ >= header_bytes ? file_size_ - header_bytes : 0;
+      const std::uint64_t available = in_.plain_size() >= header_bytes ? in_.plain_size() - header_bytes : 0;
       if (available < expected)
         throw_idx(path_, "truncated: " + claim + " but the file holds " + std::to_string(available) +
                              " bytes after the header; " + idx_fix_hint());
@@ -199,7 +148,7 @@ class IdxInput {
                              " extra); the count in the header or the file is wrong; " + idx_fix_hint());
       check_limit();
       data.resize(static_cast<std::size_t>(expected));
-      const std::size_t got = read(data.data(), data.size());
+      const std::size_t got = in_.read(data.data(), data.size());
       if (got != expected)
         throw_idx(path_, "truncated: " + claim + " but only " + std::to_string(got) +
                              " bytes could be read (was the file changed while reading?)");
@@ -213,11 +162,11 @@ class IdxInput {
         if (data.capacity() < size + want)
           data.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(expected, 2 * (size + want))));
         data.resize(size + want);
-        const std::size_t got = read(data.data() + size, want);
+        const std::size_t got = in_.read(data.data() + size, want);
         size += got;
         if (got < want) {
-          throw_idx(path_, std::string("truncated: ") + claim + " but " + kind() + " holds " + std::to_string(size) +
-                               " bytes after the header; " + idx_fix_hint());
+          throw_idx(path_, std::string("truncated: ") + claim + " but " + in_.kind() + " holds " +
+                               std::to_string(size) + " bytes after the header; " + idx_fix_hint());
         }
       }
     }
@@ -225,12 +174,13 @@ class IdxInput {
     // CRC and length of the last member.
     unsigned char extra[256];
     std::uint64_t trailing = 0;
-    for (std::size_t got; (got = read(extra, sizeof extra)) > 0;) trailing += got;
-    if (stream_cut_)
+    for (std::size_t got; (got = in_.read(extra, sizeof extra)) > 0;) trailing += got;
+    if (in_.stream_cut())
       throw_idx(path_, "truncated gzip file: the payload is complete but the stream ends before its CRC trailer; " +
                            std::string(idx_fix_hint()));
     if (trailing > 0)
-      throw_idx(path_, "trailing bytes: " + claim + " but " + kind() + " holds at least " + std::to_string(trailing) +
+      throw_idx(path_, "trailing bytes: " + claim + " but " + in_.kind() + " holds at least " +
+                           std::to_string(trailing) +
                            " more bytes after them; the count in the header or the file is "
                            "wrong; " +
                            idx_fix_hint());
@@ -238,121 +188,8 @@ class IdxInput {
   }
 
  private:
-  struct FileCloser {
-    void operator()(std::FILE* f) const { std::fclose(f); }
-  };
-  // The inflate state; ended by its destructor, also when a constructor throws.
-  struct Inflater {
-    z_stream zs{};
-    bool live = false;
-    Inflater() = default;
-    Inflater(const Inflater&) = delete;
-    Inflater& operator=(const Inflater&) = delete;
-    ~Inflater() {
-      if (live) inflateEnd(&zs);
-    }
-  };
-  static constexpr std::size_t kInputChunk = std::size_t{1} << 17;    // raw bytes read from a file at a time
-  static constexpr std::size_t kMaxZlibCount = std::size_t{1} << 30;  // zlib counts are 32-bit
-
-  void start_gzip() {
-    gzip_ = true;
-    // 15 + 16: a gzip wrapper (not zlib, not raw deflate), any window size up to 32 KiB.
-    if (inflateInit2(&z_.zs, 15 + 16) != Z_OK) throw_idx(path_, "cannot start gzip decompression (zlib out of memory)");
-    z_.live = true;
-    if (file_) in_buf_.resize(kInputChunk);
-  }
-
-  // Raw bytes, compressed or not, from the file or the buffer.
-  std::size_t read_raw(unsigned char* dst, std::size_t n) {
-    if (file_) {
-      const std::size_t got = std::fread(dst, 1, n, file_.get());
-      if (got == 0 && std::ferror(file_.get())) throw_idx(path_, "read error");
-      return got;
-    }
-    const std::size_t got = std::min(n, mem_size_ - mem_pos_);
-    if (got > 0) std::memcpy(dst, mem_ + mem_pos_, got);
-    mem_pos_ += got;
-    return got;
-  }
-
-  // Gives inflate more raw input; false when there is none left.
-  bool refill() {
-    z_stream& zs = z_.zs;
-    if (!file_) {
-      if (mem_pos_ >= mem_size_) return false;
-      const std::size_t n = std::min(mem_size_ - mem_pos_, kMaxZlibCount);
-      zs.next_in = const_cast<Bytef*>(mem_ + mem_pos_);
-      zs.avail_in = static_cast<uInt>(n);
-      mem_pos_ += n;
-      raw_total_ += n;
-      return true;
-    }
-    const std::size_t got = read_raw(in_buf_.data(), in_buf_.size());
-    zs.next_in = in_buf_.data();
-    zs.avail_in = static_cast<uInt>(got);
-    raw_total_ += got;
-    return got > 0;
-  }
-
-  // Where inflate stands in the raw (compressed) bytes, for messages.
-  std::uint64_t raw_offset() const { return raw_total_ - z_.zs.avail_in; }
-
-  // Inflates up to n bytes into dst; 0 at the end of the data (complete or cut short).
-  std::size_t inflate_some(unsigned char* dst, std::size_t n) {
-    if (ended_) return 0;
-    z_stream& zs = z_.zs;
-    const uInt want = static_cast<uInt>(std::min(n, kMaxZlibCount));
-    zs.next_out = dst;
-    zs.avail_out = want;
-    while (zs.avail_out == want) {
-      if (zs.avail_in == 0 && !refill()) {
-        // No raw input left: fine after a complete member, cut short inside one.
-        if (!member_done_) stream_cut_ = true;
-        ended_ = true;
-        break;
-      }
-      if (member_done_) {
-        // More bytes after a complete member: another member, or garbage.
-        if (zs.next_in[0] != 0x1f)
-          throw_idx(path_, "trailing garbage: the gzip data ends at byte " + std::to_string(raw_offset()) +
-                               " (after gzip member " + std::to_string(members_) +
-                               ") but more bytes follow that do not start another member; the file is damaged; " +
-                               idx_fix_hint());
-        inflateReset(&zs);
-        member_done_ = false;
-        ++members_;
-      }
-      const int rc = inflate(&zs, Z_NO_FLUSH);
-      if (rc == Z_STREAM_END) {
-        member_done_ = true;
-      } else if (rc != Z_OK) {
-        const std::string where = " near byte " + std::to_string(raw_offset()) + " of the compressed file" +
-                                  (members_ > 1 ? ", in gzip member " + std::to_string(members_) : std::string());
-        if (rc == Z_MEM_ERROR) throw_idx(path_, "out of memory while decompressing");
-        throw_idx(path_, "corrupt gzip data" + where + " (" +
-                             (rc == Z_NEED_DICT ? std::string("needs a preset dictionary")
-                                                : std::string(zs.msg ? zs.msg : "unknown zlib error")) +
-                             "); " + idx_fix_hint());
-      }
-    }
-    return want - zs.avail_out;
-  }
-
   std::string path_;
-  std::unique_ptr<std::FILE, FileCloser> file_;  // a file, or
-  const std::uint8_t* mem_ = nullptr;            // a buffer
-  std::size_t mem_size_ = 0;
-  std::size_t mem_pos_ = 0;
-  std::uint64_t file_size_ = 0;
-  bool gzip_ = false;
-  Inflater z_;
-  std::vector<unsigned char> in_buf_;
-  std::uint64_t raw_total_ = 0;  // raw bytes handed to inflate so far
-  int members_ = 1;              // the gzip member being read, from 1
-  bool member_done_ = false;     // inflate reached the end of the current member
-  bool ended_ = false;           // no raw input left
-  bool stream_cut_ = false;      // the gzip data ended inside a member
+  ByteInput in_;
 };
 
 inline std::string hex32(std::uint32_t v) {
@@ -496,21 +333,6 @@ inline void put_u32_be(std::vector<std::uint8_t>& out, std::uint32_t v) {
 
 inline bool ends_with_gz(const std::string& path) {
   return path.size() >= 3 && path.compare(path.size() - 3, 3, ".gz") == 0;
-}
-
-// gzip-compresses `n` bytes into `out` (deflate with a gzip wrapper: windowBits 15 + 16).
-inline bool gzip_compress(const std::uint8_t* data, std::size_t n, std::vector<std::uint8_t>& out) {
-  z_stream zs{};
-  if (deflateInit2(&zs, 6, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK) return false;
-  out.resize(deflateBound(&zs, static_cast<uLong>(n)) + 64);
-  zs.next_in = const_cast<Bytef*>(data);
-  zs.avail_in = static_cast<uInt>(n);
-  zs.next_out = out.data();
-  zs.avail_out = static_cast<uInt>(out.size());
-  const int rc = deflate(&zs, Z_FINISH);
-  out.resize(zs.total_out);
-  deflateEnd(&zs);
-  return rc == Z_STREAM_END;
 }
 
 // Writes header + payload through AtomicFile (temporary file, fsync, rename), gzip-
