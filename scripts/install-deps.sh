@@ -12,6 +12,7 @@ packages=(
   g++ cmake ninja-build meson pkg-config  # toolchain and both build systems
   libeigen3-dev zlib1g-dev libstb-dev     # the library's dependencies
   doctest-dev                             # tests
+  libcli11-dev                            # the vaegan program's, benchmarks' and crash test's command lines
   libbenchmark-dev libopenblas-dev        # benchmarks
   curl ca-certificates                    # scripts/get_mnist.sh downloads MNIST where it can
   python3-numpy                           # tests/export: the independent safetensors reader

@@ -6,7 +6,7 @@
     mu, logvar = nets["encoder"](images)
     ... train or edit them in PyTorch ...
     vaegan_torch.save(nets, "tuned.safetensors", like="model.safetensors")
-    # then: vaegan_import --checkpoint run/checkpoint.vgck --weights tuned.safetensors --out ...
+    # then: vaegan import --checkpoint run/checkpoint.vgck --weights tuned.safetensors --save ...
 
 Each network is rebuilt from the file's "vaegan.<network>.structure" metadata (the schema of
 docs/safetensors.md): Dense (torch.nn.Linear, with its declared activation), Conv2d,
@@ -177,7 +177,7 @@ def load(path, dtype=torch.float32):
     tensors, metadata = read_safetensors(path)
     names = metadata.get("vaegan.networks", "")
     if not names:
-        raise ValueError(f"{path}: no vaegan.networks metadata; export it with vaegan_export or export_safetensors")
+        raise ValueError(f"{path}: no vaegan.networks metadata; export it with vaegan export or export_safetensors")
     nets = collections.OrderedDict()
     for name in names.split(","):
         net = build(metadata[f"vaegan.{name}.structure"]).to(dtype)
@@ -196,7 +196,7 @@ def load(path, dtype=torch.float32):
 
 def save(nets, path, like):
     """Writes the modules' state dicts as a safetensors file vaegan loads (load_safetensors,
-    vaegan_import): vaegan's names and, for every tensor, the shape the structure documents
+    vaegan import): vaegan's names and, for every tensor, the shape the structure documents
     of `like` (the file the modules came from) give it."""
     _, metadata = read_safetensors(like)
     tensors = {}

@@ -57,18 +57,21 @@ struct DatasetFlags {
   double test_fraction = 0.1;
   vaegan::LabelMode labels = vaegan::LabelMode::automatic;  // set by the program, not a flag
 
+  // Adds the flags to the parser's current group.
   void add(cli::Parser& p) {
     p.add("dataset", &dataset,
-          "data set: mnist, fashion-mnist (IDX files; --data overrides where they are) or folder:PATH (PNG, JPEG and "
-          "BMP images in PATH, optionally one subfolder per class)");
-    p.add("data", &data,
-          "directory with the data set's IDX files (default for mnist: data, which scripts/get_mnist.sh fills; for "
-          "fashion-mnist: /usr/share/datasets/fashion-mnist)");
+          "mnist, fashion-mnist (IDX files; --data says where) or folder:PATH (PNG, JPEG and BMP images in PATH, "
+          "optionally one subfolder per class)",
+          "NAME");
+    p.add("d,data", &data,
+          "directory with the data set's IDX files (mnist: data, which scripts/get_mnist.sh fills; fashion-mnist: "
+          "/usr/share/datasets/fashion-mnist)",
+          "DIR");
     p.add("channels", &channels, "folder data sets: 1 (grey) or 3 (RGB); images are converted on load");
     p.add("image-size", &image_size,
           "folder data sets: resize every image to N x N on load (0: all images must have one size)");
     p.add("test-fraction", &test_fraction,
-          "folder data sets: share of each class held out as the test split (seeded, the same on every run)");
+          "folder data sets: share of each class held out as the test split (seeded, the same on every run)", "X");
     p.require([this] { return channels == 1 || channels == 3; },
               [this] { return "--channels must be 1 (grey) or 3 (RGB), got " + std::to_string(channels); });
     p.require([this] { return image_size >= 0 && image_size <= 4096; },

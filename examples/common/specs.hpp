@@ -1,6 +1,6 @@
 #pragma once
 // The three training methods as "specs": trainer type, options, and the flags that set
-// them. mnist_vaegan / mnist_gan / mnist_vae use one spec each with no flag prefix; the
+// them. `vaegan train --model M` uses one spec with no flag prefix; the
 // compare study uses all three with prefixes ("gan-lr", "vaegan-gamma", ...), so the
 // same flag means the same thing everywhere.
 #include <string>
@@ -48,8 +48,10 @@ struct VaeGanSpec {
     std::string decoder_batch_norm = "joint";
   };
   static constexpr const char* kName = "vaegan";
-  static constexpr const char* kProgram = "mnist_vaegan";
-  static constexpr const char* kSummary = "Train a VAE-GAN on MNIST: encoder + decoder (= generator) + discriminator.";
+  static constexpr const char* kTitle = "VAE-GAN";
+  static constexpr bool kHasReference = true;
+  static constexpr const char* kSummary =
+      "Train a VAE-GAN (the reference step's settings): encoder + decoder (= generator) + discriminator.";
   static constexpr bool kReconstructs = true;
 
   // The reference step of docs/reference-workloads.md.
@@ -147,8 +149,9 @@ struct GanSpec {
     std::string generator_activation = "relu";
   };
   static constexpr const char* kName = "gan";
-  static constexpr const char* kProgram = "mnist_gan";
-  static constexpr const char* kSummary = "Train a GAN on MNIST (the baseline the VAE-GAN is compared with).";
+  static constexpr const char* kTitle = "GAN";
+  static constexpr bool kHasReference = false;
+  static constexpr const char* kSummary = "Train a GAN (the baseline the VAE-GAN is compared with).";
   static constexpr bool kReconstructs = false;
 
   static Options defaults() { return {}; }
@@ -194,8 +197,9 @@ struct VaeSpec {
     double lr_encoder = -1, lr_decoder = -1;
   };
   static constexpr const char* kName = "vae";
-  static constexpr const char* kProgram = "mnist_vae";
-  static constexpr const char* kSummary = "Train a VAE on MNIST.";
+  static constexpr const char* kTitle = "VAE";
+  static constexpr bool kHasReference = false;
+  static constexpr const char* kSummary = "Train a VAE: encoder + decoder.";
   static constexpr bool kReconstructs = true;
 
   static Options defaults() { return {}; }

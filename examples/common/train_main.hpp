@@ -1,6 +1,6 @@
 #pragma once
-// The command-line driver shared by mnist_vaegan, mnist_gan and mnist_vae. Each example
-// is a small Spec (its trainer type, options and extra flags) handed to run_training(),
+// The driver of `vaegan train` for each --model. Each model is a small Spec (its trainer
+// type, options and extra flags, specs.hpp) handed to run_training(),
 // which checks the command line, the data and the output folder, and then trains with
 // vaegan::fit() and the library's callbacks (train/callbacks/):
 //   TrainingFlags    the common flags and their checks   (training_flags.hpp)
@@ -52,17 +52,27 @@ inline std::string command_line(int argc, char** argv) {
 template <class Spec>
 int run_training(int argc, char** argv) {
   using Trainer = typename Spec::Trainer;
-  const char* const program = Spec::kProgram;
+  const std::string program = argv[0];  // "vaegan train"
 
   const ProcessGroup group(argc, argv);
   // -- the command line: usage errors exit 2 here.
   TrainingFlags f;
-  f.out = std::string("out/") + program;
+  f.out = std::string("out/") + Spec::kName;
   typename Spec::Options options = Spec::defaults();
   cli::Parser p(program, Spec::kSummary);
+  p.footer(std::string("The flags above are the ") + Spec::kTitle +
+           "'s; `vaegan train --model gan --help` (or vae, vaegan) shows another model's.");
   p.set_quiet(!group.writes());
+  std::string model = Spec::kName;
+  bool reference = false;
+  p.group("Model");
+  p.add("m,model", &model, "vaegan, gan or vae: the model to train (each has its own flags)", "MODEL");
+  if constexpr (Spec::kHasReference)
+    p.add_switch("reference", &reference, "start from the reference step's settings (docs/reference-workloads.md)");
   f.add(p);
+  p.group(std::string(Spec::kTitle) + " training");
   Spec::add_flags(p, options);
+  f.add_output(p);
   f.add_checks(p);
   p.parse(argc, argv);
   f.data_set.resolve(p);
@@ -85,7 +95,7 @@ int run_training(int argc, char** argv) {
   try {
     // -- everything that can fail before training: data, output directory, checkpoint.
     vaegan::set_num_threads(f.threads > 0 ? static_cast<int>(f.threads) : group.default_threads());
-    const TrainingData<Scalar> data(program, f.data_set, config, f.batch_size, [&](const std::string& message) {
+    const TrainingData<Scalar> data(program.c_str(), f.data_set, config, f.batch_size, [&](const std::string& message) {
       // The data can be missing on one machine only: every
       // process says so, naming itself when not process 0.
       p.set_quiet(false);
@@ -95,7 +105,7 @@ int run_training(int argc, char** argv) {
     if (group.writes()) {
       out.create();
       checkpoints.require_directory();
-      checkpoints.remove_stale_temporaries(program);
+      checkpoints.remove_stale_temporaries(program.c_str());
     }
 
     Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(f.seed));
@@ -111,7 +121,7 @@ int run_training(int argc, char** argv) {
     }
     vaegan::Batches<Scalar> batches = data.train.batches(batch_options);
     // Every process resumes from the same file (on a shared file system across machines).
-    if (f.resume) checkpoints.resume(program, trainer, batches);
+    if (f.resume) checkpoints.resume(program.c_str(), trainer, batches);
     const std::int64_t first_step = trainer.step();
 
     if (group.writes())
@@ -138,7 +148,7 @@ int run_training(int argc, char** argv) {
       if (classifier->config().image_shape != config.image_shape)
         throw vaegan::IoError("--classifier '" + f.classifier + "' takes images of " +
                               classifier->config().image_shape.str() + " but this data set's are " +
-                              config.image_shape.str() + "; train one with train_classifier on the same data");
+                              config.image_shape.str() + "; train one with vaegan classifier on the same data");
       evaluator.emplace(*classifier, data.scored_real);
       scores.emplace(f.out, *evaluator, vaegan::Every::epochs(1), data.scored_real.rows(),
                      static_cast<std::uint64_t>(f.seed));
@@ -153,9 +163,9 @@ int run_training(int argc, char** argv) {
     // -- training; every callback writes on process 0 only.
     const auto t0 = std::chrono::steady_clock::now();
     vaegan::fit(trainer, batches, fit_options, vaegan::ProgressBar{}, samples,
-                vaegan::LossLog{f.out, std::string(program) + " losses"}, vaegan::optional_callback(scores),
+                vaegan::LossLog{f.out, std::string(Spec::kName) + " losses"}, vaegan::optional_callback(scores),
                 checkpoints.callback(),
-                vaegan::TrainingReport{f.out, std::string(program) + " training report", settings});
+                vaegan::TrainingReport{f.out, std::string(Spec::kName) + " training report", settings});
     if (!group.writes()) return 0;
     const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     std::cout << program << ": done after " << trainer.step() << " steps (" << (trainer.step() - first_step)

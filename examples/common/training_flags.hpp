@@ -1,7 +1,8 @@
 #pragma once
-// The flags every training example has (data, preset, epochs, output, checkpoints, limits),
-// and their checks. A Spec adds its own flags between add() and add_checks(), so --help
-// lists the common flags first and a bad common value is reported after the Spec's checks.
+// The flags every `vaegan train` model has (data, preset, epochs, output, checkpoints,
+// limits), and their checks. A Spec adds its own flags between add() and add_output(), so
+// --help lists them beside the training flags; a bad common value is reported after the
+// Spec's checks.
 #include <cstdint>
 #include <string>
 
@@ -28,27 +29,36 @@ struct TrainingFlags {
   bool check_numerics = false;
   std::int64_t check_replicas = 0;
 
+  // The flags in groups; the model's own flags go between the "Training" and "Output"
+  // groups (add_output), so --help shows them next to the training flags.
   void add(cli::Parser& p) {
+    p.group("Data");
     data_set.add(p);
-    p.add("preset", &preset, "model preset: mlp, seed or conv (docs/reference-workloads.md)");
-    p.add("epochs", &epochs, "train until this many epochs are complete");
-    p.add("batch-size", &batch_size, "images per step (under mpirun: of all processes together, split evenly)");
-    p.add("seed", &seed, "seed of initialization, noise and shuffling");
-    p.add("threads", &threads, "threads (0: all cores; under mpirun, shared by the processes on a machine)");
-    p.add("out", &out, "output directory for images, CSV, plot and checkpoint");
-    p.add("checkpoint-every", &checkpoint_every, "save a checkpoint every N epochs (0: only at the end)");
-    p.add("checkpoint", &checkpoint, "checkpoint file (default: OUT/checkpoint.vgck)");
-    p.add_switch("resume", &resume, "continue from the checkpoint file instead of starting fresh");
+    p.group("Training");
+    p.add("p,preset", &preset, "model preset: mlp, seed or conv (docs/reference-workloads.md)", "NAME");
+    p.add("e,epochs", &epochs, "train until this many epochs are complete");
+    p.add("b,batch-size", &batch_size, "images per step (under mpirun: of all processes together, split evenly)");
     p.add("max-steps", &max_steps, "stop after this many steps in total (-1: no limit)");
-    p.add("time-budget", &time_budget, "stop after this many seconds of training (0: no limit)");
-    p.add("samples", &samples, "images in each per-epoch sample grid");
+    p.add("time-budget", &time_budget, "stop after this many seconds of training (0: no limit)", "SECONDS");
+    p.add("s,seed", &seed, "seed of initialization, noise and shuffling");
+    p.add("t,threads", &threads, "threads (0: all cores; under mpirun, shared by the processes on a machine)");
+  }
+  void add_output(cli::Parser& p) {
+    p.group("Output");
+    p.add("o,out", &out, "directory for images, CSV, plots, report and checkpoint", "DIR");
+    p.add("n,samples", &samples, "images in each per-epoch sample grid");
     p.add("classifier", &classifier,
-          "score 1,000 samples after each epoch (FID, precision, recall) in the features of this classifier "
-          "(train_classifier makes one) against the test images: OUT/metrics.csv and the report");
+          "score 1,000 samples after each epoch (FID, precision, recall) in this classifier's features (vaegan "
+          "classifier makes one): OUT/metrics.csv and the report",
+          "FILE");
+    p.add("checkpoint", &checkpoint, "checkpoint file (default: OUT/checkpoint.vgck)", "FILE");
+    p.add("checkpoint-every", &checkpoint_every, "save a checkpoint every N epochs (0: only at the end)");
+    p.add_switch("resume", &resume, "continue from the checkpoint file instead of starting fresh");
+    p.group("Debugging");
     p.add_switch("check-numerics", &check_numerics,
-                 "debug: check every op's output and gradient, and name the first op that makes a NaN or infinity");
+                 "check every op's output and gradient, and name the first op that makes a NaN or infinity");
     p.add("check-replicas", &check_replicas,
-          "debug, under mpirun: every N steps check that all processes hold bit-identical parameters (0: never)");
+          "under mpirun: every N steps check that all processes hold bit-identical parameters (0: never)");
   }
 
   // Messages built after parsing quote the value given.

@@ -79,6 +79,7 @@
 #include "vaegan/train/gan_trainer.hpp"
 #include "vaegan/train/step_stats.hpp"
 #include "vaegan/train/trainer_core.hpp"
+#include "vaegan/train/trainer_kinds.hpp"
 #include "vaegan/train/vae_trainer.hpp"
 #include "vaegan/train/vaegan_trainer.hpp"
 

@@ -4,15 +4,17 @@
 # and eval-tool tests run it), compare runs a two-second smoke study of the conv
 # GAN and VAE-GAN scored with that classifier (the tool the efficiency study runs), and a
 # one-second one scored on a validation split of the training images, and
-# vaegan_eval finds the test images by itself; an unknown --dataset is a usage error.
-# Variables (all required): TRAIN, TRAIN_CLASSIFIER, COMPARE, EVAL (the programs), WORK_DIR.
+# vaegan eval finds the test images by itself; an unknown --dataset is a usage error.
+# Variables (all required): VAEGAN, TRAIN_CLASSIFIER, COMPARE (the programs), WORK_DIR.
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var TRAIN TRAIN_CLASSIFIER COMPARE EVAL WORK_DIR)
+foreach(_var VAEGAN TRAIN_CLASSIFIER COMPARE WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "dataset_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
+set(TRAIN "${VAEGAN};train")
+set(EVAL "${VAEGAN};eval")
 include("${CMAKE_CURRENT_LIST_DIR}/test_helpers.cmake")
 
 file(REMOVE_RECURSE "${WORK_DIR}")

@@ -1,15 +1,15 @@
 # Runs the evaluation tools end to end on a tiny generated dataset: train_classifier for
-# two epochs, then vaegan_eval scoring the test images against themselves (FID 0,
+# two epochs, then vaegan eval scoring the test images against themselves (FID 0,
 # precision and recall 1), its JSON output, and how both fail on bad input. A CMake
 # script (cmake -P) like run_example_test.cmake, so it needs nothing but CMake itself.
 # Variables (all required):
 #   TRAIN_CLASSIFIER  the train_classifier program
-#   EVAL              the vaegan_eval program
+#   VAEGAN            the vaegan program (its eval command)
 #   MAKE_DATA         make_tiny_mnist
 #   WORK_DIR          a scratch directory, emptied first
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var TRAIN_CLASSIFIER EVAL MAKE_DATA WORK_DIR)
+foreach(_var TRAIN_CLASSIFIER VAEGAN MAKE_DATA WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "eval_tool_test.cmake: -D${_var}=... is required")
   endif()
@@ -66,6 +66,7 @@ if(NOT EXISTS "${CLASSIFIER}")
   message(FATAL_ERROR "train_classifier reported success but wrote no ${CLASSIFIER}")
 endif()
 
+set(EVAL "${VAEGAN};eval")
 set(EVAL_COMMON "${EVAL}" --classifier "${CLASSIFIER}" --threads 1)
 
 # ---- the test set against itself: FID 0, precision and recall 1, and the floor --------------
@@ -230,7 +231,7 @@ if(EXISTS "${WORK_DIR}/new-dir")
   message(FATAL_ERROR "a failed train_classifier run left ${WORK_DIR}/new-dir behind")
 endif()
 
-# Files of the wrong type for vaegan_eval: a labels file, a PNG and a text file as images,
+# Files of the wrong type for vaegan eval: a labels file, a PNG and a text file as images,
 # and a text file as the classifier.
 run(gen_labels ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${DATA}/t10k-labels-idx1-ubyte")
 expect_error(gen_labels 1 "${DATA}/t10k-labels-idx1-ubyte" "labels file" "--generated takes an IDX images file")
@@ -241,7 +242,7 @@ run(real_text ${EVAL_COMMON} --real "${WORK_DIR}/text-file" --generated "${TEST_
 expect_error(real_text 1 "${WORK_DIR}/text-file" "not an IDX file" "--real takes an IDX images file")
 run(classifier_text "${EVAL}" --classifier "${WORK_DIR}/text-file" --real "${TEST_IMAGES}"
     --generated "${TEST_IMAGES}")
-expect_error(classifier_text 1 "${WORK_DIR}/text-file" "pass --classifier a file that train_classifier wrote")
+expect_error(classifier_text 1 "${WORK_DIR}/text-file" "pass --classifier a file that vaegan classifier wrote")
 run(eval_size ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${DATA32}/t10k-images-idx3-ubyte")
 expect_error(eval_size 1 "${DATA32}/t10k-images-idx3-ubyte: images have 1024 values per image, the real set 784"
              "pass --generated images of the same size as --real")
@@ -305,4 +306,4 @@ else()
 endif()
 
 file(REMOVE_RECURSE "${WORK_DIR}")
-message(STATUS "vaegan_eval and train_classifier: all checks passed")
+message(STATUS "vaegan eval and train_classifier: all checks passed")

@@ -1,18 +1,21 @@
 # --dataset folder:PATH end to end on a generated folder of RGB PNGs (make_tiny_mnist's
 # digits, tinted per class by make_image_folder): the mlp and conv presets train on it (the
 # conv one resized to 32x32 by --image-size), the sample grid is an RGB PNG,
-# train_classifier learns its classes and vaegan_eval scores against its test split (and a
+# train_classifier learns its classes and vaegan eval scores against its test split (and a
 # flat folder's rotation classifier scores FID without coverage); then
 # every bad folder and flag the issue names: each exits 1 or 2 with one line naming the
 # file and the fix, and leaves no output directory behind.
-# Variables (all required): TRAIN, TRAIN_CLASSIFIER, EVAL, SAMPLER, MAKE_DATA, MAKE_FOLDER, WORK_DIR.
+# Variables (all required): VAEGAN, TRAIN_CLASSIFIER, MAKE_DATA, MAKE_FOLDER, WORK_DIR.
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var TRAIN TRAIN_CLASSIFIER EVAL SAMPLER MAKE_DATA MAKE_FOLDER WORK_DIR)
+foreach(_var VAEGAN TRAIN_CLASSIFIER MAKE_DATA MAKE_FOLDER WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "image_folder_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
+set(TRAIN "${VAEGAN};train")
+set(EVAL "${VAEGAN};eval")
+set(SAMPLER "${VAEGAN};sample")
 include("${CMAKE_CURRENT_LIST_DIR}/test_helpers.cmake")
 
 file(REMOVE_RECURSE "${WORK_DIR}")
@@ -47,8 +50,8 @@ run(classifier "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --channels 3 --e
     --threads 1 --out "${WORK_DIR}/classifier.vgck")
 expect_exit(classifier 0)
 expect_in(classifier out "270 train / 30 test images")
-# Generated colour images (mnist_sample writes [N, 3, 28, 28] IDX) against the test split.
-run(sample "${SAMPLER}" --checkpoint "${WORK_DIR}/mlp/checkpoint.vgck" --count 40 --out "${WORK_DIR}/generated.idx")
+# Generated colour images (vaegan sample writes [N, 3, 28, 28] IDX) against the test split.
+run(sample "${SAMPLER}" --checkpoint "${WORK_DIR}/mlp/checkpoint.vgck" --samples 40 --idx "${WORK_DIR}/generated.idx")
 expect_exit(sample 0)
 run(eval "${EVAL}" --dataset folder:${FOLDER} --channels 3 --classifier "${WORK_DIR}/classifier.vgck" --floor
     --k 2 --threads 1 --generated "${WORK_DIR}/generated.idx" --format json)
@@ -107,7 +110,7 @@ expect_error(flat_classifier 1 "class folders but labels need at least two")
 if(EXISTS "${WORK_DIR}/never")
   fail(flat_classifier "a refused run left ${WORK_DIR}/never behind")
 endif()
-# Without classes the classifier learns the rotation task by default, and vaegan_eval
+# Without classes the classifier learns the rotation task by default, and vaegan eval
 # scores FID and precision/recall in its features but reports no class coverage.
 run(flat_rotation "${TRAIN_CLASSIFIER}" --dataset folder:${WORK_DIR}/flat --epochs 1 --batch-size 8 --threads 1
     --out "${WORK_DIR}/rotation.vgck")

@@ -1,4 +1,4 @@
-// make_colour_fixture: writes what the colour test of mnist_sample and vaegan_eval needs
+// make_colour_fixture: writes what the colour test of vaegan sample, reconstruct, interpolate and eval needs
 // (sample_colour_test.cmake), without a colour data set to train on:
 //
 //   make_colour_fixture OUT_DIR

@@ -1,17 +1,18 @@
-# mnist_vaegan under mpirun with 2 processes (VAEGAN_MPI builds), on make_tiny_mnist data:
+# vaegan train under mpirun with 2 processes (VAEGAN_MPI builds), on make_tiny_mnist data:
 #   - it trains, and process 0 alone writes the samples, the losses and the checkpoint;
 #   - two runs with the same seed write byte-identical checkpoints;
 #   - a run stopped and resumed under mpirun writes the checkpoint of the run that was not
 #     stopped, byte for byte (the data order and the Rng do not depend on the process);
 #   - one process resumes a checkpoint that two wrote;
 #   - a batch that does not split evenly is a usage error (exit 2) naming the fix.
-# Variables: PROGRAM, MAKE_DATA, MPIEXEC (with its flags as a list), WORK_DIR.
+# Variables: VAEGAN, MAKE_DATA, MPIEXEC (with its flags as a list), WORK_DIR.
 include("${CMAKE_CURRENT_LIST_DIR}/test_helpers.cmake")
-foreach(_var PROGRAM MAKE_DATA MPIEXEC WORK_DIR)
+foreach(_var VAEGAN MAKE_DATA MPIEXEC WORK_DIR)
   if(NOT DEFINED ${_var})
     message(FATAL_ERROR "mpi_training_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
+set(PROGRAM "${VAEGAN};train")
 file(REMOVE_RECURSE "${WORK_DIR}")
 file(MAKE_DIRECTORY "${WORK_DIR}")
 set(DATA "${WORK_DIR}/data")

@@ -6,21 +6,24 @@
 #                 data that is missing, of the wrong type or size, unwritable output, a
 #                 NaN in training; each must print one line naming the problem and the fix
 #                 and leave nothing behind (docs/reliability.md lists them)
-#   PROGRAM       the example under test (mnist_vaegan, mnist_gan or mnist_vae)
-#   KIND          its checkpoint kind: vaegan, gan or vae
-#   OTHER_PROGRAM an example of another kind (train mode: must refuse PROGRAM's checkpoint)
-#   OTHER_KIND    that program's kind
-#   SAMPLER       mnist_sample
+#   VAEGAN        the vaegan program; the test runs `vaegan train --model KIND`
+#   KIND          the model under test and its checkpoint kind: vaegan, gan or vae
+#   OTHER_KIND    a model of another kind (train mode: must refuse KIND's checkpoint)
 #   MAKE_DATA     make_tiny_mnist
 #   WORK_DIR      a scratch directory, emptied first
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var MODE PROGRAM KIND OTHER_PROGRAM OTHER_KIND SAMPLER MAKE_DATA WORK_DIR)
+foreach(_var MODE VAEGAN KIND OTHER_KIND MAKE_DATA WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "run_example_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
-get_filename_component(_program_name "${PROGRAM}" NAME_WE)
+# Commands as lists: run() expands them into the program and its arguments.
+set(PROGRAM "${VAEGAN};train;--model;${KIND}")
+set(OTHER_PROGRAM "${VAEGAN};train;--model;${OTHER_KIND}")
+set(SAMPLER "${VAEGAN};sample")
+set(RECONSTRUCTOR "${VAEGAN};reconstruct")
+set(_program_name "vaegan train --model ${KIND}")
 
 # The tiny dataset: 256 training images (8 batches of 32 an epoch) and 64 test images.
 set(TRAIN_COUNT 256)
@@ -129,7 +132,7 @@ expect_idx_images("${DATA}/train-images-idx3-ubyte" ${TRAIN_COUNT})
 expect_idx_images("${DATA}/t10k-images-idx3-ubyte" ${TEST_COUNT})
 
 set(COMMON --data "${DATA}" --preset seed --batch-size ${BATCH} --threads 1 --samples 16)
-# The program under test: mnist_vaegan's adversarial warm-up (1000 steps by default) is cut
+# The model under test: the VAE-GAN's adversarial warm-up (1000 steps by default) is cut
 # to 4 steps so both phases run in these few steps.
 set(OWN ${COMMON})
 if(KIND STREQUAL "vaegan")
@@ -147,7 +150,7 @@ if(MODE STREQUAL "train")
   # -- two epochs from scratch
   run(train "${PROGRAM}" ${OWN} --epochs 2 --out "${OUT}")
   expect_exit(train 0)
-  # The first step's progress line is always printed; mnist_vaegan's is in the warm-up.
+  # The first step's progress line is always printed; the VAE-GAN's is in the warm-up.
   expect_no_nan(train)
   if(KIND STREQUAL "vaegan")
     expect_in(train out "loss_d -")
@@ -251,7 +254,7 @@ if(MODE STREQUAL "train")
     message(FATAL_ERROR "3 epochs trained as 1 + 2 and as 2 + 1 give different checkpoints: resuming is not exact")
   endif()
 
-  # -- mnist_vaegan with its default adversarial warm-up (1000 steps): these 8 steps are
+  # -- the VAE-GAN with its default adversarial warm-up (1000 steps): these 8 steps are
   # all warm-up, so the discriminator's statistics are never computed. The progress lines
   # print them as "-", never "nan"; the CSV keeps writing nan for an epoch mean no step
   # computed.
@@ -273,28 +276,28 @@ if(MODE STREQUAL "train")
   # -- sample from the checkpoint: 10 images as IDX, a PNG grid, reconstructions
   set(SAMPLES "${WORK_DIR}/samples")
   file(MAKE_DIRECTORY "${SAMPLES}")
-  set(sample_args --checkpoint "${OUT}/checkpoint.vgck" --count 10 --out "${SAMPLES}/generated.idx"
-                  --png "${SAMPLES}/generated.png" --threads 1)
-  if(reconstructs)
-    list(APPEND sample_args --reconstruct "${DATA}/t10k-images-idx3-ubyte"
-                            --reconstruct-out "${SAMPLES}/reconstructed.idx")
-  endif()
-  run(sample "${SAMPLER}" ${sample_args})
+  run(sample "${SAMPLER}" --checkpoint "${OUT}/checkpoint.vgck" -n 10 --idx "${SAMPLES}/generated.idx"
+      --png "${SAMPLES}/generated.png" --threads 1)
   expect_exit(sample 0)
   expect_in(sample out "${KIND} checkpoint at step ${step3}")
   expect_idx_images("${SAMPLES}/generated.idx" 10)
   expect_png("${SAMPLES}/generated.png")
+  set(recon_args --checkpoint "${OUT}/checkpoint.vgck" --threads 1 --images "${DATA}/t10k-images-idx3-ubyte"
+                 --idx "${SAMPLES}/reconstructed.idx")
+  run(recon "${RECONSTRUCTOR}" ${recon_args})
   if(reconstructs)
+    expect_exit(recon 0)
     expect_idx_images("${SAMPLES}/reconstructed.idx" ${TEST_COUNT})
   else()
     # A GAN has no encoder: asking for reconstructions is an error, not a crash.
-    run(gan_recon "${SAMPLER}" --checkpoint "${OUT}/checkpoint.vgck" --threads 1
-        --reconstruct "${DATA}/t10k-images-idx3-ubyte" --reconstruct-out "${SAMPLES}/reconstructed.idx")
-    expect_exit(gan_recon 1)
-    expect_in(gan_recon err "needs a VAE or VAE-GAN checkpoint")
+    expect_error(recon 1 "needs a checkpoint with an encoder (vae or vaegan)")
   endif()
+  run(interpolate "${VAEGAN}" interpolate --checkpoint "${OUT}/checkpoint.vgck" --threads 1 --pairs 2 --steps 5
+      --png "${SAMPLES}/interpolation.png")
+  expect_exit(interpolate 0)
+  expect_png("${SAMPLES}/interpolation.png")
 
-  # -- another program refuses this checkpoint, naming both kinds, and writes nothing
+  # -- another model refuses this checkpoint, naming both kinds, and writes nothing
   set(OTHER_OUT "${WORK_DIR}/other-out")
   run(other "${OTHER_PROGRAM}" ${COMMON} --epochs 4 --out "${OTHER_OUT}" --resume
       --checkpoint "${OUT}/checkpoint.vgck")
@@ -521,13 +524,13 @@ elseif(MODE STREQUAL "bad_input")
   set(GOOD_CHECKPOINT "${NAN_OUT}/checkpoint.vgck")
 
   # -- the sampler: a missing and a damaged checkpoint
-  run(sample_missing "${SAMPLER}" --checkpoint "${WORK_DIR}/none.vgck" --out "${WORK_DIR}/s.idx")
+  run(sample_missing "${SAMPLER}" --checkpoint "${WORK_DIR}/none.vgck" --idx "${WORK_DIR}/s.idx")
   expect_exit(sample_missing 1)
   expect_in(sample_missing err "${WORK_DIR}/none.vgck")
   expect_missing("${WORK_DIR}/s.idx")
 
   file(WRITE "${WORK_DIR}/garbage.vgck" "this is not a checkpoint, just text that is long enough to read")
-  run(sample_garbage "${SAMPLER}" --checkpoint "${WORK_DIR}/garbage.vgck" --out "${WORK_DIR}/s.idx")
+  run(sample_garbage "${SAMPLER}" --checkpoint "${WORK_DIR}/garbage.vgck" --idx "${WORK_DIR}/s.idx")
   expect_exit(sample_garbage 1)
   expect_error(sample_garbage 1 "not a vaegan checkpoint" "pass --checkpoint a file that")
   expect_missing("${WORK_DIR}/s.idx")
@@ -535,47 +538,47 @@ elseif(MODE STREQUAL "bad_input")
   run(sample_nothing "${SAMPLER}" --checkpoint "${WORK_DIR}/garbage.vgck")
   expect_exit(sample_nothing 2)
   expect_one_line_on_stderr(sample_nothing)
-  expect_in(sample_nothing err "nothing to do")
+  expect_in(sample_nothing err "nothing to write")
 
   # -- the sampler, more: each error is one line with the fix, and nothing is written
   set(SAMPLE_OUT "${WORK_DIR}/s.idx")
 
-  run(sample_idx_ckpt "${SAMPLER}" --checkpoint "${DATA}/${IMAGES}" --out "${SAMPLE_OUT}")
+  run(sample_idx_ckpt "${SAMPLER}" --checkpoint "${DATA}/${IMAGES}" --idx "${SAMPLE_OUT}")
   expect_error(sample_idx_ckpt 1 "${DATA}/${IMAGES}" "not a vaegan checkpoint")
   expect_missing("${SAMPLE_OUT}")
 
   if(CMAKE_VERSION VERSION_GREATER_EQUAL 3.24)
     copy_prefix("${GOOD_CHECKPOINT}" "${WORK_DIR}/truncated.vgck" 100000)
-    run(sample_truncated "${SAMPLER}" --checkpoint "${WORK_DIR}/truncated.vgck" --out "${SAMPLE_OUT}")
+    run(sample_truncated "${SAMPLER}" --checkpoint "${WORK_DIR}/truncated.vgck" --idx "${SAMPLE_OUT}")
     expect_error(sample_truncated 1 "${WORK_DIR}/truncated.vgck" "truncated")
     expect_missing("${SAMPLE_OUT}")
   endif()
 
-  run(sample_count "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --out "${SAMPLE_OUT}" --count -3)
-  expect_error(sample_count 2 "--count must be 1..1000000")
+  run(sample_count "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --idx "${SAMPLE_OUT}" --samples -3)
+  expect_error(sample_count 2 "--samples must be 1..1000000")
   expect_missing("${SAMPLE_OUT}")
 
-  run(sample_no_dir "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --out "${WORK_DIR}/no-such-dir/s.idx")
+  run(sample_no_dir "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --idx "${WORK_DIR}/no-such-dir/s.idx")
   expect_error(sample_no_dir 1 "'${WORK_DIR}/no-such-dir' does not exist" "create it first")
   expect_missing("${WORK_DIR}/no-such-dir")
 
-  run(sample_out_dir "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --out "${WORK_DIR}/a-directory")
+  run(sample_out_dir "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --idx "${WORK_DIR}/a-directory")
   expect_error(sample_out_dir 1 "is a directory" "pass a file name")
 
   run(sample_under_file "${SAMPLER}" --checkpoint "${GOOD_CHECKPOINT}" --png "${BLOCKER}/s.png")
   expect_error(sample_under_file 1 "'${BLOCKER}' is a file, not a directory" "write somewhere else")
 
-  # Bad --reconstruct input fails before --out is written (a GAN refuses --reconstruct).
-  set(recon_args --checkpoint "${GOOD_CHECKPOINT}" --out "${SAMPLE_OUT}" --reconstruct-out "${WORK_DIR}/r.idx")
+  # Bad --images input fails before --idx is written (a GAN refuses to reconstruct).
+  set(recon_args --checkpoint "${GOOD_CHECKPOINT}" --idx "${WORK_DIR}/r.idx")
   if(KIND STREQUAL "gan")
-    run(recon_gan "${SAMPLER}" ${recon_args} --reconstruct "${DATA}/t10k-images-idx3-ubyte")
-    expect_error(recon_gan 1 "needs a VAE or VAE-GAN checkpoint" "drop --reconstruct")
+    run(recon_gan "${RECONSTRUCTOR}" ${recon_args} --images "${DATA}/t10k-images-idx3-ubyte")
+    expect_error(recon_gan 1 "needs a checkpoint with an encoder (vae or vaegan)")
   else()
-    run(recon_labels "${SAMPLER}" ${recon_args} --reconstruct "${DATA}/${LABELS}")
-    expect_error(recon_labels 1 "${DATA}/${LABELS}" "labels file" "--reconstruct takes an IDX images file")
-    run(recon_size "${SAMPLER}" ${recon_args} --reconstruct "${DATA32}/t10k-images-idx3-ubyte")
+    run(recon_labels "${RECONSTRUCTOR}" ${recon_args} --images "${DATA}/${LABELS}")
+    expect_error(recon_labels 1 "${DATA}/${LABELS}" "labels file" "--images takes an IDX images file")
+    run(recon_size "${RECONSTRUCTOR}" ${recon_args} --images "${DATA32}/t10k-images-idx3-ubyte")
     expect_error(recon_size 1 "images are 32x32 but the model expects 28x28 (784 values)"
-                 "pass --reconstruct an IDX file of 28x28 images")
+                 "pass --images an IDX file of 28x28 images")
   endif()
   expect_missing("${SAMPLE_OUT}")
   expect_missing("${WORK_DIR}/r.idx")

@@ -1,16 +1,17 @@
-# End-to-end test of colour image output (cmake -P): mnist_sample on checkpoints of RGB
-# models writes 4-dim IDX files [N, 3, H, W] and RGB PNG grids, reconstructs a 4-dim IDX
-# file, refuses gray input for a colour model and PNG output for a two-channel one;
-# vaegan_eval reads colour files and refuses them for a classifier of another image size. make_colour_fixture writes the
+# End-to-end test of colour image output (cmake -P): vaegan sample on checkpoints of RGB
+# models writes 4-dim IDX files [N, 3, H, W] and RGB PNG grids, vaegan reconstruct a 4-dim
+# IDX file, vaegan interpolate RGB strips; gray input for a colour model and PNG output for
+# a two-channel one are refused; vaegan eval reads colour files and refuses them for a classifier of another image size. make_colour_fixture writes the
 # untrained checkpoints and the input files (no colour data set needed).
 #
-#   -DSAMPLER=<mnist_sample> -DEVAL=<vaegan_eval> -DMAKE_FIXTURE=<make_colour_fixture>
+#   -DVAEGAN=<vaegan> -DMAKE_FIXTURE=<make_colour_fixture>
 #   -DWORK_DIR=<scratch directory>
-foreach(_var SAMPLER EVAL MAKE_FIXTURE WORK_DIR)
+foreach(_var VAEGAN MAKE_FIXTURE WORK_DIR)
   if(NOT DEFINED ${_var})
     message(FATAL_ERROR "sample_colour_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
+set(SAMPLER "${VAEGAN};sample")
 
 include("${CMAKE_CURRENT_LIST_DIR}/test_helpers.cmake")
 
@@ -82,49 +83,53 @@ run(fixture "${MAKE_FIXTURE}" "${FIX}")
 expect_exit(fixture 0)
 
 # ---- a VAE-GAN of RGB images: samples, a grid, reconstructions, interpolations ------------
-run(vaegan "${SAMPLER}" --checkpoint "${FIX}/vaegan.vgck" --count 10 --out "${OUT}/generated.idx"
-    --png "${OUT}/generated.png" --reconstruct "${FIX}/colour-images-idx" --reconstruct-out "${OUT}/recon.idx.gz"
-    --interpolate "${OUT}/interp.png" --pairs 2 --steps 3 --threads 1)
+run(vaegan "${SAMPLER}" --checkpoint "${FIX}/vaegan.vgck" --samples 10 --idx "${OUT}/generated.idx"
+    --png "${OUT}/generated.png" --threads 1)
 expect_exit(vaegan 0)
 expect_in(vaegan out "image=3x12x12")
+run(recon "${VAEGAN}" reconstruct --checkpoint "${FIX}/vaegan.vgck" --images "${FIX}/colour-images-idx"
+    --idx "${OUT}/recon.idx.gz" --threads 1)
+expect_exit(recon 0)
+run(interp "${VAEGAN}" interpolate --checkpoint "${FIX}/vaegan.vgck" --images "${FIX}/colour-images-idx"
+    --png "${OUT}/interp.png" --pairs 2 --steps 3 --threads 1)
+expect_exit(interp 0)
 expect_idx4("${OUT}/generated.idx" 10 3)
 # 10 images: 4 columns, 3 rows of 12x12 with 2 pixels of padding, scaled by 2.
 expect_rgb_png("${OUT}/generated.png" 116 88)
 # 2 strips of 3 steps.
 expect_rgb_png("${OUT}/interp.png" 88 60)
-# The reconstructions, gzip-compressed by name: the gzip magic, then what vaegan_eval reads.
+# The reconstructions, gzip-compressed by name: the gzip magic, then what vaegan eval reads.
 head_hex("${OUT}/recon.idx.gz" 2 _gz)
 if(NOT _gz STREQUAL "1f8b")
   message(FATAL_ERROR "${OUT}/recon.idx.gz is not gzip (starts with ${_gz})")
 endif()
 
 # ---- a GAN of RGB images: samples and a grid ----------------------------------------------
-run(gan "${SAMPLER}" --checkpoint "${FIX}/gan.vgck" --count 3 --out "${OUT}/gan.idx" --png "${OUT}/gan.png"
+run(gan "${SAMPLER}" --checkpoint "${FIX}/gan.vgck" --samples 3 --idx "${OUT}/gan.idx" --png "${OUT}/gan.png"
     --threads 1)
 expect_exit(gan 0)
 expect_idx4("${OUT}/gan.idx" 3 3)
 expect_rgb_png("${OUT}/gan.png" 60 60)  # 2 columns, 2 rows
 
 # ---- wrong input: gray images for a colour model; a PNG of two-channel images -------------
-run(gray_input "${SAMPLER}" --checkpoint "${FIX}/vaegan.vgck" --out "${OUT}/x.idx" --reconstruct
-    "${FIX}/gray-images-idx" --reconstruct-out "${OUT}/x-recon.idx")
+run(gray_input "${VAEGAN}" reconstruct --checkpoint "${FIX}/vaegan.vgck" --images "${FIX}/gray-images-idx"
+    --idx "${OUT}/x-recon.idx")
 expect_error(gray_input 1 "${FIX}/gray-images-idx: images are 12x12 but the model expects 3x12x12 (432 values)"
-             "pass --reconstruct an IDX file of 3x12x12 images")
-expect_missing("${OUT}/x.idx")
+             "pass --images an IDX file of 3x12x12 images")
 expect_missing("${OUT}/x-recon.idx")
 
-run(two_png "${SAMPLER}" --checkpoint "${FIX}/two-channels.vgck" --count 4 --out "${OUT}/two.idx"
+run(two_png "${SAMPLER}" --checkpoint "${FIX}/two-channels.vgck" --samples 4 --idx "${OUT}/two.idx"
     --png "${OUT}/two.png")
 expect_error(two_png 1 "image shape [2, 12, 12] is not [C, H, W] with C = 1 (gray) or 3 (RGB)"
-             "write the images as IDX with --out instead of --png/--interpolate")
+             "write the images as IDX with vaegan sample --idx instead")
 expect_missing("${OUT}/two.idx")
 expect_missing("${OUT}/two.png")
-run(two_idx "${SAMPLER}" --checkpoint "${FIX}/two-channels.vgck" --count 4 --out "${OUT}/two.idx")
+run(two_idx "${SAMPLER}" --checkpoint "${FIX}/two-channels.vgck" --samples 4 --idx "${OUT}/two.idx")
 expect_exit(two_idx 0)
 expect_idx4("${OUT}/two.idx" 4 2)
 
-# ---- vaegan_eval reads colour files; a classifier of gray 28x28 images refuses them by size --
-set(EVAL_COMMON "${EVAL}" --classifier "${FIX}/classifier.vgck" --threads 1)
+# ---- vaegan eval reads colour files; a classifier of gray 28x28 images refuses them by size --
+set(EVAL_COMMON "${VAEGAN}" eval --classifier "${FIX}/classifier.vgck" --threads 1)
 run(eval_generated ${EVAL_COMMON} --real "${FIX}/gray28-images-idx" --generated "${OUT}/generated.idx")
 expect_error(eval_generated 1 "${OUT}/generated.idx: images have 432 values per image, the real set 784")
 run(eval_real ${EVAL_COMMON} --real "${OUT}/recon.idx.gz" --floor)

@@ -9,7 +9,7 @@
 // and the VAE-GAN of each preset (seed, mlp, conv) into DIR/preset-NAME (for
 // torch_interop_test.py). Each trains 5 steps on random images, and its directory gets:
 //   model.safetensors   export_safetensors(trainer)
-//   checkpoint.bin      save_training_checkpoint (vaegan_export's input)
+//   checkpoint.bin      save_training_checkpoint (vaegan export's input)
 //   z.npy               fixed latent codes [7, latent]
 //   generated.npy       the trainer's generate(z): sigmoid(decoder(z)), [7, ...image]
 //   images.npy          images [4, ...image] in [0, 1]

@@ -10,8 +10,8 @@ torch.nn modules from the file's metadata and loads the weights with strict=True
   * sigmoid(decoder(z)) must match the trainer's generate(z), and the encoder's mu its
     encode(images), to 1e-5 (eval mode: batch norm on the running statistics);
   * the modules are trained one SGD step in PyTorch on a reconstruction loss, saved with
-    vaegan_torch.save, put into the run's checkpoint with vaegan_import, and exported again
-    with vaegan_export: every tensor must come back as PyTorch held it, bit for bit.
+    vaegan_torch.save, put into the run's checkpoint with vaegan import, and exported again
+    with vaegan export: every tensor must come back as PyTorch held it, bit for bit.
 Needs Python 3 with NumPy and PyTorch (Debian: python3-torch).
 """
 import argparse
@@ -82,10 +82,10 @@ def roundtrip(args, directory, nets):
     tuned = os.path.join(directory, "torch.safetensors")
     vaegan_torch.save(nets, tuned, like=model)
     imported = os.path.join(directory, "imported.bin")
-    run([args.import_cli, "--checkpoint", os.path.join(directory, "checkpoint.bin"), "--weights", tuned, "--out",
+    run([args.import_cli, "import", "--checkpoint", os.path.join(directory, "checkpoint.bin"), "--weights", tuned, "--save",
          imported, "--reset-optimizer"])
     back = os.path.join(directory, "back.safetensors")
-    run([args.export_cli, "--checkpoint", imported, "--out", back])
+    run([args.export_cli, "export", "--checkpoint", imported, "--safetensors", back])
     saved, _ = vaegan_torch.read_safetensors(tuned)
     returned, _ = vaegan_torch.read_safetensors(back)
     if set(saved) != set(returned):
@@ -95,7 +95,7 @@ def roundtrip(args, directory, nets):
             fail(f"{directory}: tensor {name} did not come back from vaegan as PyTorch saved it")
     changed = sum(1 for name in saved if name.endswith("weight"))
     print(f"torch_interop_test: {os.path.basename(directory) or 'dense'}: {len(saved)} tensors trained in PyTorch "
-          f"went through vaegan_import and vaegan_export bit for bit ({changed} weights)")
+          f"went through vaegan import and vaegan export bit for bit ({changed} weights)")
 
 
 def main():

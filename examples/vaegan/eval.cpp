@@ -1,4 +1,4 @@
-// vaegan_eval: scores any IDX image file (for example images sampled by another framework)
+// vaegan eval: scores any IDX image file (for example images sampled by another framework)
 // against a real IDX set: FID in the classifier's feature space, improved precision and
 // recall, and mode coverage. With --floor, also prints the FID between two disjoint real
 // halves of the same size (the best a generator can hope for at that sample size).
@@ -9,9 +9,10 @@
 
 #include <vaegan/vaegan.hpp>
 
-#include "common/cli.hpp"
-#include "common/data.hpp"
-#include "common/dataset_flag.hpp"
+#include "cli.hpp"
+#include "commands.hpp"
+#include "data.hpp"
+#include "dataset_flag.hpp"
 
 namespace {
 vaegan::Tensor<float> to_tensor(const vaegan::IdxImages& idx) {
@@ -51,7 +52,7 @@ std::string json_number(double v, bool present = true) {
 }
 std::string json_integer(long long v, bool present = true) { return present ? std::to_string(v) : "null"; }
 // Reads an IDX images file named by `flag`; errors say what the flag takes. Files of
-// images with channels ([count, C, rows, cols], as mnist_sample writes for a colour model)
+// images with channels ([count, C, rows, cols], as vaegan sample writes for a colour model)
 // are read too: the classifier scores whatever shape it was trained on (checked in main).
 vaegan::IdxImages read_images(const std::string& path, const char* flag, const char* example) {
   try {
@@ -62,23 +63,25 @@ vaegan::IdxImages read_images(const std::string& path, const char* flag, const c
 }
 }  // namespace
 
-int main(int argc, char** argv) {
+int commands::eval(int argc, char** argv) {
   std::string classifier_path = "out/classifier.vgck", real_path, generated_path, format = "text";
   bool floor = false;
   std::int64_t k = 3, threads = 0;
   examples::DatasetFlags data_set;
-  cli::Parser p("vaegan_eval",
-                "Score generated images (IDX) against real images (IDX): FID, precision, recall, coverage.");
-  p.add("classifier", &classifier_path, "classifier checkpoint from train_classifier");
+  cli::Parser p(argv[0], "Score generated images (IDX) against real images (IDX): FID, precision, recall, coverage.");
+  p.group("Images");
+  p.add("generated", &generated_path, "IDX file of generated images (vaegan sample --idx writes one)", "FILE");
   p.add("real", &real_path,
-        "IDX file of held-out real images (default: the test images of --dataset: its IDX test file in --data, e.g. "
-        "data/t10k-images-idx3-ubyte, or an image folder's test split)");
+        "IDX file of held-out real images (default: the test images of --dataset: its IDX test file in --data, or an "
+        "image folder's test split)",
+        "FILE");
   data_set.add(p);
-  p.add("generated", &generated_path, "IDX file of generated images (e.g. from mnist_sample --out)");
+  p.group("Scoring");
+  p.add("classifier", &classifier_path, "classifier checkpoint (vaegan classifier writes one)", "FILE");
   p.add("k", &k, "neighbours for the precision/recall manifolds");
-  p.add("format", &format, "output: text or json");
   p.add_switch("floor", &floor, "also report the FID between two disjoint halves of the real set");
-  p.add("threads", &threads, "threads (0: all cores)");
+  p.add("format", &format, "output: text or json", "FORMAT");
+  p.add("t,threads", &threads, "threads (0: all cores)");
   p.require([&] { return !generated_path.empty() || floor; }, "give --generated (or --floor)");
   p.require([&] { return format == "text" || format == "json"; }, "--format must be text or json");
   p.require([&] { return k >= 1 && k <= 100; }, [&] { return "--k must be 1..100, got " + std::to_string(k); });
@@ -101,7 +104,7 @@ int main(int argc, char** argv) {
       try {
         return vaegan::Classifier<float>::load(classifier_path);
       } catch (const vaegan::IoError& e) {
-        throw vaegan::IoError(std::string(e.what()) + "; pass --classifier a file that train_classifier wrote");
+        throw vaegan::IoError(std::string(e.what()) + "; pass --classifier a file that vaegan classifier wrote");
       }
     }();
     if (folder_test_split) real_path = data_set.data + " (test split)";
@@ -131,7 +134,7 @@ int main(int argc, char** argv) {
     vaegan::SampleScores s;
     if (!generated_path.empty()) {
       const vaegan::Tensor<float> generated =
-          to_tensor(read_images(generated_path, "--generated", "mnist_sample --out writes one"));
+          to_tensor(read_images(generated_path, "--generated", "vaegan sample --idx writes one"));
       if (generated.cols() != real.cols())
         throw vaegan::IoError(generated_path + ": images have " + std::to_string(generated.cols()) +
                               " values per image, the real set " + std::to_string(real.cols()) +
@@ -164,7 +167,7 @@ int main(int argc, char** argv) {
     }
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "vaegan_eval: error: " << e.what() << "\n";
+    std::cerr << "vaegan eval: error: " << e.what() << "\n";
     return cli::kExitRuntime;
   }
 }

