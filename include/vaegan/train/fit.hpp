@@ -18,29 +18,97 @@
 // run finished has its callbacks. The library's callbacks are in train/callbacks/.
 //
 // Training time is measured around train_step only: what callbacks do (sampling, writing
-// images, scoring, saving) is not counted against a time budget.
+// images, scoring, saving) and fetching the batch are not counted against a time budget.
+// FitOptions::clock picks the clock: wall time (the default), the process's CPU time, or
+// the CPU time of the thread that calls fit() (FitClock::thread_cpu: with one training
+// thread, exactly the run's compute whatever else the machine runs; compare --clock cpu).
+// The time budget, StepEvent/EpochEvent/FitEndEvent::train_seconds and epoch_seconds all
+// use it; FitOptions::custom_clock replaces it by the caller's own (a test's fake clock).
+//
+// Why fit() stops (FitEndEvent::reason, also its return value): the epochs are done, the
+// step limit, the time budget, a callback's false, the stop condition, or a divergence:
+//   - FitOptions::stop_when(StepEvent) is checked after every step, after the callbacks'
+//     on_step; true stops like a callback's false (before the next batch, a finished epoch
+//     closed first) but is reported as FitEnd::stop_condition. It is the plain way to stop
+//     on a condition without writing a callback class (a loss threshold, a step reached).
+//   - With FitOptions::stop_on_divergence, a NumericError from train_step (the weights
+//     diverged; the step changed no parameter) ends fit() with FitEnd::diverged and the
+//     error's text in FitEndEvent::message, the failed step's time counted, so callbacks
+//     can record it; without it the error propagates (no on_fit_end).
+// Under data-parallel training every replica stops at the same step: the time budget and
+// the stop condition are each agreed with trainer.any_replica (one small collective per
+// check; stop_when's only when it is set), and a divergence is the same on every replica
+// (the skeleton checks the averaged losses).
+//
+// A trainer is anything with: kStatNames, kStatCount, step(), epoch(), set_epoch(e),
+// train_step(x) -> StepStats (or train_step(x, labels): fit() then fetches each batch's
+// labels, as the classifier's trainer does), any_replica(bool) and communicator() (null
+// without replicas).
+#include <time.h>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <tuple>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
+#include "vaegan/core/error.hpp"
 #include "vaegan/core/thread_governor.hpp"
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/train/step_stats.hpp"
 
 namespace vaegan {
 
+// The clock that measures training time (see the header comment).
+enum class FitClock {
+  wall,         // steady_clock seconds
+  process_cpu,  // CPU seconds of the whole process (every thread)
+  thread_cpu,   // CPU seconds of the thread that calls fit(): other threads' work is not counted
+};
+
+inline const char* fit_clock_name(FitClock clock) {
+  switch (clock) {
+    case FitClock::wall: return "wall";
+    case FitClock::process_cpu: return "process CPU";
+    case FitClock::thread_cpu: return "thread CPU";
+  }
+  return "?";
+}
+
+// The clock's reading in seconds (only differences mean anything).
+inline double fit_clock_seconds(FitClock clock) {
+  if (clock == FitClock::wall)
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+#if defined(CLOCK_THREAD_CPUTIME_ID) && defined(CLOCK_PROCESS_CPUTIME_ID)
+  timespec ts{};
+  clock_gettime(clock == FitClock::thread_cpu ? CLOCK_THREAD_CPUTIME_ID : CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+#else
+  throw Error(std::string("fit: the ") + fit_clock_name(clock) + " clock is not available on this platform");
+#endif
+}
+
+struct StepEvent;
+
 struct FitOptions {
   std::int64_t epochs = 1;           // train until the trainer has completed this many epochs
   std::int64_t max_steps = -1;       // stop after this many steps in total (-1: no limit)
   double time_budget_seconds = 0.0;  // stop once this much training time is spent (0: no limit)
+  FitClock clock = FitClock::wall;   // what measures training time
+  // The caller's own clock in seconds; when set, it replaces `clock`.
+  std::function<double()> custom_clock;
+  // Checked after every step: true stops training (FitEnd::stop_condition).
+  std::function<bool(const StepEvent&)> stop_when;
+  // End with FitEnd::diverged on a NumericError from train_step instead of throwing it.
+  bool stop_on_divergence = false;
   // Drop to one thread while other programs take the machine's cores, and back once they
   // are free (core/thread_governor.hpp). Results are the same bits either way.
   bool adapt_threads = true;
@@ -70,7 +138,7 @@ struct FitCallbacks {
   std::function<bool(const EpochEvent&)> on_epoch;
 };
 
-enum class FitEnd { epochs_done, max_steps, time_budget, stopped_by_callback };
+enum class FitEnd { epochs_done, max_steps, time_budget, stopped_by_callback, stop_condition, diverged };
 
 inline const char* fit_end_name(FitEnd end) {
   switch (end) {
@@ -78,6 +146,8 @@ inline const char* fit_end_name(FitEnd end) {
     case FitEnd::max_steps: return "step limit";
     case FitEnd::time_budget: return "time budget";
     case FitEnd::stopped_by_callback: return "stopped by a callback";
+    case FitEnd::stop_condition: return "stop condition";
+    case FitEnd::diverged: return "diverged";
   }
   return "?";
 }
@@ -88,6 +158,7 @@ struct FitEndEvent {
   std::int64_t epoch;    // epochs completed
   bool mid_epoch;        // the last epoch was left unfinished (a limit or a stop)
   double train_seconds;  // training time of this fit() call
+  std::string message;   // FitEnd::diverged: the NumericError's text; empty otherwise
 };
 
 // What a callback sees of the run: the trainer and its batches (to sample, save, resume
@@ -185,28 +256,47 @@ namespace detail {
       },                                                                                  \
       callbacks)
 
+// Whether the trainer's train_step takes the batch's labels too.
+template <class Trainer, class T, class = void>
+struct trains_on_labels : std::false_type {};
+template <class Trainer, class T>
+struct trains_on_labels<Trainer, T,
+                        std::void_t<decltype(std::declval<Trainer&>().train_step(
+                            std::declval<const Tensor<T>&>(), std::declval<const std::vector<std::uint8_t>&>()))>>
+    : std::true_type {};
+
 }  // namespace detail
 
 template <class Trainer, class T, class... Callbacks>
 FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, Callbacks&&... callback_args) {
-  using Clock = std::chrono::steady_clock;
+  constexpr bool kLabels = detail::trains_on_labels<Trainer, T>::value;
+  const FitClock clock_choice = options.clock;
+  const auto& custom_clock = options.custom_clock;
+  auto clock = [&] { return custom_clock ? custom_clock() : fit_clock_seconds(clock_choice); };
   if (batches.epoch() != trainer.epoch())
     throw Error("fit: the batch loop is at epoch " + std::to_string(batches.epoch()) + " but the trainer at epoch " +
                 std::to_string(trainer.epoch()) + "; restore both from the same checkpoint");
   std::tuple<Callbacks&...> callbacks(callback_args...);
   const Index per_epoch = batches.batches_per_epoch();
-  std::int64_t total_steps = trainer.step() + std::max<std::int64_t>(0, options.epochs - trainer.epoch()) * per_epoch -
-                             (per_epoch > 0 ? batches.cursor() / batches.options().batch_size : 0);
+  // Saturates: epochs may be "no limit" (the largest int64) when a budget ends the run.
+  constexpr std::int64_t kMaxSteps = std::numeric_limits<std::int64_t>::max() / 2;
+  const std::int64_t epochs_left = std::max<std::int64_t>(0, options.epochs - trainer.epoch());
+  std::int64_t total_steps = per_epoch > 0 && epochs_left > (kMaxSteps - trainer.step()) / per_epoch
+                                 ? kMaxSteps
+                                 : trainer.step() + epochs_left * per_epoch -
+                                       (per_epoch > 0 ? batches.cursor() / batches.options().batch_size : 0);
   if (options.max_steps >= 0) total_steps = std::min(total_steps, options.max_steps);
   FitRun<Trainer, T> run{trainer, batches, options, trainer.step(), std::max(total_steps, trainer.step())};
   Tensor<T> x;
+  std::vector<std::uint8_t> labels;  // kLabels only
   double train_seconds = 0.0;
   bool stop_requested = false;
+  FitEnd stop_reason = FitEnd::stopped_by_callback;
   std::optional<ThreadGovernor> governor;  // restores the thread count when fit() returns
   if (options.adapt_threads) governor.emplace(num_threads());
-  auto finish = [&](FitEnd reason, bool mid_epoch) {
+  auto finish = [&](FitEnd reason, bool mid_epoch, std::string message = {}) {
     VAEGAN_FIT_CALL(on_fit_end, callbacks, run,
-                    FitEndEvent{reason, trainer.step(), trainer.epoch(), mid_epoch, train_seconds});
+                    FitEndEvent{reason, trainer.step(), trainer.epoch(), mid_epoch, train_seconds, std::move(message)});
     return reason;
   };
   VAEGAN_FIT_CALL(on_fit_begin, callbacks, run);
@@ -228,17 +318,29 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, Cal
       // epoch's end: an epoch whose batches are all done is closed and reported first, so
       // a run stopped there has its epoch's callback (samples, CSV row) like any other.
       if (!epoch_exhausted()) {
-        if (stop_requested) return finish(FitEnd::stopped_by_callback, true);
+        if (stop_requested) return finish(stop_reason, true);
         if (options.max_steps >= 0 && trainer.step() >= options.max_steps) return finish(FitEnd::max_steps, true);
         // Data-parallel replicas stop together, when the first of them runs out of time.
         if (options.time_budget_seconds > 0.0 && trainer.any_replica(train_seconds >= options.time_budget_seconds))
           return finish(FitEnd::time_budget, true);
       }
-      const auto t0 = Clock::now();
-      if (!batches.next(x)) break;
-      const StepStats stats = trainer.train_step(x);
+      bool have_batch = false;
+      if constexpr (kLabels) have_batch = batches.next(x, &labels);
+      else have_batch = batches.next(x);
+      if (!have_batch) break;
+      const double t0 = clock();
+      std::optional<StepStats> step_stats;
+      try {
+        if constexpr (kLabels) step_stats.emplace(trainer.train_step(x, labels));
+        else step_stats.emplace(trainer.train_step(x));
+      } catch (const NumericError& e) {
+        if (!options.stop_on_divergence) throw;
+        train_seconds += clock() - t0;  // the failed step's time counts, as any step's
+        return finish(FitEnd::diverged, true, e.what());
+      }
+      const double dt = clock() - t0;
       if (governor) governor->after_step();
-      const double dt = std::chrono::duration<double>(Clock::now() - t0).count();
+      const StepStats& stats = *step_stats;
       train_seconds += dt;
       epoch_seconds += dt;
       for (int i = 0; i < stats.size(); ++i)
@@ -249,6 +351,11 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, Cal
       ++batch_index;
       const StepEvent event{trainer.step(), trainer.epoch(), batch_index, per_epoch, stats, train_seconds};
       if (!VAEGAN_FIT_CALL(on_step, callbacks, run, event)) stop_requested = true;
+      // Every replica takes part in the agreement, whatever its callbacks said.
+      if (options.stop_when && trainer.any_replica(options.stop_when(event)) && !stop_requested) {
+        stop_requested = true;
+        stop_reason = FitEnd::stop_condition;
+      }
     }
     trainer.set_epoch(trainer.epoch() + 1);
     // A statistic no step reported (or an epoch resumed at its very end) stays NaN.
@@ -257,8 +364,8 @@ FitEnd fit(Trainer& trainer, Batches<T>& batches, const FitOptions& options, Cal
       sums.set(i, n > 0 ? sums.value(i) / static_cast<double>(n) : std::nan(""));
     }
     const EpochEvent event{trainer.epoch(), trainer.step(), sums, epoch_seconds, train_seconds};
-    if (!VAEGAN_FIT_CALL(on_epoch, callbacks, run, event) || stop_requested)
-      return finish(FitEnd::stopped_by_callback, false);
+    if (!VAEGAN_FIT_CALL(on_epoch, callbacks, run, event)) return finish(FitEnd::stopped_by_callback, false);
+    if (stop_requested) return finish(stop_reason, false);
   }
   return finish(FitEnd::epochs_done, false);
 }
