@@ -13,22 +13,21 @@
 // decoder's batch-norm running statistics are recalibrated on N batches of prior codes
 // (train/batch_norm_recalibration.hpp; column fid_recalibrated); the statistics are put
 // back afterwards, so training is unchanged.
-// --clock cpu counts process CPU seconds instead of wall seconds, so a study run beside
-// other work on a shared machine still gives every method the same compute.
+// --clock cpu counts the CPU seconds of each run's training thread instead of wall seconds,
+// so a study run beside other work on a shared machine still gives every method the same
+// compute.
 // --score-on validation trains on the training images minus a held-out share of each class
 // (--validation-fraction, seeded: data/split.hpp) and scores against that share, for tuning;
 // --score-on test (the default) trains on all training images and scores against the test
 // split, for the final runs. Tuning and final scores then never share images.
-#include <time.h>
-
 #include <algorithm>
 #include <atomic>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <exception>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <limits>
 #include <map>
@@ -127,17 +126,49 @@ double recalibrated_fid(Trainer& trainer, const Study& study, std::int64_t seed,
   return fid;
 }
 
-// cpu: CPU time of the calling thread. A run uses one thread (enforced when --jobs > 1),
-// so this is exactly its compute, whatever else runs on the machine.
-double clock_seconds(bool cpu) {
-  if (cpu) {
-    timespec ts{};
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
-  }
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
+// The evaluation points of one run, as a fit() callback: point 0 before the first step,
+// one each time the training clock passes the next multiple of eval_every, one at a
+// divergence (scored NaN), and a last one at the end if the clock moved since the previous
+// point. fit() clocks train_step only, so scoring time is not training time. Every step's
+// statistics go to add_stats, for the steps CSV.
+struct EvaluationSchedule {
+  double eval_every = 0;
+  std::function<void(const vaegan::StepStats&)> add_stats;
+  std::function<void(double seconds, bool diverged)> evaluate;
+  std::function<void(const std::string& why)> report_divergence;
+  double next_eval = 0, last_eval = -1;
 
+  void evaluate_at(double seconds, bool diverged) {
+    last_eval = seconds;
+    evaluate(seconds, diverged);
+  }
+  template <class Run>
+  void on_fit_begin(Run&) {
+    evaluate_at(0.0, false);
+    next_eval = eval_every;
+  }
+  template <class Run>
+  void on_step(Run&, const vaegan::StepEvent& e) {
+    add_stats(e.stats);
+    if (e.train_seconds >= next_eval - 1e-9) {
+      evaluate_at(e.train_seconds, false);
+      next_eval += eval_every;
+    }
+  }
+  template <class Run>
+  void on_fit_end(Run&, const vaegan::FitEndEvent& e) {
+    if (e.reason == vaegan::FitEnd::diverged) {
+      report_divergence(e.message);
+      evaluate_at(e.train_seconds, true);
+    } else if (e.train_seconds > last_eval) {
+      evaluate_at(e.train_seconds, false);
+    }
+  }
+};
+
+// One run: fit() until the budget of the chosen clock is spent (--clock cpu: the CPU time
+// of the thread that trains it; a run uses one thread, enforced when --jobs > 1, so this is
+// exactly its compute whatever else runs on the machine), or until the weights diverge.
 template <class Spec>
 void run_method(const typename Spec::Options& options, const Study& study, std::int64_t seed,
                 const vaegan::ImageDataset<Scalar>& train, const vaegan::Evaluator<Scalar>& evaluator,
@@ -147,13 +178,9 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
   Spec::adjust_config(config, options);
   typename Spec::Trainer trainer(config, Spec::make_options(options), static_cast<std::uint64_t>(seed));
   vaegan::Batches<Scalar> batches = train.batches({study.batch_size, static_cast<std::uint64_t>(seed) * 7919 + 17});
-  vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(study.eval_samples, config.latent_dim)), images, x;
+  vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(study.eval_samples, config.latent_dim)), images;
   vaegan::Rng(static_cast<std::uint64_t>(seed) ^ 0xe7a1ULL).fill_normal(z.data(), z.numel());
-  const bool cpu = study.clock == "cpu";
-  double spent = 0;
   int index = 0;
-  double last_eval = -1;
-  bool diverged = false;
   StatMeans stat_means;
   std::vector<std::string> stat_columns{"seed", "point", "step"};
   for (int i = 0; i < Spec::Trainer::kStatCount; ++i) stat_columns.push_back(Spec::Trainer::kStatNames[i]);
@@ -162,10 +189,14 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
     const std::lock_guard<std::mutex> lock(mutex);  // one header, whichever seed's run comes first
     steps_csv.emplace(steps_csv_path, stat_columns);
   }
-  auto evaluate = [&] {
-    EvalPoint p{Spec::kName, seed, index++, spent, trainer.step(), {}, diverged};
-    last_eval = spent;
-    // Scoring time is not training time: the clock only runs around train_step.
+  EvaluationSchedule schedule;
+  schedule.eval_every = study.eval_every;
+  schedule.add_stats = [&](const vaegan::StepStats& s) { stat_means.add(s); };
+  schedule.report_divergence = [&](const std::string& why) {
+    std::printf("  %s seed %lld diverged: %s\n", Spec::kName, static_cast<long long>(seed), why.c_str());
+  };
+  schedule.evaluate = [&](double seconds, bool diverged) {
+    EvalPoint p{Spec::kName, seed, index++, seconds, trainer.step(), {}, diverged};
     if (!diverged) {
       trainer.generate(z, images);
       p.scores = evaluator.score(images);
@@ -188,24 +219,13 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
                 p.scores.precision, p.scores.recall, p.scores.classes_covered);
     std::fflush(stdout);
   };
-  evaluate();
-  double next_eval = study.eval_every;
-  while (spent < study.budget && !diverged) {
-    if (!batches.next(x)) continue;  // end of an epoch: the next call starts the next one
-    const double t0 = clock_seconds(cpu);
-    try {
-      stat_means.add(trainer.train_step(x));
-    } catch (const vaegan::NumericError& e) {
-      std::printf("  %s seed %lld diverged: %s\n", Spec::kName, static_cast<long long>(seed), e.what());
-      diverged = true;
-    }
-    spent += clock_seconds(cpu) - t0;
-    if (spent >= next_eval - 1e-9 || diverged) {
-      evaluate();
-      next_eval += study.eval_every;
-    }
-  }
-  if (spent > last_eval) evaluate();
+  vaegan::FitOptions fit_options;
+  fit_options.epochs = std::numeric_limits<std::int64_t>::max();  // the budget ends the run
+  fit_options.time_budget_seconds = study.budget;
+  fit_options.clock = study.clock == "cpu" ? vaegan::FitClock::thread_cpu : vaegan::FitClock::wall;
+  fit_options.stop_on_divergence = true;
+  fit_options.adapt_threads = false;       // --threads as given, also for the concurrent runs of --jobs
+  vaegan::fit(trainer, batches, fit_options, schedule);
 }
 
 std::vector<std::string> split(const std::string& s) {
