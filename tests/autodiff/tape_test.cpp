@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 #ifdef __GLIBC__
 #include <malloc.h>  // mallopt(M_PERTURB)
@@ -308,6 +309,23 @@ TEST_CASE("tape: reset reuses every node buffer across steps") {
         n.value_buf.capacity() + n.grad_buf.capacity() + n.saved.capacity() != capacities[static_cast<std::size_t>(i)];
   }
   CHECK(moved == 0);
+}
+
+TEST_CASE("tape: a reused node holds only the attributes of the op recorded in it") {
+  Tape<float> tape;
+  const Var<float> a = tape.variable(Tensor<float>(Shape{2, 3})), b = tape.variable(Tensor<float>(Shape{2, 4}));
+  const Var<float> c = vaegan::matmul(a, b, true, false);  // node 2: MatmulAttrs
+  REQUIRE(c.id() == 2);
+  CHECK(std::get<vaegan::MatmulAttrs>(c.node().attrs).transpose_a);
+  tape.reset();
+  const Var<float> x = tape.variable(Tensor<float>(Shape{4, 3}));
+  (void)vaegan::sum(x);                               // node 1: ScaleAttrs
+  const Var<float> y = tape.full(Shape{2, 2}, 1.0f);  // node 2: a leaf, no attributes
+  REQUIRE(y.id() == 2);
+  CHECK(std::holds_alternative<std::monostate>(y.node().attrs));
+  CHECK(std::get<vaegan::ScaleAttrs<float>>(tape.node(1).attrs).factor == 1.0f);
+  // An op reads back only its own family's attributes.
+  CHECK_THROWS_AS((void)std::get<vaegan::ConvAttrs>(tape.node(1).attrs), std::bad_variant_access);
 }
 
 namespace {

@@ -16,6 +16,7 @@
 #include <initializer_list>
 #include <string>
 #include <utility>
+#include <variant>
 #include <vector>
 
 #include "vaegan/autodiff/parameters.hpp"
@@ -34,7 +35,32 @@ struct Node;
 template <class T>
 using BackwardFn = void (*)(Tape<T>& tape, Node<T>& node);
 
-// One recorded value. Op-specific data (saved masks, noise, scalars) lives in the node so
+// Op attributes: each op family stores its own struct in the node (Node::attrs) when it
+// records, and reads it back in backward with std::get, which throws
+// std::bad_variant_access if the node holds another family's attributes.
+template <class T>
+struct ScaleAttrs {  // add/sub (sign), scale, sum/mean and the losses (reduction factor)
+  T factor = T(0);
+};
+struct SliceAttrs {  // slice_rows: the rows [begin, end) of its input it views
+  Index begin = 0, end = 0;
+};
+struct MatmulAttrs {
+  bool transpose_a = false, transpose_b = false;
+};
+struct ConvAttrs {  // conv2d, conv_transpose2d
+  Index stride = 1, padding = 0;
+};
+struct BatchNormAttrs {  // batch_norm (momentum 0: no running statistics), batch_norm_eval
+  double eps = 0.0, momentum = 0.0;
+};
+// linear and activate keep their Activation (core/activation_kind.hpp). A variant of plain
+// values: assigning one allocates nothing, and std::monostate is "none".
+template <class T>
+using OpAttrs =
+    std::variant<std::monostate, ScaleAttrs<T>, Activation, SliceAttrs, MatmulAttrs, ConvAttrs, BatchNormAttrs>;
+
+// One recorded value. Op-specific data (saved masks, noise, attributes) lives in the node so
 // its storage is reused across steps.
 template <class T>
 struct Node {
@@ -49,14 +75,9 @@ struct Node {
   T* grad = nullptr;   // own grad_buf, or a ParameterSet's gradient buffer
   Tensor<T> value_buf;
   Tensor<T> grad_buf;
-  Tensor<T> saved;  // op scratch: dropout mask, reparameterization noise, dZ, ...
-  // Op parameters, each under its own name (an op uses the ones it needs):
-  T scalar = T(0);                                // a factor: scale, sign, reduction factor
-  Activation activation;                          // linear, activation
-  Index row_begin = 0, row_end = 0;               // slice_rows: the rows of its input it views
-  bool transpose_a = false, transpose_b = false;  // matmul
-  Index stride = 1, padding = 0;                  // conv2d, conv_transpose2d
-  ParameterSet<T>* owner = nullptr;               // a parameter leaf: its set and slice
+  Tensor<T> saved;                   // op scratch: dropout mask, reparameterization noise, dZ, ...
+  OpAttrs<T> attrs;                  // the op's attributes (above)
+  ParameterSet<T>* owner = nullptr;  // a parameter leaf: its set and slice
   int slice = -1;
   bool requires_grad = false;
   bool needed = false;         // on a path from a target to the current loss
@@ -375,12 +396,7 @@ class Tape {
     n.grad = nullptr;
     n.owner = nullptr;
     n.slice = -1;
-    n.scalar = T(0);
-    n.activation = Activation{};
-    n.row_begin = n.row_end = 0;
-    n.transpose_a = n.transpose_b = false;
-    n.stride = 1;
-    n.padding = 0;
+    n.attrs = std::monostate{};
     n.requires_grad = false;
     n.needed = false;
     n.grad_set = false;

@@ -12,11 +12,11 @@ namespace vaegan {
 namespace detail {
 template <class T>
 struct BceWithLogitsOp {
-  // node.scalar = reduction factor
+  // attrs: ScaleAttrs, the reduction factor
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& t = tape.input(n, 1);
-    const T g = n.scalar * n.grad[0];
+    const T g = std::get<ScaleAttrs<T>>(n.attrs).factor * n.grad[0];
     const auto xa = x.value_array();
     if (x.needed) tape.accumulate(x, g * (T(1) / (T(1) + (-xa).exp()) - t.value_array()));
     if (t.needed) tape.accumulate(t, -g * xa);
@@ -30,10 +30,11 @@ Var<T> bce_with_logits(const Var<T>& logits, const Var<T>& targets, Reduction re
   Tape<T>& tape = logits.tape();
   Node<T>& n =
       tape.record("bce_with_logits", &detail::BceWithLogitsOp<T>::backward, Shape::scalar(), {logits, targets});
-  n.scalar = detail::reduction_factor<T>(reduction, logits.shape());
+  const T factor = detail::reduction_factor<T>(reduction, logits.shape());
+  n.attrs = ScaleAttrs<T>{factor};
   const auto x = logits.array();
   const auto t = targets.array();
-  n.value[0] = n.scalar * (x.max(T(0)) - x * t + (-x.abs()).exp().log1p()).sum();
+  n.value[0] = factor * (x.max(T(0)) - x * t + (-x.abs()).exp().log1p()).sum();
   return tape.last();
 }
 

@@ -11,7 +11,7 @@ struct MseOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& p = tape.input(n, 0);
     Node<T>& t = tape.input(n, 1);
-    const T g = T(2) * n.scalar * n.grad[0];
+    const T g = T(2) * std::get<ScaleAttrs<T>>(n.attrs).factor * n.grad[0];
     if (p.needed) tape.accumulate(p, g * (p.value_array() - t.value_array()));
     if (t.needed) tape.accumulate(t, g * (t.value_array() - p.value_array()));
   }
@@ -23,8 +23,9 @@ Var<T> mse(const Var<T>& predictions, const Var<T>& targets, Reduction reduction
   detail::require_same_shape("mse", predictions.shape(), targets.shape());
   Tape<T>& tape = predictions.tape();
   Node<T>& n = tape.record("mse", &detail::MseOp<T>::backward, Shape::scalar(), {predictions, targets});
-  n.scalar = detail::reduction_factor<T>(reduction, predictions.shape());
-  n.value[0] = n.scalar * (predictions.array() - targets.array()).square().sum();
+  const T factor = detail::reduction_factor<T>(reduction, predictions.shape());
+  n.attrs = ScaleAttrs<T>{factor};
+  n.value[0] = factor * (predictions.array() - targets.array()).square().sum();
   return tape.last();
 }
 

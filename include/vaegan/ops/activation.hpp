@@ -73,7 +73,7 @@ struct ActivationOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     if (!x.needed) return;
-    const Activation act = n.activation;
+    const Activation act = std::get<Activation>(n.attrs);
     T keep;
     T* dx = tape.grad_for_write(x, &keep);
     const T* y = n.value;
@@ -90,7 +90,7 @@ Var<T> activate(const Var<T>& x, const Activation& act) {
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record(act.kind == ActivationKind::identity ? "identity" : "activation",
                            &detail::ActivationOp<T>::backward, x.shape(), {x});
-  n.activation = act;
+  n.attrs = act;
   const T* in = x.node().value;
   T* out = n.value;
   detail::parallel_for(n.numel(), [&](Index b, Index e) { detail::apply_activation(act, in, out, b, e); });

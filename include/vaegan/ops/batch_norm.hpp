@@ -316,7 +316,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, doub
   if (!(eps >= 0.0)) throw Error("batch_norm: eps must be >= 0, got " + std::to_string(eps));
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("batch_norm", &detail::BatchNormOp<T>::backward, x.shape(), {x, gamma, beta});
-  n.scalar = static_cast<T>(eps);
+  n.attrs = BatchNormAttrs{eps, running_mean != nullptr || running_var != nullptr ? momentum : 0.0};
   const Index C = l.channels;
   n.saved.resize(Shape::matrix(2, C));
   T* mu = n.saved.data();
@@ -358,7 +358,7 @@ Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta,
   if (!(eps >= 0.0)) throw Error("batch_norm_eval: eps must be >= 0, got " + std::to_string(eps));
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("batch_norm_eval", &detail::BatchNormEvalOp<T>::backward, x.shape(), {x, gamma, beta});
-  n.scalar = static_cast<T>(eps);
+  n.attrs = BatchNormAttrs{eps, 0.0};
   const Index C = l.channels;
   n.saved.resize(Shape::matrix(2, C));
   T* mu = n.saved.data();

@@ -98,14 +98,14 @@ void bias_grad(Tape<T>& tape, Node<T>& b, const T* dy, Index s0, Index s1, Index
 // conv_transpose2d), columns otherwise.
 inline bool use_rows(const ConvGeometry& g, Index small_channels) { return g.window() > small_channels; }
 
-// Stride and padding are the node's own fields (node.stride, node.padding).
-// inputs: x, w, b; saved: rows: dY^T [N P, C_out] in backward; columns: col [N, K, P],
-// then dcol [N, K, P] in backward once dX is asked for.
+// attrs: ConvAttrs (stride, padding). inputs: x, w, b; saved: rows: dY^T [N P, C_out] in backward; columns: col [N, K,
+// P], then dcol [N, K, P] in backward once dX is asked for.
 template <class T>
 struct Conv2dOp {
   // The windows move over x, one per pixel of y.
   static ConvGeometry geometry(const Node<T>& x, const Node<T>& w, const Node<T>& y) {
-    return conv_geometry(x.shape[1], x.shape, y.shape, w.shape, y.stride, y.padding);
+    const ConvAttrs& a = std::get<ConvAttrs>(y.attrs);
+    return conv_geometry(x.shape[1], x.shape, y.shape, w.shape, a.stride, a.padding);
   }
 
   // Whether the row layout's forward pass keeps the padded copies of x in `saved`: where its
@@ -233,14 +233,15 @@ struct Conv2dOp {
   }
 };
 
-// inputs: x, w, b; saved: rows: X^T [N P, C_in]; columns:
+// attrs: ConvAttrs. inputs: x, w, b; saved: rows: X^T [N P, C_in]; columns:
 // col [N, K, P], reused for dcol in backward. The geometry is the conv one over the output
 // image (see the top of this file).
 template <class T>
 struct ConvTranspose2dOp {
   // The adjoint's windows: they move over y (C_out channels), one per pixel of x.
   static ConvGeometry geometry(const Node<T>& x, const Node<T>& w, const Node<T>& y) {
-    return conv_geometry(w.shape[1], y.shape, x.shape, w.shape, y.stride, y.padding);
+    const ConvAttrs& a = std::get<ConvAttrs>(y.attrs);
+    return conv_geometry(w.shape[1], y.shape, x.shape, w.shape, a.stride, a.padding);
   }
 
   static void forward(Node<T>& n, const Node<T>& x, const Node<T>& w, const Node<T>& b) {
@@ -376,8 +377,7 @@ Var<T> conv2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, Index stride = 
 
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("conv2d", &detail::Conv2dOp<T>::backward, Shape{xs[0], ws[0], out_h, out_w}, {x, w, b});
-  n.stride = stride;
-  n.padding = padding;
+  n.attrs = ConvAttrs{stride, padding};
   detail::Conv2dOp<T>::forward(n, x.node(), w.node(), b.node());
   return tape.last();
 }
@@ -404,8 +404,7 @@ Var<T> conv_transpose2d(const Var<T>& x, const Var<T>& w, const Var<T>& b, Index
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("conv_transpose2d", &detail::ConvTranspose2dOp<T>::backward,
                            Shape{xs[0], ws[1], height, width}, {x, w, b});
-  n.stride = stride;
-  n.padding = padding;
+  n.attrs = ConvAttrs{stride, padding};
   detail::ConvTranspose2dOp<T>::forward(n, x.node(), w.node(), b.node());
   return tape.last();
 }

@@ -28,11 +28,11 @@ Var<T> binary_elementwise(const char* op, BackwardFn<T> backward, const Var<T>& 
 
 template <class T>
 struct AddOp {
-  // dA = dY, dB = sign * dY  (sign = +1 for add, -1 for sub, held in node.scalar)
+  // dA = dY, dB = sign * dY  (sign = +1 for add, -1 for sub: the node's ScaleAttrs factor)
   static void backward(Tape<T>& tape, Node<T>& n) {
     const auto dy = n.grad_array();
     if (tape.input(n, 0).needed) tape.accumulate(tape.input(n, 0), dy);
-    if (tape.input(n, 1).needed) tape.accumulate(tape.input(n, 1), n.scalar * dy);
+    if (tape.input(n, 1).needed) tape.accumulate(tape.input(n, 1), std::get<ScaleAttrs<T>>(n.attrs).factor * dy);
   }
 };
 
@@ -53,7 +53,7 @@ struct ScaleOp {
   // y = s * x + c:  dX = s * dY
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
-    if (x.needed) tape.accumulate(x, n.scalar * n.grad_array());
+    if (x.needed) tape.accumulate(x, std::get<ScaleAttrs<T>>(n.attrs).factor * n.grad_array());
   }
 };
 
@@ -98,14 +98,14 @@ template <class T>
 Var<T> add(const Var<T>& a, const Var<T>& b) {
   Var<T> y = detail::binary_elementwise("add", &detail::AddOp<T>::backward, a, b,
                                         [](const auto& x, const auto& z, auto& out) { out = x + z; });
-  y.node().scalar = T(1);
+  y.node().attrs = ScaleAttrs<T>{T(1)};
   return y;
 }
 template <class T>
 Var<T> sub(const Var<T>& a, const Var<T>& b) {
   Var<T> y = detail::binary_elementwise("sub", &detail::AddOp<T>::backward, a, b,
                                         [](const auto& x, const auto& z, auto& out) { out = x - z; });
-  y.node().scalar = T(-1);
+  y.node().attrs = ScaleAttrs<T>{T(-1)};
   return y;
 }
 template <class T>
@@ -119,7 +119,7 @@ template <class T>
 Var<T> scale(const Var<T>& x, T s, T c = T(0)) {
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("scale", &detail::ScaleOp<T>::backward, x.shape(), {x});
-  n.scalar = s;
+  n.attrs = ScaleAttrs<T>{s};
   n.value_array() = s * x.array() + c;
   return tape.last();
 }

@@ -21,14 +21,14 @@ namespace vaegan {
 namespace detail {
 template <class T>
 struct LinearOp {
-  // inputs: x, W, b; node.activation: the fused activation; saved: dZ
+  // inputs: x, W, b; attrs: the fused Activation; saved: dZ
   // Only the rows of dY that can be non-zero (tape.grad_rows) take part: when a loss
   // reaches just the fake rows of a pass over [real; fake], the real rows cost nothing.
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
     Node<T>& b = tape.input(n, 2);
-    const Activation act = n.activation;
+    const Activation act = std::get<Activation>(n.attrs);
     const Index out = n.shape.cols(), in = x.shape.cols();
     const auto [row0, row1] = tape.grad_rows(n);
     const Index rows = row1 - row0;
@@ -76,7 +76,7 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Activatio
   Tape<T>& tape = x.tape();
   const Index batch = x.rows(), in = w.rows(), out = w.cols();
   Node<T>& n = tape.record("linear", &detail::LinearOp<T>::backward, Shape::matrix(batch, out), {x, w, b});
-  n.activation = act;
+  n.attrs = act;
   T* y = n.value;
   detail::gemm<T>(false, false, batch, out, in, T(1), x.node().value, in, w.node().value, out, T(0), y, out);
   // Epilogue: bias and activation in one pass, parallel over row blocks.

@@ -16,7 +16,8 @@ struct MatmulOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& a = tape.input(n, 0);
     Node<T>& b = tape.input(n, 1);
-    const bool ta = n.transpose_a, tb = n.transpose_b;
+    const MatmulAttrs& attrs = std::get<MatmulAttrs>(n.attrs);
+    const bool ta = attrs.transpose_a, tb = attrs.transpose_b;
     const Index m = n.shape.rows(), nn = n.shape.cols();
     const Index k = ta ? a.shape.rows() : a.shape.cols();
     const Index lda = a.shape.cols(), ldb = b.shape.cols();
@@ -55,8 +56,7 @@ Var<T> matmul(const Var<T>& a, const Var<T>& b, bool trans_a = false, bool trans
   if (k != k2) detail::throw_shape("matmul", "inner dimensions differ", sa, sb);
   Tape<T>& tape = a.tape();
   Node<T>& n = tape.record("matmul", &detail::MatmulOp<T>::backward, Shape::matrix(m, n_cols), {a, b});
-  n.transpose_a = trans_a;
-  n.transpose_b = trans_b;
+  n.attrs = MatmulAttrs{trans_a, trans_b};
   detail::gemm<T>(trans_a, trans_b, m, n_cols, k, T(1), a.node().value, sa.cols(), b.node().value, sb.cols(), T(0),
                   n.value, n_cols);
   return tape.last();

@@ -9,24 +9,26 @@ namespace vaegan {
 namespace detail {
 template <class T>
 struct SumAllOp {
-  // node.scalar = 1 (sum) or 1 / numel (mean)
+  // factor (ScaleAttrs) = 1 (sum) or 1 / numel (mean)
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
-    if (x.needed) tape.accumulate(x, Eigen::Array<T, Eigen::Dynamic, 1>::Constant(x.numel(), n.scalar * n.grad[0]));
+    const T factor = std::get<ScaleAttrs<T>>(n.attrs).factor;
+    if (x.needed) tape.accumulate(x, Eigen::Array<T, Eigen::Dynamic, 1>::Constant(x.numel(), factor * n.grad[0]));
   }
 };
 template <class T>
 struct SumRowsOp {
-  // node.scalar = 1 (sum) or 1 / cols (mean)
+  // factor (ScaleAttrs) = 1 (sum) or 1 / cols (mean)
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     if (!x.needed) return;
+    const T factor = std::get<ScaleAttrs<T>>(n.attrs).factor;
     T keep;
     T* dx = tape.grad_for_write(x, &keep);
     MatrixMap<T> dxm(dx, x.shape.rows(), x.shape.cols());
     Eigen::Map<const Eigen::Matrix<T, Eigen::Dynamic, 1>> dy(n.grad, n.shape.rows());
-    if (keep == T(0)) dxm.colwise() = n.scalar * dy;
-    else dxm.colwise() += n.scalar * dy;
+    if (keep == T(0)) dxm.colwise() = factor * dy;
+    else dxm.colwise() += factor * dy;
   }
 };
 }  // namespace detail
@@ -35,7 +37,7 @@ template <class T>
 Var<T> sum(const Var<T>& x) {
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("sum", &detail::SumAllOp<T>::backward, Shape::scalar(), {x});
-  n.scalar = T(1);
+  n.attrs = ScaleAttrs<T>{T(1)};
   n.value[0] = x.array().sum();
   return tape.last();
 }
@@ -43,15 +45,16 @@ template <class T>
 Var<T> mean(const Var<T>& x) {
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("mean", &detail::SumAllOp<T>::backward, Shape::scalar(), {x});
-  n.scalar = T(1) / static_cast<T>(x.numel());
-  n.value[0] = x.array().sum() * n.scalar;
+  const T factor = T(1) / static_cast<T>(x.numel());
+  n.attrs = ScaleAttrs<T>{factor};
+  n.value[0] = x.array().sum() * factor;
   return tape.last();
 }
 template <class T>
 Var<T> sum_rows(const Var<T>& x) {
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("sum_rows", &detail::SumRowsOp<T>::backward, Shape::matrix(x.rows(), 1), {x});
-  n.scalar = T(1);
+  n.attrs = ScaleAttrs<T>{T(1)};
   n.value_matrix() = x.value().rowwise().sum();
   return tape.last();
 }
@@ -59,8 +62,9 @@ template <class T>
 Var<T> mean_rows(const Var<T>& x) {
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("mean_rows", &detail::SumRowsOp<T>::backward, Shape::matrix(x.rows(), 1), {x});
-  n.scalar = T(1) / static_cast<T>(x.cols());
-  n.value_matrix() = x.value().rowwise().sum() * n.scalar;
+  const T factor = T(1) / static_cast<T>(x.cols());
+  n.attrs = ScaleAttrs<T>{factor};
+  n.value_matrix() = x.value().rowwise().sum() * factor;
   return tape.last();
 }
 

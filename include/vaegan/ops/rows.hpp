@@ -32,15 +32,16 @@ struct ConcatRowsOp {
 };
 template <class T>
 struct SliceRowsOp {
-  // node.row_begin, row_end: the rows of x this node views
+  // attrs (SliceAttrs): the rows [begin, end) of x this node views
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     if (!x.needed) return;
     // Only rows [begin, end) of dX are touched: tell the tape, so ops before it can skip
     // the rows that stay zero.
+    const SliceAttrs rows = std::get<SliceAttrs>(n.attrs);
     T keep;
-    T* dx = tape.grad_for_write_rows(x, n.row_begin, n.row_end, &keep);
-    ArrayMap<T> block(dx + n.row_begin * (x.numel() / x.shape.rows()), n.numel());
+    T* dx = tape.grad_for_write_rows(x, rows.begin, rows.end, &keep);
+    ArrayMap<T> block(dx + rows.begin * (x.numel() / x.shape.rows()), n.numel());
     if (keep == T(0)) block = n.grad_array();
     else block += n.grad_array();
   }
@@ -83,8 +84,7 @@ Var<T> slice_rows(const Var<T>& x, Index begin, Index end) {
   T* view = x.node().value + begin * x.cols();
   Node<T>& n =
       tape.record_view("slice_rows", &detail::SliceRowsOp<T>::backward, x.shape().with_rows(end - begin), view, {x});
-  n.row_begin = begin;
-  n.row_end = end;
+  n.attrs = SliceAttrs{begin, end};
   return tape.last();
 }
 
