@@ -36,12 +36,9 @@ vaegan::ImageDataset<T> load_split(const std::string& dir, const char* split,
   try {
     return vaegan::load_mnist<T>(dir, split);
   } catch (const vaegan::IoError& e) {
-    std::string message = e.what();
-    const std::size_t mnist_fix = message.find("; run scripts/get_mnist.sh");
-    if (dataset.name != "mnist" && mnist_fix != std::string::npos) message.erase(mnist_fix);  // the reader's MNIST fix
-    if (message.find("get_mnist.sh") == std::string::npos)
-      message += "; --data needs " + dataset.title + "'s IDX files: " + dataset.fix_for(dir);
-    throw vaegan::IoError(message);
+    // The library says what is wrong; the program adds how to get this data set.
+    throw vaegan::IoError(std::string(e.what()) + "; --data needs " + dataset.title +
+                          "'s IDX files: " + dataset.fix_for(dir));
   }
 }
 

@@ -128,8 +128,8 @@ TEST_CASE("idx: a missing file names the path and the fix") {
   const std::string p = dir.file("nope-idx3-ubyte");
   const std::string msg = io_error_of([&] { read_idx_images(p); });
   CHECK_MESSAGE_HAS(msg, p);
-  CHECK_MESSAGE_HAS(msg, "no such file");
-  CHECK_MESSAGE_HAS(msg, "scripts/get_mnist.sh");
+  CHECK_MESSAGE_HAS(msg, "no such file; check the path");
+  CHECK_MESSAGE(msg.find("get_mnist") == std::string::npos, msg);  // the programs' scripts are theirs to name
 }
 
 TEST_CASE("idx: truncated payload and truncated header") {

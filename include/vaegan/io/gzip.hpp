@@ -42,8 +42,7 @@ class ByteInput {
     if (!file_) {
       std::error_code ec;
       const bool exists = std::filesystem::exists(path, ec);
-      fail(exists ? "cannot open the file for reading (check its permissions)"
-                  : "no such file; check the path, or get the data with scripts/get_mnist.sh");
+      fail(exists ? "cannot open the file for reading (check its permissions)" : "no such file; check the path");
     }
     unsigned char magic[2] = {0, 0};
     const std::size_t got = std::fread(magic, 1, 2, file_.get());
