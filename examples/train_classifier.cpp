@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include <vaegan/metrics/classifier_trainer.hpp>
 #include <vaegan/vaegan.hpp>
 
 #include "common/cli.hpp"
@@ -111,13 +112,17 @@ int main(int argc, char** argv) {
     options.seed = static_cast<std::uint64_t>(seed);
     options.max_shift = static_cast<int>(shift);
     const auto t0 = std::chrono::steady_clock::now();
-    vaegan::train_classifier(model, train, options, [&](std::int64_t e, double loss) {
-      std::printf("epoch %lld/%lld: loss %.4f, test accuracy %.4f\n", static_cast<long long>(e),
-                  static_cast<long long>(epochs), loss, model.accuracy(test));
-      std::fflush(stdout);
-    });
+    // Saved once at the end, as a training checkpoint (the classifier and its training
+    // state: Classifier::load reads it, load_training_checkpoint resumes it).
+    vaegan::train_classifier(
+        model, train, options,
+        [&](std::int64_t e, double loss) {
+          std::printf("epoch %lld/%lld: loss %.4f, test accuracy %.4f\n", static_cast<long long>(e),
+                      static_cast<long long>(epochs), loss, model.accuracy(test));
+          std::fflush(stdout);
+        },
+        vaegan::Checkpoint(out, vaegan::Every::never()));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    model.save(out);
     std::printf(
         "train_classifier: %lld train / %lld test images, test accuracy %.4f, train accuracy %.4f, %.1f s; saved %s\n",
         static_cast<long long>(train.size()), static_cast<long long>(test.size()), model.accuracy(test),

@@ -19,6 +19,7 @@
 #include "test_util.hpp"
 #include "vaegan/data/dataset.hpp"
 #include "vaegan/metrics/classifier.hpp"
+#include "vaegan/metrics/classifier_trainer.hpp"
 #include "vaegan/metrics/coverage.hpp"
 #include "vaegan/metrics/evaluator.hpp"
 #include "vaegan/metrics/fid.hpp"

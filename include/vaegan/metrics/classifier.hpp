@@ -1,8 +1,8 @@
 #pragma once
 // Classifier<T>: the network whose penultimate layer is the feature space of the metrics
 // (FID, precision/recall) and whose predicted classes give mode coverage. Trained with the
-// library on a data set's training split (train_classifier), saved as a checkpoint that
-// the metrics load.
+// library on a data set's training split (train_classifier, metrics/classifier_trainer.hpp:
+// fit() with a ClassifierTrainer), saved as a checkpoint that the metrics load.
 //
 //   images [n, C, H, W] -> trunk -> features [n, feature_dim()] -> head -> logits [n, classes]
 //
@@ -25,6 +25,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -39,7 +40,7 @@
 #include "vaegan/nn/network.hpp"
 #include "vaegan/nn/reshape.hpp"
 #include "vaegan/nn/sequential.hpp"
-#include "vaegan/optim/adam.hpp"
+#include "vaegan/nn/structure.hpp"
 
 namespace vaegan {
 
@@ -266,11 +267,26 @@ class Classifier : public NetworkBase<T> {
     return static_cast<double>(correct) / static_cast<double>(std::max<Index>(data.size(), 1));
   }
 
-  // The checkpoint: the configuration, then the flat parameters. The sections written
-  // before conv classifiers (input_dim, classes, hidden, dropout, params) keep their
-  // meaning, so a classifier saved by an older version loads as the dense one it is.
+  // The checkpoint (docs/checkpoint-format.md): the configuration sections
+  // (write_config_sections), then the network's sections as a trainer checkpoint names its
+  // network slot "classifier": classifier.structure, classifier.params (and
+  // classifier.buffers, if it ever has any). save() writes the model alone; the training
+  // checkpoint of a ClassifierTrainer (save_training_checkpoint, the Checkpoint callback:
+  // what train_classifier writes) is these sections plus the training state (trainer.*,
+  // classifier.adam.*, batches.*), so it also resumes. load() reads either.
   void save(const std::string& path) const {
     CheckpointWriter w;
+    write_config_sections(w);
+    w.add_string("classifier.structure", this->structure().to_text());
+    w.add_tensor("classifier.params", this->parameters().values());
+    if (this->parameters().buffers().numel() > 0) w.add_tensor("classifier.buffers", this->parameters().buffers());
+    w.save(path);
+  }
+
+  // The configuration sections. The sections written before conv classifiers (input_dim,
+  // classes, hidden, dropout) keep their meaning, so a classifier saved by an older
+  // version loads as the dense one it is.
+  void write_config_sections(CheckpointWriter& w) const {
     w.add_string("classifier.config", config_.serialize());
     w.add_string("classifier.architecture", architecture_name(config_.architecture));
     w.add_string("classifier.task", classifier_task_name(config_.task));
@@ -280,12 +296,41 @@ class Classifier : public NetworkBase<T> {
     w.add_tensor("classifier.hidden", widths_tensor(config_.hidden));
     w.add_i64("classifier.features", config_.features);
     w.add_f64("classifier.dropout", config_.dropout);
-    w.add_tensor("classifier.params", this->parameters().values());
-    w.save(path);
   }
+
+  // Reads a file of save(), a ClassifierTrainer's training checkpoint, or a classifier
+  // file of the format before classifiers trained through fit(): the configuration
+  // sections and classifier.params, without classifier.structure or any training state
+  // (e.g. the committed classifiers the efficiency study scores with). The old format is
+  // the new one's subset, so this one reader serves both: keep it reading files without
+  // classifier.structure.
   static Classifier load(const std::string& path) {
     const CheckpointReader r(path);
+    const auto fail = [&](const std::string& what) { throw IoError(path + ": " + what); };
+    if (r.has("trainer.kind") && r.str("trainer.kind") != "classifier")
+      fail("holds a " + r.str("trainer.kind") + " trainer, not a classifier (no section classifier.input_dim)");
+    Classifier model(read_config_sections(r));
+    if (r.has("classifier.structure")) {
+      NetworkStructure saved;
+      try {
+        saved = NetworkStructure::parse(r.str("classifier.structure"));
+      } catch (const IoError&) {
+        throw;
+      } catch (const Error& e) {
+        fail(std::string("section 'classifier.structure': ") + e.what() + " (the file is damaged)");
+      }
+      const std::string diff = model.structure().first_difference(saved, "the checkpoint");
+      if (!diff.empty()) fail("the classifier does not match its configuration: " + diff + " (the file is damaged)");
+    }
+    r.read_tensor("classifier.params", model.parameters().values());
+    if (model.parameters().buffers().numel() > 0) r.read_tensor("classifier.buffers", model.parameters().buffers());
+    return model;
+  }
+
+  // The configuration of write_config_sections (or of an older file), checked.
+  static ClassifierConfig read_config_sections(const CheckpointReader& r) {
     ClassifierConfig c;
+    const std::string& path = r.path();
     const auto fail = [&](const std::string& what) { throw IoError(path + ": " + what); };
     const std::int64_t input_dim = r.i64("classifier.input_dim");
     if (input_dim < 1 || input_dim > (1 << 26)) fail("implausible input size " + std::to_string(input_dim));
@@ -314,9 +359,7 @@ class Classifier : public NetworkBase<T> {
     } catch (const Error& e) {
       fail(e.what());
     }
-    Classifier model(c);
-    r.read_tensor("classifier.params", model.parameters().values());
-    return model;
+    return c;
   }
 
   const ClassifierConfig& config() const { return config_; }
@@ -386,62 +429,5 @@ class Classifier : public NetworkBase<T> {
   Sequential<T>* trunk_ = nullptr;
   Sequential<T>* head_ = nullptr;
 };
-
-struct ClassifierTraining {
-  std::int64_t epochs = 15;
-  Index batch_size = 128;
-  double lr = 1e-3;
-  std::uint64_t seed = 1;
-  int max_shift = 2;  // random translation augmentation, in pixels
-};
-
-// Trains with softmax cross-entropy and Adam on the data set's labels, or on random
-// quarter turns for the rotation task; calls on_epoch(epoch, mean loss) if given.
-template <class T, class OnEpoch>
-void train_classifier(Classifier<T>& model, const ImageDataset<T>& train, const ClassifierTraining& options,
-                      OnEpoch&& on_epoch) {
-  const ClassifierConfig& config = model.config();
-  if (train.image_size() != config.input_dim())
-    throw ShapeError("train_classifier: the images are " + train.image_shape().str() + " but the classifier takes " +
-                     config.image_shape.str());
-  AdamOptions adam_options;
-  adam_options.lr = options.lr;
-  adam_options.beta1 = 0.9;
-  Adam<T> adam(model.parameters(), adam_options);
-  Batches<T> batches = train.batches({options.batch_size, options.seed});
-  Rng rng(options.seed ^ 0xc1a55ULL);
-  Tape<T> tape;
-  Tensor<T> x, scratch;
-  std::vector<std::uint8_t> raw_labels;
-  std::vector<int> labels;
-  const bool rotation = config.task == ClassifierTask::rotation;
-  for (std::int64_t epoch = 1; epoch <= options.epochs; ++epoch) {
-    double total = 0.0;
-    Index steps = 0;
-    while (batches.next(x, &raw_labels)) {
-      detail::random_shift(x, train.image_shape(), options.max_shift, rng, scratch);
-      if (rotation) {
-        labels.resize(raw_labels.size());
-        for (int& q : labels) q = static_cast<int>(rng.uniform_int(kRotationClasses));
-        detail::rotate_batch(x, train.image_shape(), labels, scratch);
-      } else {
-        labels.assign(raw_labels.begin(), raw_labels.end());
-      }
-      tape.reset();
-      adam.zero_grad();
-      const Var<T> images = tape.constant(x.data(), config.image_shape.batched(x.numel() / config.input_dim()));
-      Var<T> loss = softmax_cross_entropy(model.logits(images, ForwardContext::train(rng)), labels);
-      tape.backward(loss, {model.parameters()});
-      adam.step();
-      total += static_cast<double>(loss.item());
-      ++steps;
-    }
-    on_epoch(epoch, total / static_cast<double>(std::max<Index>(steps, 1)));
-  }
-}
-template <class T>
-void train_classifier(Classifier<T>& model, const ImageDataset<T>& train, const ClassifierTraining& options) {
-  train_classifier(model, train, options, [](std::int64_t, double) {});
-}
 
 }  // namespace vaegan

@@ -9,6 +9,9 @@
 //   <network>.params, <network>.adam.m, <network>.adam.v, <network>.adam.steps
 //   <network>.buffers                             non-trained state, when it has any
 //   batches.seed, batches.epoch, batches.cursor, batches.dataset_size   the data order
+//   sections of the trainer's own                 when it has write_checkpoint_sections(w)
+//                                                 (the classifier's configuration); on load
+//                                                 its check_checkpoint_sections(r) checks them
 // Loading checks every section (presence, type, shape, value ranges, the model config and
 // the batch loop's dataset) before it changes anything, so a checkpoint that does not fit
 // leaves the trainer as it was; every rejection names the file, and the section at fault
@@ -33,7 +36,7 @@ namespace vaegan {
 
 // What a checkpoint holds, read without building a trainer (e.g. to pick the right one).
 struct CheckpointInfo {
-  std::string kind;                   // "vaegan", "gan" or "vae"
+  std::string kind;                   // "vaegan", "gan", "vae" or "classifier"
   std::string dtype;                  // "float32" or "float64"
   std::optional<ModelConfig> config;  // the dense preset it was built from, if any
   std::int64_t step = 0;
@@ -45,6 +48,12 @@ template <class T>
 const char* dtype_name() {
   return std::is_same_v<T, float> ? "float32" : "float64";
 }
+// Whether the trainer writes sections of its own (and checks them on load).
+template <class Trainer, class = void>
+struct has_checkpoint_sections : std::false_type {};
+template <class Trainer>
+struct has_checkpoint_sections<Trainer, std::void_t<decltype(std::declval<const Trainer&>().write_checkpoint_sections(
+                                            std::declval<CheckpointWriter&>()))>> : std::true_type {};
 }  // namespace detail
 
 inline CheckpointInfo read_checkpoint_info(const CheckpointReader& r) {
@@ -74,6 +83,7 @@ void save_training_checkpoint(const std::string& path, Trainer& trainer, const B
   w.add_string("trainer.kind", Trainer::kKind);
   w.add_string("trainer.dtype", detail::dtype_name<T>());
   if (trainer.config()) w.add_string("model.config", trainer.config()->serialize());
+  if constexpr (detail::has_checkpoint_sections<Trainer>::value) trainer.write_checkpoint_sections(w);
   w.add_i64("trainer.step", trainer.step());
   w.add_i64("trainer.epoch", trainer.epoch());
   w.add_rng_state("trainer.rng", trainer.rng().state());
@@ -172,6 +182,7 @@ void load_training_checkpoint(const CheckpointReader& r, Trainer& trainer, Batch
     throw IoError("checkpoint '" + path + "' was saved in " + info.dtype + " but this trainer uses " +
                   detail::dtype_name<T>());
   for (const auto& net : trainer.networks()) detail::check_checkpoint_structure(r, net);
+  if constexpr (detail::has_checkpoint_sections<Trainer>::value) trainer.check_checkpoint_sections(r);
   const std::int64_t max = detail::kMaxCheckpointCounter;
   detail::checkpoint_counter(r, "trainer.step", 0, max, "the trainer's step count");
   detail::checkpoint_counter(r, "trainer.epoch", 0, max, "the trainer's epoch count");
