@@ -33,7 +33,9 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
   static constexpr const char* kStatNames[] = {"loss_d", "loss_g", "d_real", "d_fake"};
   static constexpr int kStatCount = 4;
   static constexpr const char* kKind = "gan";
+  // The network slots: their names in checkpoints, exports and --lr-<name> flags.
   enum Network : unsigned { kGenerator = 0, kDiscriminator = 1 };
+  static constexpr const char* kNetworkNames[] = {"generator", "discriminator"};
 
   GanTrainer(Gen generator, Disc discriminator, const GanOptions& options = {}, std::uint64_t seed = 1,
              InitialWeights initial = InitialWeights::keep)
@@ -45,8 +47,8 @@ class GanTrainer : public TrainerCore<GanTrainer<T, Gen, Disc>, T> {
         discriminator_opt_(discriminator_.parameters(), options.discriminator_adam) {
     Core::require_same_shape("GanTrainer", "the generator makes images of", generator_.image_shape(),
                              "the discriminator takes", discriminator_.input_shape());
-    this->add_network("generator", generator_, generator_opt_, initial);
-    this->add_network("discriminator", discriminator_, discriminator_opt_, initial);
+    this->add_network(kNetworkNames[kGenerator], generator_, generator_opt_, initial);
+    this->add_network(kNetworkNames[kDiscriminator], discriminator_, discriminator_opt_, initial);
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit GanTrainer(const ModelConfig& config, const GanOptions& options = {}, std::uint64_t seed = 1)

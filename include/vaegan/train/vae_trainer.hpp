@@ -30,7 +30,9 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
   static constexpr const char* kStatNames[] = {"loss", "rec", "kl"};
   static constexpr int kStatCount = 3;
   static constexpr const char* kKind = "vae";
+  // The network slots: their names in checkpoints, exports and --lr-<name> flags.
   enum Network : unsigned { kEncoder = 0, kDecoder = 1 };
+  static constexpr const char* kNetworkNames[] = {"encoder", "decoder"};
 
   VaeTrainer(Enc encoder, Dec decoder, const VaeOptions& options = {}, std::uint64_t seed = 1,
              InitialWeights initial = InitialWeights::keep)
@@ -44,8 +46,8 @@ class VaeTrainer : public TrainerCore<VaeTrainer<T, Enc, Dec>, T> {
                              encoder_.input_shape());
     Core::require_same_shape("VaeTrainer", "the encoder gives latent codes of", Shape{encoder_.latent_dim()},
                              "the decoder takes", decoder_.input_shape());
-    this->add_network("encoder", encoder_, encoder_opt_, initial);
-    this->add_network("decoder", decoder_, decoder_opt_, initial);
+    this->add_network(kNetworkNames[kEncoder], encoder_, encoder_opt_, initial);
+    this->add_network(kNetworkNames[kDecoder], decoder_, decoder_opt_, initial);
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit VaeTrainer(const ModelConfig& config, const VaeOptions& options = {}, std::uint64_t seed = 1)

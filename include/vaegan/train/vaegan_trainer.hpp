@@ -111,7 +111,9 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
   static constexpr int kStatCount = 15;
   static_assert(kStatCount <= StepStats::kCapacity, "StepStats capacity");
   static constexpr const char* kKind = "vaegan";
+  // The network slots: their names in checkpoints, exports and --lr-<name> flags.
   enum Network : unsigned { kEncoder = 0, kDecoder = 1, kDiscriminator = 2 };
+  static constexpr const char* kNetworkNames[] = {"encoder", "decoder", "discriminator"};
 
   // Trains the networks given (moved in), from the weights they have unless `initial` says
   // InitialWeights::draw_from_seed; `seed` drives the noise (and those draws).
@@ -132,9 +134,9 @@ class VaeGanTrainer : public TrainerCore<VaeGanTrainer<T, Enc, Dec, Disc>, T> {
     Core::require_same_shape("VaeGanTrainer", "the encoder gives latent codes of", Shape{encoder_.latent_dim()},
                              "the decoder takes", decoder_.input_shape());
     validate(options_);
-    this->add_network("encoder", encoder_, encoder_opt_, initial);
-    this->add_network("decoder", decoder_, decoder_opt_, initial);
-    this->add_network("discriminator", discriminator_, discriminator_opt_, initial);
+    this->add_network(kNetworkNames[kEncoder], encoder_, encoder_opt_, initial);
+    this->add_network(kNetworkNames[kDecoder], decoder_, decoder_opt_, initial);
+    this->add_network(kNetworkNames[kDiscriminator], discriminator_, discriminator_opt_, initial);
   }
   // The dense preset networks of `config` (models/presets.hpp).
   explicit VaeGanTrainer(const ModelConfig& config, const VaeGanOptions& options = {}, std::uint64_t seed = 1)
