@@ -29,7 +29,7 @@
 # Every run: batch 64, one thread, a budget of CPU seconds of its training thread (--clock
 # cpu: runs beside other work are not robbed of training time), FID, precision, recall and class
 # coverage on 1,000 samples every 10 s, in the features of the setting's conv classifier
-# (train_classifier, docs/data.md). LANES (default 2) runs go side by side.
+# (vaegan classifier, docs/data.md). LANES (default 2) runs go side by side.
 # Budgets: tuning runs BUDGET (default 600) seconds each; confirm and final runs
 # FINAL_BUDGET, per setting as long as its best GAN needs to plateau (FID better by less
 # than 2% over the last quarter): mnist-mlp 600 s (its GANs that learn at lr >= 2e-4 peak by
@@ -55,6 +55,16 @@ set -euo pipefail
 SELF=$(realpath "$0")
 cd "$(dirname "$0")/.."
 BIN=${BIN:-build/examples}
+# The study's program: `vaegan compare` in builds since the single vaegan program, the
+# separate `compare` program in binaries built before it (the pinned binary of a study
+# begun then keeps working).
+if [[ -x $BIN/vaegan ]]; then
+  COMPARE_BINARY=$BIN/vaegan
+  COMPARE=("$BIN/vaegan" compare)
+else
+  COMPARE_BINARY=$BIN/compare
+  COMPARE=("$BIN/compare")
+fi
 LANES=${LANES:-2}
 BUDGET=${BUDGET:-600}
 SEEDS=${SEEDS:-1 2 3}
@@ -200,17 +210,17 @@ check_pick() {
 check_binary() {
   mkdir -p "$OUT"
   [[ -f $CLASSIFIER ]] || {
-    echo "efficiency_study.sh: no classifier at $CLASSIFIER; train it with train_classifier" \
-      "${DATA_FLAGS[*]} --arch conv --threads 1 --out $CLASSIFIER (docs/data.md), or set CLASSIFIER=..." >&2
+    echo "efficiency_study.sh: no classifier at $CLASSIFIER; train it with vaegan classifier" \
+      "${DATA_FLAGS[*]} --arch conv --threads 1 --classifier $CLASSIFIER (docs/data.md), or set CLASSIFIER=..." >&2
     exit 1
   }
   local sum classifier_sum
-  sum=$(sha256sum "$BIN/compare" | cut -d' ' -f1)
+  sum=$(sha256sum "$COMPARE_BINARY" | cut -d' ' -f1)
   classifier_sum=$(sha256sum "$CLASSIFIER" | cut -d' ' -f1)
   if [[ ! -f $OUT/binary.txt ]]; then
     {
       echo "sha256 $sum"
-      # BIN_SOURCE: the commit $BIN/compare was built from, when not this checkout's HEAD.
+      # BIN_SOURCE: the commit the binary was built from, when not this checkout's HEAD.
       if [[ -n ${BIN_SOURCE:-} ]]; then
         echo "source $BIN_SOURCE"
       else
@@ -220,7 +230,7 @@ check_binary() {
       echo "classifier sha256 $classifier_sum"
     } >"$OUT/binary.txt"
   elif ! grep -q "^sha256 $sum\$" "$OUT/binary.txt"; then
-    echo "efficiency_study.sh: $BIN/compare is not the binary $OUT's runs used ($OUT/binary.txt);" \
+    echo "efficiency_study.sh: $COMPARE_BINARY is not the binary $OUT's runs used ($OUT/binary.txt);" \
       "keep every run of a study on one binary (BIN=...) or start a new OUT" >&2
     exit 1
   elif ! grep -q "^classifier sha256 " "$OUT/binary.txt"; then
@@ -255,7 +265,7 @@ run_validation() {
   [[ -f $dir/summary.md ]] && return 0
   rm -rf "$dir"
   # shellcheck disable=SC2086
-  timed "$stage/$name" "$OUT/$stage/$name.log" "$BIN/compare" "${COMMON[@]}" $(instruments "$method") \
+  timed "$stage/$name" "$OUT/$stage/$name.log" "${COMPARE[@]}" "${COMMON[@]}" $(instruments "$method") \
     --budget "$budget" --score-on validation --methods "$method" --seeds 1 --out "$dir" $flags ||
     { echo "$stage $name failed: $OUT/$stage/$name.log" >&2; return 1; }
   echo "$stage $name: best validation FID $(best_fid "$dir/$method.csv") in $budget s"
@@ -269,7 +279,7 @@ run_final() {
   [[ -f $dir/summary.md ]] && return 0
   rm -rf "$dir"
   # shellcheck disable=SC2086
-  timed "final/$method-seed$seed" "$OUT/final/$method-seed$seed.log" "$BIN/compare" "${COMMON[@]}" \
+  timed "final/$method-seed$seed" "$OUT/final/$method-seed$seed.log" "${COMPARE[@]}" "${COMMON[@]}" \
     $(instruments "$method") --budget "$FINAL_BUDGET" --score-on test --methods "$method" --seeds "$seed" \
     --out "$dir" $flags ||
     { echo "final $method seed $seed failed: $OUT/final/$method-seed$seed.log" >&2; return 1; }

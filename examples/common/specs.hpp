@@ -3,6 +3,8 @@
 // them. `vaegan train --model M` uses one spec with no flag prefix; the
 // compare study uses all three with prefixes ("gan-lr", "vaegan-gamma", ...), so the
 // same flag means the same thing everywhere.
+#include <map>
+#include <optional>
 #include <string>
 
 #include <vaegan/vaegan.hpp>
@@ -13,23 +15,39 @@ namespace examples {
 
 using Scalar = float;
 
-// Adam settings every method has (docs/reference-workloads.md defaults).
+// Adam settings every method has (docs/reference-workloads.md defaults), and a learning
+// rate per network keyed by the trainer's network names (Trainer::kNetworkNames):
+// --lr-encoder, --lr-discriminator, ... A network without its own rate takes --lr.
 struct AdamFlags {
   double lr = 2e-4;
   double beta1 = 0.5;
   double beta2 = 0.999;
+  std::map<std::string, std::optional<double>> network_lr;
 
+  template <class Trainer>
   void add(cli::Parser& p, const std::string& prefix) {
-    p.add(prefix + "lr", &lr, "Adam learning rate of every network (a per-network flag given with it overrides it)");
+    p.add(prefix + "lr", &lr, "Adam learning rate of every network without a rate of its own");
+    for (const char* network : Trainer::kNetworkNames) {
+      std::optional<double>& rate = network_lr[network];
+      p.add(prefix + "lr-" + network, &rate,
+            std::string(network) + "'s learning rate" + (rate ? "" : " (unset: --" + prefix + "lr)"));
+    }
     p.add(prefix + "beta1", &beta1, "Adam beta1");
     p.add(prefix + "beta2", &beta2, "Adam beta2");
-    p.require([this] { return lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1; },
-              "--" + prefix + "lr must be > 0 and --" + prefix + "beta1, --" + prefix + "beta2 in [0, 1)");
+    p.require(
+        [this] {
+          for (const auto& [network, rate] : network_lr)
+            if (rate && !(*rate > 0)) return false;
+          return lr > 0 && beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1;
+        },
+        "--" + prefix + "lr and the --" + prefix + "lr-<network> rates must be > 0, --" + prefix + "beta1 and --" +
+            prefix + "beta2 in [0, 1)");
   }
-  // Adam options with a per-network learning rate (-1: the shared one).
-  vaegan::AdamOptions with_lr(double network_lr) const {
+  // Adam options of one network: its own rate, else the shared one.
+  vaegan::AdamOptions for_network(const char* network) const {
     vaegan::AdamOptions o;
-    o.lr = network_lr < 0 ? lr : network_lr;
+    const auto own = network_lr.find(network);
+    o.lr = own != network_lr.end() && own->second ? *own->second : lr;
     o.beta1 = beta1;
     o.beta2 = beta2;
     return o;
@@ -41,7 +59,6 @@ struct VaeGanSpec {
   struct Options {
     AdamFlags adam;
     vaegan::VaeGanOptions trainer;
-    double lr_encoder = -1, lr_decoder = -1, lr_discriminator = -1;
     double discriminator_dropout = 0.0;       // a layer of the preset discriminator (ModelConfig)
     std::string decoder_activation = "relu";  // of the preset decoder (ModelConfig)
     std::int64_t feature_block = 0;           // the preset discriminator's feature layer (ModelConfig)
@@ -59,10 +76,7 @@ struct VaeGanSpec {
 
   static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
     auto& t = o.trainer;
-    o.adam.add(p, prefix);
-    p.add(prefix + "lr-encoder", &o.lr_encoder, "encoder learning rate (-1: --" + prefix + "lr)");
-    p.add(prefix + "lr-decoder", &o.lr_decoder, "decoder learning rate (-1: --" + prefix + "lr)");
-    p.add(prefix + "lr-discriminator", &o.lr_discriminator, "discriminator learning rate (-1: --" + prefix + "lr)");
+    o.adam.add<Trainer>(p, prefix);
     p.add(prefix + "gamma", &t.gamma, "weight of reconstruction vs adversarial loss in the decoder's loss");
     p.add(prefix + "kl-weight", &t.kl_weight, "weight of the KL term in the encoder's loss");
     p.add(prefix + "kl-warmup", &t.kl_warmup_steps, "steps over which the KL weight ramps up from 0");
@@ -115,14 +129,6 @@ struct VaeGanSpec {
               "--" + prefix + "d-dropout must be in [0, 1)");
     p.require([&t] { return t.logvar_min < t.logvar_max; }, "--" + prefix + "logvar-min must be below logvar-max");
   }
-  // After parsing: --lr sets every network's rate, so a per-network default (the tuned
-  // mnist_vaegan has some) does not silently win over it; a per-network flag given too does.
-  static void resolve(const cli::Parser& p, Options& o, const std::string& prefix = "") {
-    if (!p.given(prefix + "lr")) return;
-    if (!p.given(prefix + "lr-encoder")) o.lr_encoder = -1;
-    if (!p.given(prefix + "lr-decoder")) o.lr_decoder = -1;
-    if (!p.given(prefix + "lr-discriminator")) o.lr_discriminator = -1;
-  }
   static void adjust_config(vaegan::ModelConfig& c, const Options& o) {
     c.discriminator_dropout = o.discriminator_dropout;
     if (o.decoder_activation == "leaky_relu") c.decoder_activation = vaegan::Activation::leaky_relu(0.2);
@@ -132,9 +138,9 @@ struct VaeGanSpec {
     vaegan::VaeGanOptions t = o.trainer;
     t.decoder_batch_norm =
         o.decoder_batch_norm == "separate" ? vaegan::DecoderBatchNorm::separate : vaegan::DecoderBatchNorm::joint;
-    t.encoder_adam = o.adam.with_lr(o.lr_encoder);
-    t.decoder_adam = o.adam.with_lr(o.lr_decoder);
-    t.discriminator_adam = o.adam.with_lr(o.lr_discriminator);
+    t.encoder_adam = o.adam.for_network(Trainer::kNetworkNames[Trainer::kEncoder]);
+    t.decoder_adam = o.adam.for_network(Trainer::kNetworkNames[Trainer::kDecoder]);
+    t.discriminator_adam = o.adam.for_network(Trainer::kNetworkNames[Trainer::kDiscriminator]);
     return t;
   }
 };
@@ -144,7 +150,6 @@ struct GanSpec {
   struct Options {
     AdamFlags adam;
     vaegan::GanOptions trainer;
-    double lr_generator = -1, lr_discriminator = -1;
     double discriminator_dropout = 0.0;  // a layer of the preset discriminator (ModelConfig)
     std::string generator_activation = "relu";
   };
@@ -158,9 +163,7 @@ struct GanSpec {
 
   static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
     auto& t = o.trainer;
-    o.adam.add(p, prefix);
-    p.add(prefix + "lr-generator", &o.lr_generator, "generator learning rate (-1: --" + prefix + "lr)");
-    p.add(prefix + "lr-discriminator", &o.lr_discriminator, "discriminator learning rate (-1: --" + prefix + "lr)");
+    o.adam.add<Trainer>(p, prefix);
     p.add(prefix + "real-label", &t.real_label, "discriminator target for real images (< 1: label smoothing)");
     p.add(prefix + "d-dropout", &o.discriminator_dropout, "dropout after each hidden layer of the discriminator");
     p.add(prefix + "generator-activation", &o.generator_activation,
@@ -171,20 +174,14 @@ struct GanSpec {
     p.require([&o] { return o.generator_activation == "relu" || o.generator_activation == "leaky_relu"; },
               "--" + prefix + "generator-activation must be relu or leaky_relu");
   }
-  // After parsing: --lr sets every network's rate unless a per-network flag is given too.
-  static void resolve(const cli::Parser& p, Options& o, const std::string& prefix = "") {
-    if (!p.given(prefix + "lr")) return;
-    if (!p.given(prefix + "lr-generator")) o.lr_generator = -1;
-    if (!p.given(prefix + "lr-discriminator")) o.lr_discriminator = -1;
-  }
   static void adjust_config(vaegan::ModelConfig& c, const Options& o) {
     if (o.generator_activation == "leaky_relu") c.decoder_activation = vaegan::Activation::leaky_relu(0.2);
     c.discriminator_dropout = o.discriminator_dropout;
   }
   static vaegan::GanOptions make_options(const Options& o) {
     vaegan::GanOptions t = o.trainer;
-    t.generator_adam = o.adam.with_lr(o.lr_generator);
-    t.discriminator_adam = o.adam.with_lr(o.lr_discriminator);
+    t.generator_adam = o.adam.for_network(Trainer::kNetworkNames[Trainer::kGenerator]);
+    t.discriminator_adam = o.adam.for_network(Trainer::kNetworkNames[Trainer::kDiscriminator]);
     return t;
   }
 };
@@ -194,7 +191,6 @@ struct VaeSpec {
   struct Options {
     AdamFlags adam;
     vaegan::VaeOptions trainer;
-    double lr_encoder = -1, lr_decoder = -1;
   };
   static constexpr const char* kName = "vae";
   static constexpr const char* kTitle = "VAE";
@@ -206,25 +202,17 @@ struct VaeSpec {
 
   static void add_flags(cli::Parser& p, Options& o, const std::string& prefix = "") {
     auto& t = o.trainer;
-    o.adam.add(p, prefix);
-    p.add(prefix + "lr-encoder", &o.lr_encoder, "encoder learning rate (-1: --" + prefix + "lr)");
-    p.add(prefix + "lr-decoder", &o.lr_decoder, "decoder learning rate (-1: --" + prefix + "lr)");
+    o.adam.add<Trainer>(p, prefix);
     p.add(prefix + "kl-weight", &t.kl_weight, "weight of the KL term");
     p.add(prefix + "kl-warmup", &t.kl_warmup_steps, "steps over which the KL weight ramps up from 0");
     p.require([&t] { return t.kl_weight >= 0 && t.kl_warmup_steps >= 0; },
               "--" + prefix + "kl-weight and kl-warmup must be >= 0");
   }
-  // After parsing: --lr sets every network's rate unless a per-network flag is given too.
-  static void resolve(const cli::Parser& p, Options& o, const std::string& prefix = "") {
-    if (!p.given(prefix + "lr")) return;
-    if (!p.given(prefix + "lr-encoder")) o.lr_encoder = -1;
-    if (!p.given(prefix + "lr-decoder")) o.lr_decoder = -1;
-  }
   static void adjust_config(vaegan::ModelConfig&, const Options&) {}
   static vaegan::VaeOptions make_options(const Options& o) {
     vaegan::VaeOptions t = o.trainer;
-    t.encoder_adam = o.adam.with_lr(o.lr_encoder);
-    t.decoder_adam = o.adam.with_lr(o.lr_decoder);
+    t.encoder_adam = o.adam.for_network(Trainer::kNetworkNames[Trainer::kEncoder]);
+    t.decoder_adam = o.adam.for_network(Trainer::kNetworkNames[Trainer::kDecoder]);
     return t;
   }
 };

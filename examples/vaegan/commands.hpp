@@ -11,6 +11,8 @@ int interpolate(int argc, char** argv);
 int export_weights(int argc, char** argv);
 int import_weights(int argc, char** argv);
 int eval(int argc, char** argv);
+int compare(int argc, char** argv);
+int classifier(int argc, char** argv);
 int prepare_mnist(int argc, char** argv);
 
 }  // namespace commands

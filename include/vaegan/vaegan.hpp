@@ -90,6 +90,7 @@
 #endif
 
 #include "vaegan/metrics/classifier.hpp"
+#include "vaegan/metrics/classifier_trainer.hpp"
 #include "vaegan/metrics/coverage.hpp"
 #include "vaegan/metrics/evaluator.hpp"
 #include "vaegan/metrics/fid.hpp"

@@ -8,11 +8,13 @@
 # Variables (all required): VAEGAN, TRAIN_CLASSIFIER, COMPARE (the programs), WORK_DIR.
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var VAEGAN TRAIN_CLASSIFIER COMPARE WORK_DIR)
+foreach(_var VAEGAN WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "dataset_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
+set(TRAIN_CLASSIFIER "${VAEGAN};classifier")
+set(COMPARE "${VAEGAN};compare")
 set(TRAIN "${VAEGAN};train")
 set(EVAL "${VAEGAN};eval")
 include("${CMAKE_CURRENT_LIST_DIR}/test_helpers.cmake")
@@ -30,7 +32,7 @@ if(NOT EXISTS "${WORK_DIR}/vaegan/samples.png" OR NOT EXISTS "${WORK_DIR}/vaegan
 endif()
 
 run(classifier "${TRAIN_CLASSIFIER}" --dataset fashion-mnist --arch mlp --epochs 1 --batch-size 256 --threads 2
-    --out "${WORK_DIR}/classifier.vgck")
+    --classifier "${WORK_DIR}/classifier.vgck")
 expect_exit(classifier 0)
 expect_in(classifier out "60000 train / 10000 test images")
 

@@ -1,19 +1,21 @@
-# Runs the evaluation tools end to end on a tiny generated dataset: train_classifier for
+# Runs the evaluation tools end to end on a tiny generated dataset: vaegan classifier for
 # two epochs, then vaegan eval scoring the test images against themselves (FID 0,
 # precision and recall 1), its JSON output, and how both fail on bad input. A CMake
 # script (cmake -P) like run_example_test.cmake, so it needs nothing but CMake itself.
 # Variables (all required):
-#   TRAIN_CLASSIFIER  the train_classifier program
+#   (vaegan classifier trains the classifier)
 #   VAEGAN            the vaegan program (its eval command)
 #   MAKE_DATA         make_tiny_mnist
 #   WORK_DIR          a scratch directory, emptied first
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var TRAIN_CLASSIFIER VAEGAN MAKE_DATA WORK_DIR)
+foreach(_var VAEGAN MAKE_DATA WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "eval_tool_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
+set(TRAIN_CLASSIFIER "${VAEGAN};classifier")
+set(COMPARE "${VAEGAN};compare")
 
 # The tiny dataset: 256 training images (8 batches of 32 an epoch) and 64 test images.
 set(TRAIN_COUNT 256)
@@ -53,9 +55,9 @@ set(DATA_PNG "${WORK_DIR}/first-digits.png")  # a PNG file, for the wrong-file-t
 run(data "${MAKE_DATA}" "${DATA}" ${TRAIN_COUNT} ${TEST_COUNT} 11 --png "${DATA_PNG}")
 expect_exit(data 0)
 
-# In a directory that does not exist yet: train_classifier makes it before training.
+# In a directory that does not exist yet: vaegan classifier makes it before training.
 set(CLASSIFIER "${WORK_DIR}/models/classifier.vgck")
-run(train "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${CLASSIFIER}" --epochs 2 --batch-size 32 --threads 1)
+run(train "${TRAIN_CLASSIFIER}" --data "${DATA}" --classifier "${CLASSIFIER}" --epochs 2 --batch-size 32 --threads 1)
 expect_exit(train 0)
 expect_in(train out "epoch 2/2")
 expect_in(train out "${TRAIN_COUNT} train / ${TEST_COUNT} test images")
@@ -63,7 +65,7 @@ expect_in(train out "saved ${CLASSIFIER}")
 match(train out "test accuracy ([0-9.]+), train accuracy" accuracy)
 expect_number(train "test accuracy" "${accuracy}" LESS_EQUAL 1)
 if(NOT EXISTS "${CLASSIFIER}")
-  message(FATAL_ERROR "train_classifier reported success but wrote no ${CLASSIFIER}")
+  message(FATAL_ERROR "vaegan classifier reported success but wrote no ${CLASSIFIER}")
 endif()
 
 set(EVAL "${VAEGAN};eval")
@@ -164,7 +166,7 @@ expect_exit(format 2)
 expect_one_line_on_stderr(format)
 expect_in(format err "--format")
 
-run(train_epochs "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${WORK_DIR}/c2.vgck" --epochs 0)
+run(train_epochs "${TRAIN_CLASSIFIER}" --data "${DATA}" --classifier "${WORK_DIR}/c2.vgck" --epochs 0)
 expect_exit(train_epochs 2)
 expect_one_line_on_stderr(train_epochs)
 expect_in(train_epochs err "--epochs")
@@ -172,19 +174,19 @@ expect_in(train_epochs err "--epochs")
 run(k0 ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${TEST_IMAGES}" --k 0)
 expect_error(k0 2 "--k must be 1..100, got 0")
 
-run(train_batch_neg "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${WORK_DIR}/c2.vgck" --batch-size -5)
+run(train_batch_neg "${TRAIN_CLASSIFIER}" --data "${DATA}" --classifier "${WORK_DIR}/c2.vgck" --batch-size -5)
 expect_error(train_batch_neg 2 "--batch-size must be >= 1" "got -5")
 
 math(EXPR too_big "${TRAIN_COUNT} + 1")
-run(train_big_batch "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${WORK_DIR}/c2.vgck" --batch-size ${too_big}
+run(train_big_batch "${TRAIN_CLASSIFIER}" --data "${DATA}" --classifier "${WORK_DIR}/c2.vgck" --batch-size ${too_big}
     --epochs 1 --threads 1)
 expect_error(train_big_batch 2 "larger than the training set (${TRAIN_COUNT} images)" "pass a smaller --batch-size")
 
 file(MAKE_DIRECTORY "${WORK_DIR}/a-directory")
-run(train_out_dir "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${WORK_DIR}/a-directory" --epochs 1)
+run(train_out_dir "${TRAIN_CLASSIFIER}" --data "${DATA}" --classifier "${WORK_DIR}/a-directory" --epochs 1)
 expect_error(train_out_dir 2 "is a directory" "pass the classifier's file name")
 if(EXISTS "${WORK_DIR}/c2.vgck")
-  message(FATAL_ERROR "a refused train_classifier run wrote ${WORK_DIR}/c2.vgck")
+  message(FATAL_ERROR "a refused vaegan classifier run wrote ${WORK_DIR}/c2.vgck")
 endif()
 
 # ---- runtime errors: exit 1 with the file and the problem -----------------------------------
@@ -202,12 +204,12 @@ expect_in(no_classifier err "${WORK_DIR}/none.vgck")
 run(too_few ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${TEST_IMAGES}" --k 100)
 expect_error(too_few 1 "k = 100" "pass a smaller --k or more images")
 
-run(train_no_data "${TRAIN_CLASSIFIER}" --data "${MISSING}" --out "${WORK_DIR}/c3.vgck" --epochs 1)
+run(train_no_data "${TRAIN_CLASSIFIER}" --data "${MISSING}" --classifier "${WORK_DIR}/c3.vgck" --epochs 1)
 expect_exit(train_no_data 1)
 expect_in(train_no_data err "${MISSING}")
 expect_in(train_no_data err "scripts/get_mnist.sh")
 if(EXISTS "${WORK_DIR}/c3.vgck")
-  message(FATAL_ERROR "train_classifier wrote a classifier without data")
+  message(FATAL_ERROR "vaegan classifier wrote a classifier without data")
 endif()
 
 # The classifier takes the data set's image size (a valid dataset of 32x32 images); scoring
@@ -215,7 +217,7 @@ endif()
 set(DATA32 "${WORK_DIR}/data-32x32")
 run(data32 "${MAKE_DATA}" "${DATA32}" ${TRAIN_COUNT} ${TEST_COUNT} 11 --side 32)
 expect_exit(data32 0)
-run(train_32 "${TRAIN_CLASSIFIER}" --data "${DATA32}" --out "${WORK_DIR}/c32.vgck" --epochs 1 --threads 1)
+run(train_32 "${TRAIN_CLASSIFIER}" --data "${DATA32}" --classifier "${WORK_DIR}/c32.vgck" --epochs 1 --threads 1)
 expect_exit(train_32 0)
 run(eval_32 "${EVAL}" --classifier "${WORK_DIR}/c32.vgck" --threads 1 --real "${TEST_IMAGES}" --generated "${TEST_IMAGES}")
 expect_error(eval_32 1 "images have 784 values per image but the classifier expects 1024")
@@ -225,10 +227,10 @@ set(SWAPPED "${WORK_DIR}/data-swapped")
 file(MAKE_DIRECTORY "${SWAPPED}")
 configure_file("${DATA}/train-labels-idx1-ubyte" "${SWAPPED}/train-images-idx3-ubyte" COPYONLY)
 configure_file("${DATA}/train-images-idx3-ubyte" "${SWAPPED}/train-labels-idx1-ubyte" COPYONLY)
-run(train_swapped "${TRAIN_CLASSIFIER}" --data "${SWAPPED}" --out "${WORK_DIR}/new-dir/c.vgck" --epochs 1)
+run(train_swapped "${TRAIN_CLASSIFIER}" --data "${SWAPPED}" --classifier "${WORK_DIR}/new-dir/c.vgck" --epochs 1)
 expect_error(train_swapped 1 "${SWAPPED}/train-images-idx3-ubyte" "swapped" "scripts/get_mnist.sh")
 if(EXISTS "${WORK_DIR}/new-dir")
-  message(FATAL_ERROR "a failed train_classifier run left ${WORK_DIR}/new-dir behind")
+  message(FATAL_ERROR "a failed vaegan classifier run left ${WORK_DIR}/new-dir behind")
 endif()
 
 # Files of the wrong type for vaegan eval: a labels file, a PNG and a text file as images,
@@ -247,17 +249,17 @@ run(eval_size ${EVAL_COMMON} --real "${TEST_IMAGES}" --generated "${DATA32}/t10k
 expect_error(eval_size 1 "${DATA32}/t10k-images-idx3-ubyte: images have 1024 values per image, the real set 784"
              "pass --generated images of the same size as --real")
 
-# --out under a regular file: refused before any training time is spent.
+# --classifier under a regular file: refused before any training time is spent.
 set(BLOCKER "${WORK_DIR}/a-regular-file")
 file(WRITE "${BLOCKER}" "not a directory\n")
-run(train_blocked "${TRAIN_CLASSIFIER}" --data "${DATA}" --out "${BLOCKER}/classifier.vgck" --epochs 1
+run(train_blocked "${TRAIN_CLASSIFIER}" --data "${DATA}" --classifier "${BLOCKER}/classifier.vgck" --epochs 1
     --batch-size 32 --threads 1)
 expect_exit(train_blocked 1)
 expect_in(train_blocked err "${BLOCKER}")
-expect_in(train_blocked err "--out")
+expect_in(train_blocked err "--classifier")
 string(FIND "${train_blocked_out}" "epoch 1/1" _at)
 if(NOT _at EQUAL -1)
-  fail(train_blocked "expected the bad --out to be refused before training")
+  fail(train_blocked "expected the bad --classifier to be refused before training")
 endif()
 
 # Generated images of the wrong size: five 2x2 images. CMake strings cannot hold a NUL
@@ -306,4 +308,4 @@ else()
 endif()
 
 file(REMOVE_RECURSE "${WORK_DIR}")
-message(STATUS "vaegan eval and train_classifier: all checks passed")
+message(STATUS "vaegan eval and vaegan classifier: all checks passed")

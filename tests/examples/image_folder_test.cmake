@@ -8,11 +8,13 @@
 # Variables (all required): VAEGAN, TRAIN_CLASSIFIER, MAKE_DATA, MAKE_FOLDER, WORK_DIR.
 cmake_minimum_required(VERSION 3.16)
 
-foreach(_var VAEGAN TRAIN_CLASSIFIER MAKE_DATA MAKE_FOLDER WORK_DIR)
+foreach(_var VAEGAN MAKE_DATA MAKE_FOLDER WORK_DIR)
   if(NOT DEFINED ${_var} OR "${${_var}}" STREQUAL "")
     message(FATAL_ERROR "image_folder_test.cmake: -D${_var}=... is required")
   endif()
 endforeach()
+set(TRAIN_CLASSIFIER "${VAEGAN};classifier")
+set(COMPARE "${VAEGAN};compare")
 set(TRAIN "${VAEGAN};train")
 set(EVAL "${VAEGAN};eval")
 set(SAMPLER "${VAEGAN};sample")
@@ -47,7 +49,7 @@ expect_in(conv out "preset conv")
 
 # ---- evaluation: a classifier of the folder's classes, scored against its test split -------
 run(classifier "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --channels 3 --epochs 2 --batch-size 32
-    --threads 1 --out "${WORK_DIR}/classifier.vgck")
+    --threads 1 --classifier "${WORK_DIR}/classifier.vgck")
 expect_exit(classifier 0)
 expect_in(classifier out "270 train / 30 test images")
 # Generated colour images (vaegan sample writes [N, 3, 28, 28] IDX) against the test split.
@@ -105,7 +107,7 @@ file(REMOVE_RECURSE "${BAD}/c")
 run(flat "${MAKE_FOLDER}" "${IDX}" "${WORK_DIR}/flat" --count 40 --flat)
 expect_exit(flat 0)
 run(flat_classifier "${TRAIN_CLASSIFIER}" --dataset folder:${WORK_DIR}/flat --task labels --epochs 1 --threads 1
-    --out "${WORK_DIR}/never/c.vgck")
+    --classifier "${WORK_DIR}/never/c.vgck")
 expect_error(flat_classifier 1 "class folders but labels need at least two")
 if(EXISTS "${WORK_DIR}/never")
   fail(flat_classifier "a refused run left ${WORK_DIR}/never behind")
@@ -113,7 +115,7 @@ endif()
 # Without classes the classifier learns the rotation task by default, and vaegan eval
 # scores FID and precision/recall in its features but reports no class coverage.
 run(flat_rotation "${TRAIN_CLASSIFIER}" --dataset folder:${WORK_DIR}/flat --epochs 1 --batch-size 8 --threads 1
-    --out "${WORK_DIR}/rotation.vgck")
+    --classifier "${WORK_DIR}/rotation.vgck")
 expect_exit(flat_rotation 0)
 expect_in(flat_rotation out "the data set has fewer than two classes; training the rotation task")
 run(flat_eval "${EVAL}" --dataset folder:${WORK_DIR}/flat --classifier "${WORK_DIR}/rotation.vgck" --k 2
@@ -144,9 +146,9 @@ run(no_path "${TRAIN}" --dataset folder: --out "${WORK_DIR}/never")
 expect_error(no_path 2 "--dataset folder:PATH needs the folder's path")
 run(fraction "${TRAIN}" --dataset folder:${FOLDER} --test-fraction 1 --out "${WORK_DIR}/never")
 expect_error(fraction 2 "--test-fraction must be in [0, 1)")
-run(arch "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --arch resnet --out "${WORK_DIR}/never/c.vgck")
+run(arch "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --arch resnet --classifier "${WORK_DIR}/never/c.vgck")
 expect_error(arch 2 "--arch must be conv or mlp, got 'resnet'")
-run(task "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --task colour --out "${WORK_DIR}/never/c.vgck")
+run(task "${TRAIN_CLASSIFIER}" --dataset folder:${FOLDER} --task colour --classifier "${WORK_DIR}/never/c.vgck")
 expect_error(task 2 "--task must be auto, labels or rotation, got 'colour'")
 if(EXISTS "${WORK_DIR}/never")
   fail(usage "a usage error left ${WORK_DIR}/never behind")

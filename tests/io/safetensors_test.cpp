@@ -482,16 +482,29 @@ TEST_CASE("safetensors: a checkpoint that cannot be exported is refused naming t
   };
   using vaegan::CheckpointReader;
   using vaegan::CheckpointWriter;
-  SUBCASE("unknown trainer kind") {
+  SUBCASE("a recorded network without its sections") {
+    // The networks come from trainer.networks, not from a list of kinds: one it names but
+    // does not hold is an error naming the missing section.
     vaegan::train_test::rewrite_checkpoint(good, bad,
                                            [](const std::string& name, const CheckpointReader&, CheckpointWriter& w) {
-                                             if (name != "trainer.kind") return false;
-                                             w.add_string(name, "diffusion");
+                                             if (name != "trainer.networks") return false;
+                                             w.add_string(name, "encoder,decoder,discriminator,critic");
                                              return true;
                                            });
     const std::string message = error_of();
     CHECK(contains(message, bad));
-    CHECK(contains(message, "unknown trainer kind 'diffusion'"));
+    CHECK(contains(message, "critic.structure"));
+  }
+  SUBCASE("an empty network name") {
+    vaegan::train_test::rewrite_checkpoint(good, bad,
+                                           [](const std::string& name, const CheckpointReader&, CheckpointWriter& w) {
+                                             if (name != "trainer.networks") return false;
+                                             w.add_string(name, "encoder,,discriminator");
+                                             return true;
+                                           });
+    const std::string message = error_of();
+    CHECK(contains(message, bad));
+    CHECK(contains(message, "empty network name"));
   }
   SUBCASE("parameters shorter than the structure says") {
     vaegan::train_test::rewrite_checkpoint(good, bad,

@@ -356,7 +356,7 @@ def test_one_binary(root, work, bin_dir):
           f"another classifier must be refused: {refused.stderr!r}")
     s.env["CLASSIFIER"] = os.path.join(work, "missing.vgck")
     refused = s.run("confirm", expect_ok=False)
-    check(refused.returncode != 0 and "no classifier at" in refused.stderr and "train_classifier" in refused.stderr,
+    check(refused.returncode != 0 and "no classifier at" in refused.stderr and "vaegan classifier" in refused.stderr,
           f"a missing classifier must be named with the command that trains it: {refused.stderr!r}")
     check(open(os.path.join(s.out, "report.md")).read() == before, "a refused run must not touch the results")
     check(open(os.path.join(s.out, "binary.txt")).read() == recorded, "a refused run must not rewrite binary.txt")

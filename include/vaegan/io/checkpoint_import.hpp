@@ -34,20 +34,10 @@ struct CheckpointImportOptions {
 
 namespace detail {
 
-// The networks of a checkpoint: the names of its "<network>.structure" sections, in order.
-inline std::vector<std::string> checkpoint_network_names(const CheckpointReader& r) {
-  const std::string suffix = ".structure";
-  std::vector<std::string> out;
-  for (const std::string& name : r.names())
-    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
-      out.push_back(name.substr(0, name.size() - suffix.size()));
-  return out;
-}
-
 template <class T>
 CheckpointWriter import_safetensors(const CheckpointReader& r, const SafetensorsReader& weights,
                                     const CheckpointImportOptions& o) {
-  const std::vector<std::string> networks = checkpoint_network_names(r);
+  const std::vector<std::string> networks = checkpoint_networks(r);
   if (networks.empty())
     throw IoError("checkpoint '" + r.path() +
                   "' has no '<network>.structure' sections: it was written by an older vaegan or is not a training "

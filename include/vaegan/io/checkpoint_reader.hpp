@@ -320,4 +320,32 @@ class CheckpointReader {
   bool body_crc_ok_ = true;
 };
 
+// The networks of a training checkpoint, in slot order: the "trainer.networks" section
+// (comma-separated names, written since the checkpoint recorded them), else, in older
+// files, the names of the "<network>.structure" sections in file order. Code that reads a
+// checkpoint's networks asks the file, never a list of trainer kinds, so a new trainer's
+// checkpoints export and import without changes here.
+inline std::vector<std::string> checkpoint_networks(const CheckpointReader& r) {
+  std::vector<std::string> out;
+  if (r.has("trainer.networks")) {
+    const std::string list = r.str("trainer.networks");
+    for (std::size_t start = 0; start <= list.size();) {
+      const std::size_t comma = list.find(',', start);
+      const std::string name = list.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+      if (name.empty())
+        throw IoError("checkpoint '" + r.path() + "': section 'trainer.networks' ('" + list +
+                      "') has an empty network name (the file is damaged)");
+      out.push_back(name);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    return out;
+  }
+  const std::string suffix = ".structure";
+  for (const std::string& name : r.names())
+    if (name.size() > suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0)
+      out.push_back(name.substr(0, name.size() - suffix.size()));
+  return out;
+}
+
 }  // namespace vaegan

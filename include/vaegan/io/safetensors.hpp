@@ -296,14 +296,6 @@ inline void add_safetensors_header_metadata(SafetensorsWriter& w, const std::str
                                        "." + std::to_string(VAEGAN_VERSION_PATCH));
 }
 
-// The networks a trainer kind saves, in checkpoint order (train/*_trainer.hpp).
-inline std::vector<std::string> trainer_networks(const std::string& kind) {
-  if (kind == "vaegan") return {"encoder", "decoder", "discriminator"};
-  if (kind == "gan") return {"generator", "discriminator"};
-  if (kind == "vae") return {"encoder", "decoder"};
-  return {};
-}
-
 template <class T>
 void add_checkpoint_network(SafetensorsWriter& w, const CheckpointReader& r, const std::string& network) {
   const std::string where = "checkpoint '" + r.path() + "'";
@@ -351,10 +343,11 @@ SafetensorsWriter safetensors_from_trainer(const Trainer& trainer) {
 inline SafetensorsWriter safetensors_from_checkpoint(const CheckpointReader& r) {
   const std::string kind = r.str("trainer.kind");
   const std::string dtype = r.str("trainer.dtype");
-  const std::vector<std::string> networks = detail::trainer_networks(kind);
+  const std::vector<std::string> networks = checkpoint_networks(r);
   if (networks.empty())
-    throw IoError("checkpoint '" + r.path() + "': unknown trainer kind '" + kind +
-                  "' (expected vaegan, gan or vae); pass a checkpoint written by save_training_checkpoint");
+    throw IoError("checkpoint '" + r.path() + "' (trainer kind '" + kind +
+                  "') records no networks: it was written by an older vaegan or is not a training checkpoint; "
+                  "load it into its trainer and save it again first");
   if (dtype != "float32" && dtype != "float64")
     throw IoError("checkpoint '" + r.path() + "': section 'trainer.dtype' is '" + dtype +
                   "', expected float32 or float64 (the file is damaged)");

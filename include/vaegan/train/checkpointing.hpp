@@ -87,6 +87,9 @@ void save_training_checkpoint(const std::string& path, Trainer& trainer, const B
   w.add_i64("trainer.step", trainer.step());
   w.add_i64("trainer.epoch", trainer.epoch());
   w.add_rng_state("trainer.rng", trainer.rng().state());
+  std::string network_names;  // the slots in order, so readers need no list of trainer kinds
+  for (const auto& net : trainer.networks()) network_names += (network_names.empty() ? "" : ",") + net.name;
+  w.add_string("trainer.networks", network_names);
   for (const auto& net : trainer.networks()) {
     w.add_string(net.name + ".structure", net.structure.to_text());
     w.add_tensor(net.name + ".params", net.params->values());

@@ -1,4 +1,4 @@
-// compare: the efficiency study. Trains GAN, VAE and VAE-GAN on the same data, preset,
+// vaegan compare: the efficiency study. Trains GAN, VAE and VAE-GAN on the same data, preset,
 // batch size and thread count, for the same training-time budget, over several seeds;
 // scores FID, precision, recall and class coverage at fixed points of training time
 // (scoring time excluded); writes
@@ -39,8 +39,9 @@
 #include <thread>
 #include <vector>
 
-#include "common/data.hpp"
-#include "common/specs.hpp"
+#include "commands.hpp"
+#include "data.hpp"
+#include "specs.hpp"
 
 namespace {
 
@@ -224,7 +225,7 @@ void run_method(const typename Spec::Options& options, const Study& study, std::
   fit_options.time_budget_seconds = study.budget;
   fit_options.clock = study.clock == "cpu" ? vaegan::FitClock::thread_cpu : vaegan::FitClock::wall;
   fit_options.stop_on_divergence = true;
-  fit_options.adapt_threads = false;       // --threads as given, also for the concurrent runs of --jobs
+  fit_options.adapt_threads = false;  // --threads as given, also for the concurrent runs of --jobs
   vaegan::fit(trainer, batches, fit_options, schedule);
 }
 
@@ -271,29 +272,33 @@ int point_reaching(const std::vector<EvalPoint>& run, double target) {
   return -1;
 }
 
-void write_summary(const Study& study, const std::vector<EvalPoint>& points, const std::vector<std::string>& methods,
-                   const std::vector<std::int64_t>& seeds, const std::string& command) {
-  std::map<std::string, std::map<std::int64_t, std::vector<EvalPoint>>> runs;
-  for (const auto& p : points) runs[p.method][p.seed].push_back(p);
-  std::ostringstream md;
-  md << "Study: " << study.data_set.choice.title << ", preset `" << study.preset << "`, batch " << study.batch_size
-     << ", " << study.threads << " thread(s), budget " << study.budget << " s of training (" << study.clock
-     << " clock) per run, scored every " << study.eval_every << " s on " << study.eval_samples << " samples, seeds "
-     << study.seeds << ". Scored against " << study.scored_on << ".\n\n";
-  md << "Command: `" << command << "`\n\n";
-  // Per-seed targets: the GAN's best FID within the budget, and when it got there.
-  std::map<std::int64_t, double> gan_best;
-  std::map<std::int64_t, int> gan_best_point;
+// Per seed, the GAN's best FID within the budget and the point it got there: the targets
+// of the "time to the GAN's best FID" column.
+struct GanTargets {
+  std::map<std::int64_t, double> best;
+  std::map<std::int64_t, int> best_point;
+};
+GanTargets gan_targets(const std::map<std::int64_t, std::vector<EvalPoint>>& gan_runs) {
+  GanTargets t;
+  for (const auto& [seed, run] : gan_runs) {
+    double best = std::numeric_limits<double>::infinity();
+    int when = -1;
+    for (const auto& p : run)
+      if (std::isfinite(p.scores.fid) && p.scores.fid < best) best = p.scores.fid, when = p.index;
+    t.best[seed] = best;
+    t.best_point[seed] = when;
+  }
+  return t;
+}
+
+using RunsByMethod = std::map<std::string, std::map<std::int64_t, std::vector<EvalPoint>>>;
+
+// The first table: per method, best and end-of-budget scores over the seeds, and (with a
+// GAN in the study) when each seed reached its GAN's best FID.
+void write_method_table(std::ostringstream& md, const Study& study, RunsByMethod& runs,
+                        const std::vector<std::string>& methods, const std::vector<std::int64_t>& seeds) {
   const bool has_gan = runs.count("gan") > 0;
-  if (has_gan)
-    for (const auto& [seed, run] : runs["gan"]) {
-      double best = std::numeric_limits<double>::infinity();
-      int when = -1;
-      for (const auto& p : run)
-        if (std::isfinite(p.scores.fid) && p.scores.fid < best) best = p.scores.fid, when = p.index;
-      gan_best[seed] = best;
-      gan_best_point[seed] = when;
-    }
+  const GanTargets gan = has_gan ? gan_targets(runs["gan"]) : GanTargets{};
   md << "| method | best FID | FID at end | precision at end | recall at end | classes at end |";
   if (has_gan) md << " time to GAN's best FID (s), per seed | ≤ half the GAN's time on every seed |";
   md << "\n|---|---|---|---|---|---|" << (has_gan ? "---|---|" : "") << "\n";
@@ -313,11 +318,11 @@ void write_summary(const Study& study, const std::vector<EvalPoint>& points, con
       end_r.push_back(run.back().scores.recall);
       end_c.push_back(run.back().scores.classes_covered);
       if (has_gan) {
-        const int k = point_reaching(run, gan_best[seed]);
+        const int k = point_reaching(run, gan.best.at(seed));
         char buf[48];
         std::snprintf(buf, sizeof buf, "%s%.0f", times.empty() ? "" : ", ", k * study.eval_every);
         times += k >= 0 ? buf : (times.empty() ? "never" : ", never");
-        all_half = all_half && k >= 0 && 2 * k <= gan_best_point[seed];
+        all_half = all_half && k >= 0 && 2 * k <= gan.best_point.at(seed);
       }
     }
     md << "| " << method << " | " << fmt(mean_sd(best)) << " | " << fmt(mean_sd(end_fid)) << " | "
@@ -325,7 +330,11 @@ void write_summary(const Study& study, const std::vector<EvalPoint>& points, con
     if (has_gan) md << " " << times << " | " << (method == "gan" ? "—" : (all_half ? "yes" : "no")) << " |";
     md << "\n";
   }
-  // FID at each evaluation point.
+}
+
+// The second table, FID at each evaluation point, and the same means as fid_vs_time.svg.
+void write_points_table_and_plot(std::ostringstream& md, const Study& study, RunsByMethod& runs,
+                                 const std::vector<std::string>& methods, const std::vector<std::int64_t>& seeds) {
   std::size_t max_points = 0;
   for (const auto& [m, by_seed] : runs)
     for (const auto& [s, run] : by_seed) max_points = std::max(max_points, run.size());
@@ -334,11 +343,6 @@ void write_summary(const Study& study, const std::vector<EvalPoint>& points, con
   md << "\n|---|";
   for (std::size_t i = 0; i < methods.size(); ++i) md << "---|";
   md << "\n";
-  vaegan::LinePlot plot;
-  plot.set_title("FID against training time (mean over seeds)")
-      .set_x_label(study.clock == "cpu" ? "training CPU seconds" : "training seconds")
-      .set_y_label("FID (log scale)")
-      .set_log_y(true);
   std::map<std::string, std::pair<std::vector<double>, std::vector<double>>> curves;
   for (std::size_t i = 0; i < max_points; ++i) {
     std::vector<double> secs;
@@ -364,158 +368,209 @@ void write_summary(const Study& study, const std::vector<EvalPoint>& points, con
     std::snprintf(head, sizeof head, "| %.0f |", mean_sd(secs).mean);
     md << head << row << "\n";
   }
+  vaegan::LinePlot plot;
+  plot.set_title("FID against training time (mean over seeds)")
+      .set_x_label(study.clock == "cpu" ? "training CPU seconds" : "training seconds")
+      .set_y_label("FID (log scale)")
+      .set_log_y(true);
   for (const auto& m : methods) plot.add_series(m, curves[m].first, curves[m].second);
   plot.save((std::filesystem::path(study.out) / "fid_vs_time.svg").string());
+}
+
+void write_summary(const Study& study, const std::vector<EvalPoint>& points, const std::vector<std::string>& methods,
+                   const std::vector<std::int64_t>& seeds, const std::string& command) {
+  RunsByMethod runs;
+  for (const auto& p : points) runs[p.method][p.seed].push_back(p);
+  std::ostringstream md;
+  md << "Study: " << study.data_set.choice.title << ", preset `" << study.preset << "`, batch " << study.batch_size
+     << ", " << study.threads << " thread(s), budget " << study.budget << " s of training (" << study.clock
+     << " clock) per run, scored every " << study.eval_every << " s on " << study.eval_samples << " samples, seeds "
+     << study.seeds << ". Scored against " << study.scored_on << ".\n\n";
+  md << "Command: `" << command << "`\n\n";
+  write_method_table(md, study, runs, methods, seeds);
+  write_points_table_and_plot(md, study, runs, methods, seeds);
   const std::string path = (std::filesystem::path(study.out) / "summary.md").string();
   const std::string text = md.str();
   vaegan::detail::write_file_atomically(path, text.data(), text.size(), "compare");
   std::cout << "\n" << text;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+// The study's command line: the study's own flags and each method's, prefixed.
+struct StudyCommand {
   Study study;
   examples::GanSpec::Options gan;
   examples::VaeSpec::Options vae;
-  examples::VaeGanSpec::Options vaegan_options;
-  cli::Parser p("compare", "Efficiency study: GAN vs VAE vs VAE-GAN, FID against training time, several seeds.");
-  study.data_set.add(p);
-  p.add("classifier", &study.classifier, "classifier checkpoint from train_classifier");
-  p.add("out", &study.out, "output directory");
-  p.add("methods", &study.methods, "comma-separated subset of gan,vae,vaegan");
-  p.add("seeds", &study.seeds, "comma-separated seeds");
-  p.add("preset", &study.preset, "model preset: mlp, seed or conv");
-  p.add("budget", &study.budget, "training seconds per run");
-  p.add("eval-every", &study.eval_every, "score every this many training seconds");
-  p.add("eval-samples", &study.eval_samples, "generated images per score");
-  p.add("batch-size", &study.batch_size, "images per step");
-  p.add("threads", &study.threads, "threads");
-  p.add("clock", &study.clock, "wall (seconds) or cpu (CPU seconds of the training thread; needs --threads 1)");
-  p.add("jobs", &study.jobs, "runs trained at the same time (each on one thread; needs --threads 1 --clock cpu)");
-  p.add("score-on", &study.score_on,
-        "test (train on all training images, score on the test split) or validation (train on the rest, score on a "
-        "held-out share of the training images: for tuning)");
-  p.add("validation-fraction", &study.validation_fraction,
-        "--score-on validation: share of each class of the training images held out");
-  p.add("validation-seed", &study.validation_seed, "--score-on validation: seed of the held-out choice");
-  p.add("bn-check", &study.bn_check,
-        "also score samples after recalibrating the decoder's batch norm on this many batches of prior codes (0: off)");
-  examples::GanSpec::add_flags(p, gan, "gan-");
-  examples::VaeSpec::add_flags(p, vae, "vae-");
-  examples::VaeGanSpec::add_flags(p, vaegan_options, "vaegan-");
-  p.require([&] { return study.budget > 0 && study.eval_every > 0 && study.eval_every <= study.budget; },
-            "need --budget > 0 and 0 < --eval-every <= --budget");
-  p.require([&] { return study.batch_size >= 1 && study.threads >= 1 && study.eval_samples >= 20; },
-            "need --batch-size >= 1, --threads >= 1, --eval-samples >= 20");
-  p.require([&] { return study.clock == "wall" || study.clock == "cpu"; }, "--clock must be wall or cpu");
-  p.require([&] { return study.bn_check >= 0 && (study.bn_check == 0 || study.batch_size >= 2); },
-            "--bn-check must be >= 0 (and needs --batch-size >= 2)");
-  p.require([&] { return study.score_on == "test" || study.score_on == "validation"; },
-            [&] { return "--score-on must be test or validation, got '" + study.score_on + "'"; });
-  p.require(
-      [&] { return study.validation_fraction > 0.0 && study.validation_fraction < 1.0; },
-      [&] { return "--validation-fraction must be in (0, 1), got " + std::to_string(study.validation_fraction); });
-  p.require([&] { return study.clock == "wall" || study.threads == 1; }, "--clock cpu needs --threads 1");
-  p.require([&] { return study.jobs == 1 || (study.jobs >= 1 && study.jobs <= 64 && study.clock == "cpu"); },
-            "--jobs above 1 needs --clock cpu (and --threads 1): wall time is shared between concurrent runs");
-  p.parse(argc, argv);
-  study.data_set.resolve(p);
-  examples::GanSpec::resolve(p, gan, "gan-");
-  examples::VaeSpec::resolve(p, vae, "vae-");
-  examples::VaeGanSpec::resolve(p, vaegan_options, "vaegan-");
-  std::vector<std::string> methods = split(study.methods);
+  examples::VaeGanSpec::Options vaegan;
+  std::vector<std::string> methods;
   std::vector<std::int64_t> seeds;
-  for (const auto& s : split(study.seeds)) {
-    char* end = nullptr;
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    if (*end != '\0') p.fail("--seeds: '" + s + "' is not an integer");
-    seeds.push_back(v);
+  std::string command;  // as typed, for summary.md
+
+  StudyCommand(cli::Parser& p, int argc, char** argv) {
+    add_study_flags(p);
+    p.group("GAN (--gan-...)");
+    examples::GanSpec::add_flags(p, gan, "gan-");
+    p.group("VAE (--vae-...)");
+    examples::VaeSpec::add_flags(p, vae, "vae-");
+    p.group("VAE-GAN (--vaegan-...)");
+    examples::VaeGanSpec::add_flags(p, vaegan, "vaegan-");
+    p.parse(argc, argv);
+    study.data_set.resolve(p);
+    methods = split(study.methods);
+    for (const auto& s : split(study.seeds)) {
+      char* end = nullptr;
+      const long long v = std::strtoll(s.c_str(), &end, 10);
+      if (*end != '\0') p.fail("--seeds: '" + s + "' is not an integer");
+      seeds.push_back(v);
+    }
+    if (methods.empty() || seeds.empty()) p.fail("--methods and --seeds must not be empty");
+    for (const auto& m : methods)
+      if (m != "gan" && m != "vae" && m != "vaegan") p.fail("--methods: unknown method '" + m + "'");
+    command = "vaegan compare";
+    for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
   }
-  if (methods.empty() || seeds.empty()) p.fail("--methods and --seeds must not be empty");
-  for (const auto& m : methods)
-    if (m != "gan" && m != "vae" && m != "vaegan") p.fail("--methods: unknown method '" + m + "'");
-  std::string command = "compare";
-  for (int i = 1; i < argc; ++i) command += std::string(" ") + argv[i];
-  try {
-    vaegan::set_num_threads(static_cast<int>(study.threads));
-    (void)vaegan::model_preset(study.preset);
-    // What the runs train on and what they are scored against (see the header comment).
-    vaegan::ImageDataset<Scalar> train, scored;
-    if (study.score_on == "validation") {
-      vaegan::DatasetSplit<Scalar> parts = vaegan::split_dataset(examples::load_split<Scalar>(study.data_set, "train"),
-                                                                 study.validation_fraction, study.validation_seed);
-      train = std::move(parts.kept);
-      scored = std::move(parts.held_out);
-    } else {
-      train = examples::load_split<Scalar>(study.data_set, "train");
-      scored = examples::load_split<Scalar>(study.data_set, "test");
-    }
-    if (study.batch_size > train.size()) p.fail("--batch-size is larger than the training set");
-    const auto classifier = vaegan::Classifier<Scalar>::load(study.classifier);
-    const vaegan::Evaluator<Scalar> evaluator(classifier, scored.images());
-    study.scored_on = study.score_on == "validation"
-                          ? "a validation split of " + std::to_string(scored.size()) + " training images (" +
-                                std::to_string(train.size()) + " left to train on; fraction " +
-                                shortest(study.validation_fraction) + ", seed " +
-                                std::to_string(study.validation_seed) + ")"
-                          : "the test split (" + std::to_string(scored.size()) + " images; " +
-                                std::to_string(train.size()) + " training images)";
-    std::filesystem::create_directories(study.out);
-    std::vector<std::string> columns{"seed",          "point",     "seconds",         "step",
-                                     "fid",           "precision", "recall",          "classes_covered",
-                                     "kl_to_uniform", "diverged",  "fid_recalibrated"};
-    std::vector<EvalPoint> points;
-    std::mutex mutex;
-    std::map<std::string, std::unique_ptr<vaegan::CsvAppender>> csvs;
-    std::map<std::string, std::string> steps_csv_paths;  // each run appends its own rows
-    struct Run {
-      std::string method;
-      std::int64_t seed;
-    };
-    std::vector<Run> runs;
-    for (const auto& method : methods) {
-      const std::string csv_path = (std::filesystem::path(study.out) / (method + ".csv")).string();
-      std::filesystem::remove(csv_path);
-      csvs[method] = std::make_unique<vaegan::CsvAppender>(csv_path, columns);
-      steps_csv_paths[method] = (std::filesystem::path(study.out) / (method + "-steps.csv")).string();
-      std::filesystem::remove(steps_csv_paths[method]);
-      for (const auto seed : seeds) runs.push_back({method, seed});
-    }
-    std::atomic<std::size_t> next{0};
-    std::exception_ptr failure;
-    auto worker = [&] {
-      for (std::size_t i; (i = next++) < runs.size();) {
-        const Run& r = runs[i];
-        try {
-          vaegan::CsvAppender& csv = *csvs[r.method];
-          if (r.method == "gan")
-            run_method<examples::GanSpec>(gan, study, r.seed, train, evaluator, csv, steps_csv_paths[r.method], points,
-                                          mutex);
-          if (r.method == "vae")
-            run_method<examples::VaeSpec>(vae, study, r.seed, train, evaluator, csv, steps_csv_paths[r.method], points,
-                                          mutex);
-          if (r.method == "vaegan")
-            run_method<examples::VaeGanSpec>(vaegan_options, study, r.seed, train, evaluator, csv,
-                                             steps_csv_paths[r.method], points, mutex);
-        } catch (...) {
-          const std::lock_guard<std::mutex> lock(mutex);
-          if (!failure) failure = std::current_exception();
-        }
+
+ private:
+  void add_study_flags(cli::Parser& p) {
+    p.group("Data");
+    study.data_set.add(p);
+    p.add("score-on", &study.score_on,
+          "test (train on all training images, score on the test split) or validation (train on the rest, score on "
+          "a held-out share of the training images: for tuning)",
+          "SPLIT");
+    p.add("validation-fraction", &study.validation_fraction,
+          "--score-on validation: share of each class of the training images held out");
+    p.add("validation-seed", &study.validation_seed, "--score-on validation: seed of the held-out choice");
+    p.group("Study");
+    p.add("o,out", &study.out, "output directory", "DIR");
+    p.add("classifier", &study.classifier, "classifier checkpoint (vaegan classifier writes one)", "FILE");
+    p.add("methods", &study.methods, "comma-separated subset of gan,vae,vaegan", "LIST");
+    p.add("seeds", &study.seeds, "comma-separated seeds", "LIST");
+    p.add("p,preset", &study.preset, "model preset: mlp, seed or conv", "NAME");
+    p.add("budget", &study.budget, "training seconds per run", "SECONDS");
+    p.add("eval-every", &study.eval_every, "score every this many training seconds", "SECONDS");
+    p.add("eval-samples", &study.eval_samples, "generated images per score");
+    p.add("b,batch-size", &study.batch_size, "images per step");
+    p.add("t,threads", &study.threads, "threads");
+    p.add("clock", &study.clock, "wall (seconds) or cpu (CPU seconds of the training thread; needs --threads 1)",
+          "CLOCK");
+    p.add("jobs", &study.jobs, "runs trained at the same time (each on one thread; needs --threads 1 --clock cpu)");
+    p.add("bn-check", &study.bn_check,
+          "also score samples after recalibrating the decoder's batch norm on this many batches of prior codes (0: "
+          "off)");
+    Study& s = study;
+    p.require([&s] { return s.budget > 0 && s.eval_every > 0 && s.eval_every <= s.budget; },
+              "need --budget > 0 and 0 < --eval-every <= --budget");
+    p.require([&s] { return s.batch_size >= 1 && s.threads >= 1 && s.eval_samples >= 20; },
+              "need --batch-size >= 1, --threads >= 1, --eval-samples >= 20");
+    p.require([&s] { return s.clock == "wall" || s.clock == "cpu"; }, "--clock must be wall or cpu");
+    p.require([&s] { return s.bn_check >= 0 && (s.bn_check == 0 || s.batch_size >= 2); },
+              "--bn-check must be >= 0 (and needs --batch-size >= 2)");
+    p.require([&s] { return s.score_on == "test" || s.score_on == "validation"; },
+              [&s] { return "--score-on must be test or validation, got '" + s.score_on + "'"; });
+    p.require([&s] { return s.validation_fraction > 0.0 && s.validation_fraction < 1.0; },
+              [&s] { return "--validation-fraction must be in (0, 1), got " + std::to_string(s.validation_fraction); });
+    p.require([&s] { return s.clock == "wall" || s.threads == 1; }, "--clock cpu needs --threads 1");
+    p.require([&s] { return s.jobs == 1 || (s.jobs >= 1 && s.jobs <= 64 && s.clock == "cpu"); },
+              "--jobs above 1 needs --clock cpu (and --threads 1): wall time is shared between concurrent runs");
+  }
+};
+
+// What the runs train on and what they are scored against (see the header comment); sets
+// study.scored_on for summary.md.
+struct StudyData {
+  vaegan::ImageDataset<Scalar> train, scored;
+};
+StudyData load_study_data(Study& study) {
+  StudyData d;
+  if (study.score_on == "validation") {
+    vaegan::DatasetSplit<Scalar> parts = vaegan::split_dataset(examples::load_split<Scalar>(study.data_set, "train"),
+                                                               study.validation_fraction, study.validation_seed);
+    d.train = std::move(parts.kept);
+    d.scored = std::move(parts.held_out);
+  } else {
+    d.train = examples::load_split<Scalar>(study.data_set, "train");
+    d.scored = examples::load_split<Scalar>(study.data_set, "test");
+  }
+  study.scored_on = study.score_on == "validation"
+                        ? "a validation split of " + std::to_string(d.scored.size()) + " training images (" +
+                              std::to_string(d.train.size()) + " left to train on; fraction " +
+                              shortest(study.validation_fraction) + ", seed " + std::to_string(study.validation_seed) +
+                              ")"
+                        : "the test split (" + std::to_string(d.scored.size()) + " images; " +
+                              std::to_string(d.train.size()) + " training images)";
+  return d;
+}
+
+// Every (method, seed) run, --jobs at a time; returns their evaluation points sorted by
+// method and seed. Each method's CSV files are started afresh.
+std::vector<EvalPoint> run_study(const StudyCommand& c, const StudyData& data,
+                                 const vaegan::Evaluator<Scalar>& evaluator) {
+  const Study& study = c.study;
+  const std::vector<std::string> columns{"seed",          "point",     "seconds",         "step",
+                                         "fid",           "precision", "recall",          "classes_covered",
+                                         "kl_to_uniform", "diverged",  "fid_recalibrated"};
+  std::vector<EvalPoint> points;
+  std::mutex mutex;
+  std::map<std::string, std::unique_ptr<vaegan::CsvAppender>> csvs;
+  std::map<std::string, std::string> steps_csv_paths;  // each run appends its own rows
+  std::vector<std::pair<std::string, std::int64_t>> runs;
+  for (const auto& method : c.methods) {
+    const std::string csv_path = (std::filesystem::path(study.out) / (method + ".csv")).string();
+    std::filesystem::remove(csv_path);
+    csvs[method] = std::make_unique<vaegan::CsvAppender>(csv_path, columns);
+    steps_csv_paths[method] = (std::filesystem::path(study.out) / (method + "-steps.csv")).string();
+    std::filesystem::remove(steps_csv_paths[method]);
+    for (const auto seed : c.seeds) runs.emplace_back(method, seed);
+  }
+  std::atomic<std::size_t> next{0};
+  std::exception_ptr failure;
+  auto worker = [&] {
+    for (std::size_t i; (i = next++) < runs.size();) {
+      const auto& [method, seed] = runs[i];
+      try {
+        vaegan::CsvAppender& csv = *csvs[method];
+        const std::string& steps = steps_csv_paths[method];
+        if (method == "gan")
+          run_method<examples::GanSpec>(c.gan, study, seed, data.train, evaluator, csv, steps, points, mutex);
+        if (method == "vae")
+          run_method<examples::VaeSpec>(c.vae, study, seed, data.train, evaluator, csv, steps, points, mutex);
+        if (method == "vaegan")
+          run_method<examples::VaeGanSpec>(c.vaegan, study, seed, data.train, evaluator, csv, steps, points, mutex);
+      } catch (...) {
+        const std::lock_guard<std::mutex> lock(mutex);
+        if (!failure) failure = std::current_exception();
       }
-    };
-    std::vector<std::thread> pool;
-    for (std::int64_t j = 1; j < study.jobs; ++j) pool.emplace_back(worker);
-    worker();
-    for (auto& t : pool) t.join();
-    if (failure) std::rethrow_exception(failure);
-    std::stable_sort(points.begin(), points.end(), [&](const EvalPoint& a, const EvalPoint& b) {
-      return std::make_pair(a.method, a.seed) < std::make_pair(b.method, b.seed);
-    });
-    write_summary(study, points, methods, seeds, command);
+    }
+  };
+  std::vector<std::thread> pool;
+  for (std::int64_t j = 1; j < study.jobs; ++j) pool.emplace_back(worker);
+  worker();
+  for (auto& t : pool) t.join();
+  if (failure) std::rethrow_exception(failure);
+  std::stable_sort(points.begin(), points.end(), [&](const EvalPoint& a, const EvalPoint& b) {
+    return std::make_pair(a.method, a.seed) < std::make_pair(b.method, b.seed);
+  });
+  return points;
+}
+
+}  // namespace
+
+int commands::compare(int argc, char** argv) {
+  cli::Parser p(argv[0], "Efficiency study: GAN vs VAE vs VAE-GAN, FID against training time, several seeds.");
+  StudyCommand c(p, argc, argv);
+  try {
+    vaegan::set_num_threads(static_cast<int>(c.study.threads));
+    (void)vaegan::model_preset(c.study.preset);
+    const StudyData data = load_study_data(c.study);
+    if (c.study.batch_size > data.train.size()) p.fail("--batch-size is larger than the training set");
+    const auto classifier = vaegan::Classifier<Scalar>::load(c.study.classifier);
+    const vaegan::Evaluator<Scalar> evaluator(classifier, data.scored.images());
+    std::filesystem::create_directories(c.study.out);
+    const std::vector<EvalPoint> points = run_study(c, data, evaluator);
+    write_summary(c.study, points, c.methods, c.seeds, c.command);
     return 0;
   } catch (const std::exception& e) {
-    std::cerr << "compare: error: " << e.what() << "\n";
+    std::cerr << "vaegan compare: error: " << e.what() << "\n";
     return cli::kExitRuntime;
   }
 }
