@@ -1,0 +1,58 @@
+# readme.commands (cmake -P): the README's commands of the vaegan program run. Each
+# `./build/examples/vaegan ...` command in its ```sh blocks runs as written, on tiny
+# generated MNIST-shaped data instead of --data data, into a scratch --out, and stopped after
+# 2 steps (--max-steps 2); every command its table lists (`vaegan NAME`) answers --help.
+# The other commands of the README (install-deps, cmake, meson, ctest) are what CI runs.
+#   -DREADME=<README.md> -DVAEGAN=<the vaegan program> -DMAKE_DATA=<make_tiny_mnist> -DWORK_DIR=<scratch>
+cmake_minimum_required(VERSION 3.16)
+foreach(_var README VAEGAN MAKE_DATA WORK_DIR)
+  if(NOT DEFINED ${_var})
+    message(FATAL_ERROR "commands_test.cmake: -D${_var}=... is required")
+  endif()
+endforeach()
+include("${CMAKE_CURRENT_LIST_DIR}/../examples/test_helpers.cmake")
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+run(data "${MAKE_DATA}" "${WORK_DIR}/data" 256 64 7)
+expect_exit(data 0)
+
+file(READ "${README}" _text)
+# The lines of ```sh blocks.
+string(REGEX MATCHALL "```sh\n[^`]*```" _blocks "${_text}")
+set(_ran 0)
+foreach(_block IN LISTS _blocks)
+  string(REPLACE "\n" ";" _lines "${_block}")
+  foreach(_line IN LISTS _lines)
+    string(FIND "${_line}" "./build/examples/vaegan " _at)
+    if(_at EQUAL -1)
+      continue()
+    endif()
+    string(SUBSTRING "${_line}" ${_at} -1 _command)
+    string(REGEX REPLACE " *(&&|;|\\|).*$" "" _command "${_command}")  # this command only
+    string(REGEX REPLACE "#.*$" "" _command "${_command}")
+    string(REPLACE "./build/examples/vaegan " "" _args "${_command}")
+    string(REPLACE "--data data" "--data ${WORK_DIR}/data" _args "${_args}")
+    string(REGEX REPLACE "--out out/([^ ]*)" "--out ${WORK_DIR}/out/\\1" _args "${_args}")
+    separate_arguments(_args UNIX_COMMAND "${_args}")
+    math(EXPR _ran "${_ran} + 1")
+    run(readme_${_ran} "${VAEGAN}" ${_args} --max-steps 2 --threads 1)
+    expect_exit(readme_${_ran} 0)
+  endforeach()
+endforeach()
+if(_ran EQUAL 0)
+  message(FATAL_ERROR "${README}: no ./build/examples/vaegan command found in its ```sh blocks")
+endif()
+
+string(REGEX MATCHALL "\n\\| `vaegan [a-z-]+` \\|" _rows "${_text}")
+set(_listed 0)
+foreach(_row IN LISTS _rows)
+  string(REGEX REPLACE "^\n\\| `vaegan ([a-z-]+)` \\|$" "\\1" _name "${_row}")
+  run(help_${_name} "${VAEGAN}" ${_name} --help)
+  expect_exit(help_${_name} 0)
+  math(EXPR _listed "${_listed} + 1")
+endforeach()
+if(_listed LESS 8)
+  message(FATAL_ERROR "${README}: the command table lists ${_listed} commands; expected every vaegan command")
+endif()
+file(REMOVE_RECURSE "${WORK_DIR}")
+message(STATUS "readme.commands: ${_ran} commands ran, ${_listed} listed commands answer --help")
