@@ -66,10 +66,10 @@ vaegan::Tensor<Scalar> interpolation_codes(const vaegan::Tensor<Scalar>& ends, v
 
 // Grid options for the model's images; a shape no PNG can show (not 1 or 3 channels) is
 // an error before any time is spent.
-vaegan::ImageGridOptions grid_options(const vaegan::ModelConfig& config) {
+vaegan::ImageGridOptions grid_options(const vaegan::Shape& image_shape) {
   vaegan::ImageGridOptions grid;
   try {
-    grid = vaegan::image_grid_options(config.image_shape);
+    grid = vaegan::image_grid_options(image_shape);
   } catch (const vaegan::ShapeError& e) {
     throw vaegan::Error(std::string(e.what()) + "; write the images as IDX with vaegan sample --idx instead");
   }
@@ -133,8 +133,9 @@ void check_output_path(const char* flag, const std::string& path) {
                           "' does not exist; create it first or write somewhere else");
 }
 
-// The checkpoint's kind and preset, checked before anything else is done.
-vaegan::CheckpointInfo read_model_info(const std::string& program, const ModelFlags& f) {
+// The checkpoint's kind and preset, checked before anything else is done. A checkpoint of
+// a model the program composed itself (no preset) is refused unless `composed_ok`.
+vaegan::CheckpointInfo read_model_info(const std::string& program, const ModelFlags& f, bool composed_ok = false) {
   if (f.threads > 0) vaegan::set_num_threads(static_cast<int>(f.threads));
   if (!std::filesystem::exists(f.checkpoint))
     throw vaegan::IoError("no checkpoint at '" + f.checkpoint + "'; train one with vaegan train first");
@@ -144,13 +145,13 @@ vaegan::CheckpointInfo read_model_info(const std::string& program, const ModelFl
   } catch (const vaegan::IoError& e) {
     throw vaegan::IoError(std::string(e.what()) + "; pass --checkpoint a file that vaegan train wrote");
   }
-  if (!info.config)
+  if (!info.config && !composed_ok)
     throw vaegan::IoError(f.checkpoint +
                           ": holds a model the program composed itself (no preset in section 'model.config'); "
                           "this command rebuilds the preset models of vaegan train: load such a checkpoint from "
-                          "the program that built the model (vaegan export works for it)");
-  std::cout << program << ": " << info.kind << " checkpoint at step " << info.step << " (" << info.config->describe()
-            << ")\n";
+                          "the program that built the model (vaegan sample and vaegan export work for it)");
+  std::cout << program << ": " << info.kind << " checkpoint at step " << info.step << " ("
+            << (info.config ? info.config->describe() : std::string("a composed model")) << ")\n";
   if (info.dtype != "float32")
     throw vaegan::IoError(f.checkpoint + ": holds " + info.dtype +
                           "; this command reads float32 checkpoints (those of vaegan train)");
@@ -166,6 +167,32 @@ int with_loaded_trainer(const std::string& path, const vaegan::CheckpointInfo& i
     vaegan::load_training_checkpoint<Trainer, Scalar>(path, trainer, nullptr);
     return f(trainer);
   });
+}
+
+// Images from `samples` prior codes of `seed` through a composed model's decoder (or
+// generator), rebuilt from the structure its checkpoint records and loaded with the saved
+// parameters and buffers. Sets `image_shape` to the decoder's.
+vaegan::Tensor<Scalar> generate_composed(const std::string& path, vaegan::Index samples, std::uint64_t seed,
+                                         vaegan::Shape& image_shape) {
+  const vaegan::CheckpointReader r(path);
+  std::string network;
+  for (const std::string& name : vaegan::checkpoint_networks(r))
+    if (name == "decoder" || name == "generator") network = name;
+  if (network.empty())
+    throw vaegan::IoError(path + ": records no network named decoder or generator; nothing to sample from");
+  vaegan::Decoder<Scalar> decoder =
+      vaegan::decoder_from_structure<Scalar>(vaegan::NetworkStructure::parse(r.str(network + ".structure")));
+  r.read_tensor(network + ".params", decoder.parameters().values());
+  if (decoder.parameters().buffers().numel() > 0) r.read_tensor(network + ".buffers", decoder.parameters().buffers());
+  vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(samples, decoder.latent_dim()));
+  vaegan::Rng(seed).fill_normal(z.data(), z.numel());
+  vaegan::Tape<Scalar> tape;
+  vaegan::NoGradGuard<Scalar> no_grad(tape);
+  const vaegan::Var<Scalar> images = vaegan::sigmoid(decoder.forward(tape.constant(z), vaegan::ForwardContext::eval()));
+  vaegan::Tensor<Scalar> out(vaegan::Shape::matrix(samples, decoder.image_shape().numel()));
+  std::copy(images.node().value, images.node().value + out.numel(), out.data());
+  image_shape = decoder.image_shape();
+  return out;
 }
 
 // Runs `body` and turns an exception into the runtime exit code with one line on stderr.
@@ -197,25 +224,35 @@ int commands::sample(int argc, char** argv) {
   return run_reporting_errors(argv[0], [&] {
     check_output_path("--idx", idx);
     check_output_path("--png", png);
-    const vaegan::CheckpointInfo info = read_model_info(argv[0], f);
-    const vaegan::ImageGridOptions grid = png.empty() ? vaegan::ImageGridOptions{} : grid_options(*info.config);
-    return with_loaded_trainer(f.checkpoint, info, [&](auto& trainer) {
-      vaegan::Rng rng(static_cast<std::uint64_t>(f.seed));
-      vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(samples, info.config->latent_dim)), images;
-      rng.fill_normal(z.data(), z.numel());
-      trainer.generate(z, images);
-      if (!idx.empty()) {
-        vaegan::write_idx_images(idx, to_idx(images, info.config->image_shape));
-        std::cout << "wrote " << images.rows() << " generated images to " << idx << "\n";
-      }
-      if (!png.empty()) {
-        vaegan::Tensor<Scalar> shown(vaegan::Shape::matrix(std::min<vaegan::Index>(images.rows(), 100), images.cols()));
-        std::copy(images.data(), images.data() + shown.numel(), shown.data());
-        vaegan::write_image_grid(png, shown, grid);
-        std::cout << "wrote a grid of " << shown.rows() << " samples to " << png << "\n";
-      }
-      return 0;
-    });
+    // A preset model is rebuilt as its trainer; a composed one from its decoder's structure.
+    const vaegan::CheckpointInfo info = read_model_info(argv[0], f, /*composed_ok=*/true);
+    const auto seed = static_cast<std::uint64_t>(f.seed);
+    vaegan::Tensor<Scalar> images;
+    vaegan::Shape image_shape;
+    if (info.config) {
+      image_shape = info.config->image_shape;
+      if (!png.empty()) (void)grid_options(image_shape);  // a shape no PNG shows fails before sampling
+      with_loaded_trainer(f.checkpoint, info, [&](auto& trainer) {
+        vaegan::Tensor<Scalar> z(vaegan::Shape::matrix(samples, info.config->latent_dim));
+        vaegan::Rng(seed).fill_normal(z.data(), z.numel());
+        trainer.generate(z, images);
+        return 0;
+      });
+    } else {
+      images = generate_composed(f.checkpoint, samples, seed, image_shape);
+    }
+    const vaegan::ImageGridOptions grid = png.empty() ? vaegan::ImageGridOptions{} : grid_options(image_shape);
+    if (!idx.empty()) {
+      vaegan::write_idx_images(idx, to_idx(images, image_shape));
+      std::cout << "wrote " << images.rows() << " generated images to " << idx << "\n";
+    }
+    if (!png.empty()) {
+      vaegan::Tensor<Scalar> shown(vaegan::Shape::matrix(std::min<vaegan::Index>(images.rows(), 100), images.cols()));
+      std::copy(images.data(), images.data() + shown.numel(), shown.data());
+      vaegan::write_image_grid(png, shown, grid);
+      std::cout << "wrote a grid of " << shown.rows() << " samples to " << png << "\n";
+    }
+    return 0;
   });
 }
 
@@ -268,7 +305,7 @@ int commands::interpolate(int argc, char** argv) {
   return run_reporting_errors(argv[0], [&] {
     check_output_path("--png", png);
     const vaegan::CheckpointInfo info = read_model_info(argv[0], f);
-    const vaegan::ImageGridOptions grid = grid_options(*info.config);
+    const vaegan::ImageGridOptions grid = grid_options(info.config->image_shape);
     if (!images_path.empty() && !vaegan::trainer_kind_has_encoder<Scalar>(info.kind))
       throw vaegan::Error("--images needs a checkpoint with an encoder (vae or vaegan); " + f.checkpoint + " holds a " +
                           info.kind + ": drop --images to interpolate between prior codes");

@@ -52,6 +52,7 @@
 #include "vaegan/models/decoder.hpp"
 #include "vaegan/models/discriminator.hpp"
 #include "vaegan/models/encoder.hpp"
+#include "vaegan/models/from_structure.hpp"
 #include "vaegan/models/presets.hpp"
 
 #include "vaegan/data/dataset.hpp"

@@ -10,14 +10,17 @@
 //   OUT_DIR/gray-images-idx        8 gray images [8, 12, 12]
 //   OUT_DIR/gray28-images-idx      8 gray images [8, 28, 28], the classifier's size
 //   OUT_DIR/classifier.vgck        an untrained classifier of 28x28 gray images
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <iostream>
 #include <string>
 
+#include "vaegan/core/rng.hpp"
 #include "vaegan/data/idx.hpp"
 #include "vaegan/metrics/classifier.hpp"
 #include "vaegan/models/config.hpp"
+#include "vaegan/models/presets.hpp"
 #include "vaegan/train/checkpointing.hpp"
 #include "vaegan/train/gan_trainer.hpp"
 #include "vaegan/train/vaegan_trainer.hpp"
@@ -64,6 +67,24 @@ int main(int argc, char** argv) {
     vaegan::VaeGanTrainer<float> vaegan_two(small_config(2), {}, 3);
     vaegan::save_training_checkpoint<vaegan::VaeGanTrainer<float>, float>(file("two-channels.vgck"), vaegan_two,
                                                                           nullptr);
+    // The same networks handed to a trainer by hand: no preset recorded, as for a model a
+    // program composed, so vaegan sample rebuilds its decoder from the recorded structure.
+    // composed-expected-idx holds what `vaegan sample --samples 6 --seed 1` must write: the
+    // trainer's own samples of the same codes, as bytes.
+    const vaegan::ModelConfig rgb = small_config(3);
+    vaegan::VaeGanTrainer<float> composed(vaegan::preset_encoder<float>(rgb), vaegan::preset_decoder<float>(rgb),
+                                          vaegan::preset_discriminator<float>(rgb), {}, 4,
+                                          vaegan::InitialWeights::draw_from_seed);
+    vaegan::save_training_checkpoint<vaegan::VaeGanTrainer<float>, float>(file("composed.vgck"), composed, nullptr);
+    vaegan::Tensor<float> z(vaegan::Shape::matrix(6, rgb.latent_dim)), samples;
+    vaegan::Rng(1).fill_normal(z.data(), z.numel());
+    composed.generate(z, samples);
+    vaegan::IdxImages expected = images(6, 3, 12);
+    for (std::size_t i = 0; i < expected.pixels.size(); ++i) {
+      const double v = std::min(1.0, std::max(0.0, static_cast<double>(samples[static_cast<vaegan::Index>(i)])));
+      expected.pixels[i] = static_cast<std::uint8_t>(v * 255.0 + 0.5);
+    }
+    vaegan::write_idx_images(file("composed-expected-idx"), expected);
     vaegan::write_idx_images(file("colour-images-idx"), images(8, 3, 12));
     vaegan::write_idx_images(file("gray-images-idx"), images(8, 1, 12));
     vaegan::write_idx_images(file("gray28-images-idx"), images(8, 1, 28));

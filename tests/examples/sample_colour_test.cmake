@@ -111,6 +111,22 @@ expect_exit(gan 0)
 expect_idx4("${OUT}/gan.idx" 3 3)
 expect_rgb_png("${OUT}/gan.png" 60 60)  # 2 columns, 2 rows
 
+# ---- a model the program composed (no preset): vaegan sample rebuilds its decoder from the
+# structure the checkpoint records and writes exactly the trainer's own samples ------------
+run(composed "${SAMPLER}" --checkpoint "${FIX}/composed.vgck" --samples 6 --seed 1 --idx "${OUT}/composed.idx"
+    --png "${OUT}/composed.png" --threads 1)
+expect_exit(composed 0)
+expect_in(composed out "vaegan checkpoint at step 0 (a composed model)")
+file(SHA256 "${OUT}/composed.idx" _composed)
+file(SHA256 "${FIX}/composed-expected-idx" _expected)
+if(NOT _composed STREQUAL _expected)
+  message(FATAL_ERROR "vaegan sample of the composed checkpoint differs from the trainer's own samples")
+endif()
+expect_rgb_png("${OUT}/composed.png" 88 60)  # 6 images: 3 columns, 2 rows
+run(composed_recon "${VAEGAN}" reconstruct --checkpoint "${FIX}/composed.vgck" --images "${FIX}/colour-images-idx"
+    --idx "${OUT}/composed-recon.idx")
+expect_error(composed_recon 1 "holds a model the program composed itself" "vaegan sample and vaegan export work for it")
+
 # ---- wrong input: gray images for a colour model; a PNG of two-channel images -------------
 run(gray_input "${VAEGAN}" reconstruct --checkpoint "${FIX}/vaegan.vgck" --images "${FIX}/gray-images-idx"
     --idx "${OUT}/x-recon.idx")
