@@ -32,6 +32,14 @@
 // step_flops.hpp), the same formula the PyTorch reference prints, so GFLOP/s compare
 // like for like. Accepts --benchmark_list_tests (prints the configurations) so the CTest
 // smoke test can list it like the Google Benchmark programs.
+//
+// --profile prints, per configuration, where its steps' time goes instead of the JSON line:
+// two Markdown tables (per phase, and per phase and layer) from the scopes of
+// core/profile.hpp, each phase's milliseconds per step, its share of the step, and its
+// GFLOP/s or GB/s against the FMA peak and the triad memory bandwidth of the same thread
+// count, both measured in the same run (peak_fma.hpp). Wall clock; use --threads 1 for the
+// full split (inside a parallel region only the enclosing op is timed). The tables of
+// docs/performance.md come from it.
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -53,6 +61,7 @@
 #include <vaegan/vaegan.hpp>
 
 #include "cli.hpp"  // examples/common/cli.hpp
+#include "peak_fma.hpp"
 #include "step_flops.hpp"
 #include "thread_pinning.hpp"
 
@@ -77,6 +86,7 @@ struct Options {
   bool list = false;
   int contenders = 0;          // --contend
   bool adapt_threads = false;  // --adapt-threads: a ThreadGovernor after every step, timed with it
+  bool profile = false;        // --profile: tables of the phases instead of the JSON line
 };
 
 double now_ms(bool cpu_clock) {
@@ -107,6 +117,9 @@ Options parse(int argc, char** argv) {
   p.add("contend", &contenders, "also time each configuration beside N busy processes of its own (0: off)");
   p.add_switch("adapt-threads", &o.adapt_threads,
                "let a ThreadGovernor drop to one thread while other programs take cores (core/thread_governor.hpp)");
+  p.add_switch("profile", &o.profile,
+               "time each phase of each layer (core/profile.hpp) and print tables against the FMA peak and the "
+               "memory bandwidth measured in the same run, instead of the JSON line");
   p.add_switch("pin", &o.pin, "one CPU per thread (Linux), for a machine other processes keep busy");
   p.add("clock", &clock, "wall, or cpu: the thread's CPU time (needs --threads 1)");
   p.add_switch("all", &all, "every configuration: the defaults of the four lists above, which narrow it");
@@ -141,6 +154,8 @@ Options parse(int argc, char** argv) {
             [&] { return "--contend must be 0..64 busy processes, got " + std::to_string(contenders); });
   p.require([&] { return clock == "wall" || clock == "cpu"; },
             [&] { return "--clock must be wall or cpu, got '" + clock + "'"; });
+  p.require([&] { return !o.profile || (contenders == 0 && !o.adapt_threads && clock == "wall"); },
+            "--profile times with the wall clock, without --contend, --adapt-threads or --clock cpu");
   p.require([&] { return clock == "wall" || threads == std::vector<std::int64_t>{1}; },
             "--clock cpu needs --threads 1 (other threads' time would be missed)");
   // Without --all, a run needs a dimension named or it would silently run 24 configs.
@@ -215,16 +230,38 @@ struct Timings {
   int reductions = -1;                   // --adapt-threads: the governor's drops to one thread
 };
 
-Timings run(const Config& c, const Options& o) {
+// The fixed real batch of a configuration: uniform [0, 1). Dense presets take flat rows
+// (their encoder flattens anyway); conv takes [N, C, H, W].
+vaegan::Tensor<float> real_batch(const Config& c) {
   const vaegan::ModelConfig model = vaegan::model_preset(c.preset);
-  // Dense presets take flat rows (their encoder flattens anyway); conv takes [N, C, H, W].
   const vaegan::Shape& image = model.image_shape;
   vaegan::Tensor<float> batch(model.architecture == vaegan::Architecture::conv
                                   ? vaegan::Shape{c.batch, image[0], image[1], image[2]}
                                   : vaegan::Shape{c.batch, model.image_dim()});
   vaegan::Rng data_rng(1);
   data_rng.fill_uniform(batch.data(), batch.numel(), 0.0, 1.0);
-  const auto quiet_then_contended = [&](auto& trainer) {
+  return batch;
+}
+
+// f(trainer) with the configuration's trainer, built with its default options.
+template <class F>
+auto with_trainer(const Config& c, F&& f) {
+  const vaegan::ModelConfig model = vaegan::model_preset(c.preset);
+  if (c.step == "gan") {
+    vaegan::GanTrainer<float> trainer(model);
+    return f(trainer);
+  }
+  if (c.step == "vae") {
+    vaegan::VaeTrainer<float> trainer(model);
+    return f(trainer);
+  }
+  vaegan::VaeGanTrainer<float> trainer(model);
+  return f(trainer);
+}
+
+Timings run(const Config& c, const Options& o) {
+  const vaegan::Tensor<float> batch = real_batch(c);
+  return with_trainer(c, [&](auto& trainer) {
     Timings t;
     std::optional<vaegan::ThreadGovernor> governor;
     if (o.adapt_threads) governor.emplace(c.threads);
@@ -236,17 +273,7 @@ Timings run(const Config& c, const Options& o) {
     }
     if (g) t.reductions = g->reductions();
     return t;
-  };
-  if (c.step == "gan") {
-    vaegan::GanTrainer<float> trainer(model);
-    return quiet_then_contended(trainer);
-  }
-  if (c.step == "vae") {
-    vaegan::VaeTrainer<float> trainer(model);
-    return quiet_then_contended(trainer);
-  }
-  vaegan::VaeGanTrainer<float> trainer(model);
-  return quiet_then_contended(trainer);
+  });
 }
 
 double median_of(const std::vector<double>& sorted) {
@@ -257,6 +284,126 @@ double median_of(const std::vector<double>& sorted) {
 double percentile_of(const std::vector<double>& sorted, double q) {
   const auto rank = static_cast<std::size_t>(std::ceil(q * static_cast<double>(sorted.size())));
   return sorted[std::min(sorted.size(), std::max<std::size_t>(rank, 1)) - 1];
+}
+
+// ---- --profile ---------------------------------------------------------------------------
+
+// The machine's limits, measured in the same run as the profile (peak_fma.hpp).
+struct Limits {
+  double peak_gflops = 0, bandwidth_gbs = 0;
+};
+
+// "12.3" or "" for a rate with nothing to divide.
+std::string rate(double amount, double seconds, double scale) {
+  if (amount <= 0 || seconds <= 0) return "";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f", amount / seconds / scale);
+  return text;
+}
+std::string percent(double part, double whole) {
+  if (part <= 0 || whole <= 0) return "";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.0f%%", 100.0 * part / whole);
+  return text;
+}
+
+// One table row: a phase (of a layer, or of every layer) summed over `steps` steps.
+void print_row(const vaegan::profile::Entry& e, bool with_layer, int steps, double step_ms, const Limits& limits) {
+  const double ms = e.seconds * 1e3 / steps;
+  const double gflops = e.flops > 0 ? e.flops / e.seconds / 1e9 : 0, gbs = e.bytes > 0 ? e.bytes / e.seconds / 1e9 : 0;
+  std::printf("| %s |", e.phase.c_str());
+  if (with_layer) std::printf(" %s | %.2g |", e.layer.c_str(), static_cast<double>(e.calls) / steps);
+  std::printf(" %.2f | %s | %s | %s | %s | %s |\n", ms, percent(ms, step_ms).c_str(),
+              rate(e.flops, e.seconds, 1e9).c_str(), percent(gflops, limits.peak_gflops).c_str(),
+              rate(e.bytes, e.seconds, 1e9).c_str(), percent(gbs, limits.bandwidth_gbs).c_str());
+}
+
+// Two Markdown tables of the profile: per phase (summed over layers) and per phase and layer,
+// each sorted by time, with what no scope covers (the losses, the reparameterization, the
+// glue between ops) as its own row.
+void print_profile(const Config& c, const Limits& limits, std::vector<vaegan::profile::Entry> entries,
+                   std::vector<double> ms) {
+  const int steps = static_cast<int>(ms.size());
+  double total_ms = 0;
+  for (double m : ms) total_ms += m;
+  const double mean_ms = total_ms / steps;
+  std::sort(ms.begin(), ms.end());
+  double profiled_s = 0;
+  std::vector<vaegan::profile::Entry> phases;
+  for (const auto& e : entries) {
+    profiled_s += e.seconds;
+    auto it = std::find_if(phases.begin(), phases.end(), [&](const auto& p) { return p.phase == e.phase; });
+    if (it == phases.end()) {
+      phases.push_back(e);
+      phases.back().layer.clear();
+    } else {
+      it->calls += e.calls;
+      it->seconds += e.seconds;
+      it->flops += e.flops;
+      it->bytes += e.bytes;
+    }
+  }
+  const auto by_time = [](const auto& a, const auto& b) { return a.seconds > b.seconds; };
+  std::sort(phases.begin(), phases.end(), by_time);
+  std::sort(entries.begin(), entries.end(), by_time);
+  vaegan::profile::Entry rest;
+  rest.phase = "rest of the step (no scope: losses, sampling, glue)";
+  rest.calls = steps;
+  rest.seconds = std::max(0.0, total_ms * 1e-3 - profiled_s);
+  const double flops = vaegan_bench::step_flops(vaegan::model_preset(c.preset), c.step, c.batch);
+  std::printf("### %s %s, batch %ld, %d thread%s\n\n", c.preset.c_str(), c.step.c_str(), static_cast<long>(c.batch),
+              c.threads, c.threads == 1 ? "" : "s");
+  std::printf(
+      "%d profiled steps: median %.2f ms, mean %.2f ms (%.1f GFLOP/s of step FLOPs, %s of the FMA peak); FMA peak "
+      "%.1f GFLOP/s and triad bandwidth %.1f GB/s on %d thread%s, measured in the same run.\n\n",
+      steps, median_of(ms), mean_ms, flops / (mean_ms * 1e-3) / 1e9,
+      percent(flops / (mean_ms * 1e-3) / 1e9, limits.peak_gflops).c_str(), limits.peak_gflops, limits.bandwidth_gbs,
+      c.threads, c.threads == 1 ? "" : "s");
+  std::printf(
+      "| phase | ms/step | of step | GFLOP/s | of peak | GB/s | of bandwidth |\n|---|---|---|---|---|---|---|\n");
+  for (const auto& e : phases) print_row(e, false, steps, mean_ms, limits);
+  print_row(rest, false, steps, mean_ms, limits);
+  std::printf(
+      "\n| phase | layer | calls/step | ms/step | of step | GFLOP/s | of peak | GB/s | of bandwidth |\n"
+      "|---|---|---|---|---|---|---|---|---|\n");
+  // Rows under 0.05 ms a step are summed into one, so the table stays readable.
+  vaegan::profile::Entry small;
+  small.phase = "the rows under 0.05 ms a step";
+  for (const auto& e : entries) {
+    if (e.seconds * 1e3 / steps >= 0.05) {
+      print_row(e, true, steps, mean_ms, limits);
+    } else {
+      small.calls += e.calls;
+      small.seconds += e.seconds;
+    }
+  }
+  if (small.calls > 0) {
+    small.layer = "(" + std::to_string(small.calls / steps) + " calls)";
+    small.calls = steps;
+    print_row(small, true, steps, mean_ms, limits);
+  }
+  std::printf("\n");
+  std::fflush(stdout);
+}
+
+void profile_config(const Config& c, const Options& o, const Limits& limits) {
+  const vaegan::Tensor<float> batch = real_batch(c);
+  with_trainer(c, [&](auto& trainer) {
+    for (int i = 0; i < o.warmup_steps; ++i) trainer.train_step(batch);
+    auto& registry = vaegan::profile::Registry::instance();
+    registry.clear();
+    vaegan::profile::set_enabled(true);
+    std::vector<double> ms;
+    for (int i = 0; i < o.timed_steps; ++i) {
+      const double t0 = now_ms(false);
+      trainer.train_step(batch);
+      ms.push_back(now_ms(false) - t0);
+    }
+    vaegan::profile::set_enabled(false);
+    print_profile(c, limits, registry.entries(), ms);
+    registry.clear();
+    return 0;
+  });
 }
 
 void report(const Config& c, const Options& o, Timings t) {
@@ -303,7 +450,13 @@ int main(int argc, char** argv) {
         const std::string why = vaegan_bench::pin_benchmark_threads(c.threads);
         if (!why.empty()) std::fprintf(stderr, "bench_step: --pin: %s\n", why.c_str());
       }
-      report(c, o, run(c, o));
+      if (o.profile) {
+        // The limits of this thread count, measured once per configuration beside it.
+        const Limits limits{vaegan_bench::fma_peak_gflops(c.threads), vaegan_bench::triad_bandwidth_gbs(c.threads)};
+        profile_config(c, o, limits);
+      } else {
+        report(c, o, run(c, o));
+      }
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_step: %s\n", e.what());

@@ -5,6 +5,7 @@
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/core/rng.hpp"
 #include "vaegan/core/shape.hpp"
 #include "vaegan/core/tensor.hpp"

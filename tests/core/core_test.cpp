@@ -1,12 +1,15 @@
 // Tests for core/: Shape, Tensor, Rng and the parallel helpers.
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstdint>
 #include <set>
+#include <string>
 #include <utility>
 #include <vector>
 
 #include "test_util.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/core/thread_governor.hpp"
 
 using vaegan::Index;
@@ -459,4 +462,66 @@ TEST_CASE("thread governor: inactive for one thread or without schedstat, and le
     CHECK(vaegan::num_threads() == 2);
   }
   CHECK(vaegan::num_threads() == 2);
+}
+
+// ---- profile ---------------------------------------------------------------------------
+
+namespace {
+// Spins for about `ms` milliseconds of wall time (a sleep could end early on a busy machine
+// only by being descheduled longer, which is fine too: the checks allow for it).
+void spin_ms(double ms) {
+  const auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count() < ms) {
+  }
+}
+const vaegan::profile::Entry* find_entry(const std::vector<vaegan::profile::Entry>& entries, const std::string& phase) {
+  for (const auto& e : entries)
+    if (e.phase == phase) return &e;
+  return nullptr;
+}
+}  // namespace
+
+TEST_CASE("profile: off, a scope records nothing and never evaluates its description") {
+  auto& registry = vaegan::profile::Registry::instance();
+  registry.clear();
+  vaegan::profile::set_enabled(false);
+  int evaluated = 0;
+  { VAEGAN_PROFILE_SCOPE("off", (++evaluated, std::string("layer")), 1.0, 2.0); }
+  CHECK(evaluated == 0);
+  CHECK(registry.entries().empty());
+}
+
+TEST_CASE("profile: nested scopes record self times that add up to the outer scope's time") {
+  auto& registry = vaegan::profile::Registry::instance();
+  registry.clear();
+  vaegan::profile::set_enabled(true);
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int call = 0; call < 2; ++call) {
+    VAEGAN_PROFILE_SCOPE("outer", "L", 10.0, 0.0);
+    spin_ms(2);
+    {
+      VAEGAN_PROFILE_SCOPE("inner", "L", 0.0, 64.0);
+      spin_ms(6);
+    }
+  }
+  const double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  vaegan::profile::set_enabled(false);
+  const auto entries = registry.entries();
+  registry.clear();
+  REQUIRE(entries.size() == 2);
+  const auto* outer = find_entry(entries, "outer");
+  const auto* inner = find_entry(entries, "inner");
+  REQUIRE(outer != nullptr);
+  REQUIRE(inner != nullptr);
+  CHECK(outer->calls == 2);
+  CHECK(inner->calls == 2);
+  CHECK(outer->flops == 20.0);
+  CHECK(inner->bytes == 128.0);
+  CHECK(outer->layer == "L");
+  // Self times: the inner 12 ms are not counted in the outer scope's, whose own is 4 ms;
+  // together they cover the loop, never more.
+  CHECK(inner->seconds >= 0.012);
+  CHECK(outer->seconds >= 0.004);
+  CHECK(outer->seconds < inner->seconds);
+  CHECK(outer->seconds + inner->seconds <= total);
 }

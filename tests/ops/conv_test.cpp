@@ -9,6 +9,7 @@
 
 #include "nn/network_gradcheck.hpp"
 #include "test_util.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/nn/activation_layer.hpp"
 #include "vaegan/nn/conv2d.hpp"
 #include "vaegan/nn/network.hpp"
@@ -691,4 +692,40 @@ TEST_CASE("conv2d: parameter gradients in overwrite mode equal zero_grad + backw
   const Tensor<double> reference = run(false);
   const Tensor<double> overwritten = run(true);
   CHECK(vaegan::test::max_abs_diff(reference, overwritten) == 0.0);
+}
+
+TEST_CASE("conv2d and conv_transpose2d: the profiler splits a step into forward, weight and input gradient") {
+  // conv2 of the conv preset (row layout) and its transposed twin, at batch 2; the FLOPs the
+  // profile records are the GEMMs' 2 N P K C.
+  Rng rng(5);
+  Tape<float> tape;
+  const Var<float> x = tape.variable(random_normal<float>(Shape{2, 32, 14, 14}, rng));
+  const Var<float> w = tape.variable(random_normal<float>(Shape{64, 32, 4, 4}, rng));
+  const Var<float> b = tape.variable(random_normal<float>(Shape{64}, rng));
+  const Var<float> wt = tape.variable(random_normal<float>(Shape{64, 32, 4, 4}, rng));
+  const Var<float> bt = tape.variable(random_normal<float>(Shape{32}, rng));
+  auto& registry = vaegan::profile::Registry::instance();
+  registry.clear();
+  vaegan::profile::set_enabled(true);
+  const Var<float> y = vaegan::conv2d(x, w, b, 2, 1);
+  const Var<float> z = vaegan::conv_transpose2d(y, wt, bt, 2, 1);
+  tape.backward(vaegan::sum(vaegan::mul(z, z)));
+  vaegan::profile::set_enabled(false);
+  const auto entries = registry.entries();
+  registry.clear();
+  const double gemm = 2.0 * 2 * 49 * (32 * 16) * 64;  // N P K C_out, either op
+  for (const char* phase : {"conv2d forward", "conv2d weight grad", "conv2d input grad", "conv_transpose2d forward",
+                            "conv_transpose2d weight grad", "conv_transpose2d input grad"}) {
+    INFO(phase);
+    double flops = -1;
+    for (const auto& e : entries)
+      if (e.phase == phase) flops = e.flops;
+    CHECK(flops == gemm);
+  }
+  double seconds = 0;
+  for (const auto& e : entries) {
+    CHECK(e.seconds >= 0.0);
+    seconds += e.seconds;
+  }
+  CHECK(seconds > 0.0);
 }

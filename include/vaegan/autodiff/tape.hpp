@@ -22,6 +22,7 @@
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/core/activation_kind.hpp"
 #include "vaegan/core/error.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/core/shape.hpp"
 #include "vaegan/core/tensor.hpp"
 
@@ -274,6 +275,7 @@ class Tape {
     for (int i = last_id; i >= 0; --i) {
       Node<T>& n = nodes_[static_cast<std::size_t>(i)];
       if (n.backward != nullptr && n.needed && n.grad_set) {
+        VAEGAN_PROFILE_SCOPE("backward", std::string(n.op) + " " + n.shape.str(), 0, 0);
         n.backward(*this, n);
         if (check_numerics_) check_input_grads(i);
       }

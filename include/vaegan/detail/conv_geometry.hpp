@@ -4,6 +4,7 @@
 // layers (nn/conv2d.hpp): each op's output size along one axis, and ConvGeometry, the
 // window matrix that both ops' products run over.
 #include <algorithm>
+#include <string>
 #include <utility>
 
 #include "vaegan/core/config.hpp"
@@ -37,6 +38,12 @@ struct ConvGeometry {
   Index window() const { return channels * kh * kw; }  // K: the length of a row
   Index positions() const { return out_h * out_w; }    // P: rows per sample
   Index image_size() const { return channels * height * width; }
+  // "C x H x W, k kh x kw s stride p padding", for messages and profiles.
+  std::string str() const {
+    return std::to_string(channels) + " x " + std::to_string(height) + " x " + std::to_string(width) + ", k " +
+           std::to_string(kh) + " x " + std::to_string(kw) + " s " + std::to_string(stride) + " p " +
+           std::to_string(padding);
+  }
 
   // The window positions o in [0, count) that read a pixel inside [0, size) at kernel
   // offset k: 0 <= o stride - padding + k < size.
@@ -55,6 +62,14 @@ struct ConvGeometry {
     return {std::clamp<Index>(-first, 0, extent), std::clamp<Index>(size - first, 0, extent)};
   }
 };
+
+// The FLOPs (2 per multiply-add) of one of a convolution's three products (y, dW or dX) over
+// `samples` samples: every window position's K values times the `other_channels` on the
+// weight's other side (C_out for conv2d, C_in for conv_transpose2d).
+inline double conv_flops(const ConvGeometry& g, Index samples, Index other_channels) {
+  return 2.0 * static_cast<double>(samples) * static_cast<double>(g.positions()) * static_cast<double>(g.window()) *
+         static_cast<double>(other_channels);
+}
 
 // The geometry of a convolution's window matrix: the kernel (of shape [., ., kh, kw]) moves
 // over `image` [N, channels, H, W], one window per pixel of `windows` [N, ., out_h, out_w].

@@ -8,6 +8,7 @@
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/detail/conv_geometry.hpp"
 #include "vaegan/detail/conv_loops.hpp"
 #include "vaegan/detail/gemm.hpp"
@@ -141,6 +142,7 @@ inline void col2im_add_s2(const ConvGeometry& g, const float* col, float* image)
 // col = im2col(image) and image += col2im(col), through the vector versions where they suit.
 template <class T>
 void im2col(const ConvGeometry& g, const T* image, T* col) {
+  VAEGAN_PROFILE_SCOPE("im2col", g.str(), 0, sizeof(T) * double(g.image_size() + g.window() * g.positions()));
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
     if (col_vector_suits(g)) {
@@ -153,6 +155,7 @@ void im2col(const ConvGeometry& g, const T* image, T* col) {
 }
 template <class T>
 void col2im_add(const ConvGeometry& g, const T* col, T* image) {
+  VAEGAN_PROFILE_SCOPE("col2im", g.str(), 0, sizeof(T) * double(2 * g.image_size() + g.window() * g.positions()));
 #ifdef __AVX512F__
   if constexpr (std::is_same_v<T, float>) {
     if (col_vector_suits(g)) {

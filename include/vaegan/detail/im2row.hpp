@@ -5,10 +5,12 @@
 // place from a zero-padded copy of the image), and the weight gradient A^T R.
 #include <algorithm>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/core/shape.hpp"
 #include "vaegan/detail/conv_geometry.hpp"
 #include "vaegan/detail/conv_loops.hpp"
@@ -115,6 +117,8 @@ template <class T>
 void im2row(const ConvGeometry& g, const T* images, Index a, Index e, Index c0, Index c1, T* rows) {
   const PaddedImage pd = padded(g);
   const Index channels = c1 - c0, length = channels * g.kh * g.kw;
+  VAEGAN_PROFILE_SCOPE("im2row", g.str(), 0,
+                       sizeof(T) * double((e - a) * (channels * g.height * g.width + g.positions() * length)));
   T* pad = conv_scratch<T, 1>(channels * pd.plane());
   std::fill(pad, pad + channels * pd.plane(), T(0));
   for (Index s = a; s < e; ++s) {
@@ -150,6 +154,7 @@ template <class T>
 const T* const* padded_windows(const ConvGeometry& g, const T* images, Index a, Index e, T* pads = nullptr) {
   const PaddedImage pd = padded(g);
   const Index size = g.channels * pd.plane(), p = g.positions();
+  VAEGAN_PROFILE_SCOPE("pad copy", g.str(), 0, sizeof(T) * double((e - a) * (g.image_size() + size)));
   if (pads == nullptr) pads = conv_scratch<T, 1>((e - a) * size);
   std::fill(pads, pads + (e - a) * size, T(0));
   thread_local std::vector<const T*> windows;
@@ -187,6 +192,8 @@ template <class T>
 void row2im(const ConvGeometry& g, const T* rows, Index a, Index e, T* images, Row2imMode mode,
             const T* bias = nullptr) {
   const PaddedImage pd = padded(g);
+  VAEGAN_PROFILE_SCOPE("row2im", g.str(), 0,
+                       sizeof(T) * double((e - a) * (g.positions() * g.window() + g.image_size())));
   T* pad = conv_scratch<T, 1>(g.channels * pd.plane());
   for (Index s = a; s < e; ++s) {
     std::fill(pad, pad + g.channels * pd.plane(), T(0));

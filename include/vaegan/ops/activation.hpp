@@ -14,6 +14,7 @@
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/activation_kind.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/core/profile.hpp"
 
 namespace vaegan {
 
@@ -73,6 +74,7 @@ struct ActivationOp {
   static void backward(Tape<T>& tape, Node<T>& n) {
     Node<T>& x = tape.input(n, 0);
     if (!x.needed) return;
+    VAEGAN_PROFILE_SCOPE("activation backward", n.shape.str(), 0, 3 * sizeof(T) * double(n.numel()));
     const Activation act = std::get<Activation>(n.attrs);
     T keep;
     T* dx = tape.grad_for_write(x, &keep);
@@ -91,6 +93,7 @@ Var<T> activate(const Var<T>& x, const Activation& act) {
   Node<T>& n = tape.record(act.kind == ActivationKind::identity ? "identity" : "activation",
                            &detail::ActivationOp<T>::backward, x.shape(), {x});
   n.attrs = act;
+  VAEGAN_PROFILE_SCOPE("activation forward", n.shape.str(), 0, 2 * sizeof(T) * double(n.numel()));
   const T* in = x.node().value;
   T* out = n.value;
   detail::parallel_for(n.numel(), [&](Index b, Index e) { detail::apply_activation(act, in, out, b, e); });

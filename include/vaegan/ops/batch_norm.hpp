@@ -28,6 +28,7 @@
 
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/core/profile.hpp"
 
 namespace vaegan {
 
@@ -210,6 +211,8 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
   Node<T>& beta = tape.input(n, 2);
   const BatchNormLayout l = batch_norm_layout(n.op, n.shape, gamma.shape, beta.shape);
   const Index C = l.channels, M = l.per_channel();
+  // at least x and dy read and dx written
+  VAEGAN_PROFILE_SCOPE("batch_norm backward", n.shape.str(), 0, 3 * sizeof(T) * double(n.numel()));
   const T* mu = n.saved.data();
   const T* r = mu + C;
   const T* xv = x.value;
@@ -316,6 +319,7 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, doub
   if (!(eps >= 0.0)) throw Error("batch_norm: eps must be >= 0, got " + std::to_string(eps));
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("batch_norm", &detail::BatchNormOp<T>::backward, x.shape(), {x, gamma, beta});
+  VAEGAN_PROFILE_SCOPE("batch_norm forward", n.shape.str(), 0, 2 * sizeof(T) * double(n.numel()));
   n.attrs = BatchNormAttrs{eps, running_mean != nullptr || running_var != nullptr ? momentum : 0.0};
   const Index C = l.channels;
   n.saved.resize(Shape::matrix(2, C));

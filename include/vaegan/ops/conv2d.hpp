@@ -73,6 +73,7 @@
 #include "vaegan/autodiff/tape.hpp"
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/error.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/core/shape.hpp"
 #include "vaegan/detail/conv_geometry.hpp"
 #include "vaegan/detail/conv_loops.hpp"
@@ -88,6 +89,7 @@ namespace detail {
 // db = the sums of dY [N, channels, plane] over samples [s0, s1) and planes, added to b's gradient.
 template <class T>
 void bias_grad(Tape<T>& tape, Node<T>& b, const T* dy, Index s0, Index s1, Index channels, Index plane) {
+  VAEGAN_PROFILE_SCOPE("conv bias grad", b.shape.str(), 0, sizeof(T) * double((s1 - s0) * channels * plane));
   T keep;
   T* db = tape.grad_for_write(b, &keep);
   channel_sums(dy, s0, s1, channels, plane, db, keep);
@@ -115,6 +117,7 @@ struct Conv2dOp {
   static void forward(Node<T>& n, const Node<T>& x, const Node<T>& w, const Node<T>& b) {
     const ConvGeometry g = geometry(x, w, n);
     const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions(), image = g.image_size();
+    VAEGAN_PROFILE_SCOPE("conv2d forward", profile::layer(x.shape, n.shape), conv_flops(g, batch, c_out), 0);
     T* y = n.value;
     const T* xv = x.value;
     const T* wv = w.value;
@@ -139,6 +142,8 @@ struct Conv2dOp {
         T* yt = conv_scratch<T, 0>((e - a) * p * (c_out + (offsets != nullptr ? 0 : k)));
         window_product(g, weight_t, offsets, xv, a, e, yt + (e - a) * p * c_out, yt, c_out,
                        pads != nullptr ? pads + a * per_sample : nullptr);
+        VAEGAN_PROFILE_SCOPE("layout copy", profile::layer(x.shape, n.shape), 0,
+                             2 * sizeof(T) * double((e - a) * p * c_out));
         for (Index s = a; s < e; ++s)
           from_position_major(yt + (s - a) * p * c_out, c_out, p, bias, false, y + s * c_out * p);
       });
@@ -179,15 +184,21 @@ struct Conv2dOp {
     n.saved.resize(Shape{pads + batch * p * c_out + (by_phases ? padded_values_for_phases(g, c_out, s1 - s0) : 0)});
     const T* padded_x = pads > 0 ? n.saved.data() : nullptr;
     T* dyt = n.saved.data() + pads;
-    for_samples(s0, s1, c_out * p,
-                [&](Index s) { to_position_major(dy + s * c_out * p, c_out, p, dyt + s * p * c_out); });
+    {
+      VAEGAN_PROFILE_SCOPE("layout copy", profile::layer(n.shape, n.shape), 0,
+                           2 * sizeof(T) * double((s1 - s0) * p * c_out));
+      for_samples(s0, s1, c_out * p,
+                  [&](Index s) { to_position_major(dy + s * c_out * p, c_out, p, dyt + s * p * c_out); });
+    }
     // dW = (dY^T)^T R over the samples' rows
     if (w.needed) {
+      VAEGAN_PROFILE_SCOPE("conv2d weight grad", profile::layer(x.shape, n.shape), conv_flops(g, s1 - s0, c_out), 0);
       T keep_w;
       T* dw = tape.grad_for_write(w, &keep_w);
       weight_grad_rows(g, x.value, padded_x, dyt, c_out, s0, s1, dw, keep_w);
     }
     if (!x.needed) return;
+    VAEGAN_PROFILE_SCOPE("conv2d input grad", profile::layer(x.shape, n.shape), conv_flops(g, s1 - s0, c_out), 0);
     T keep;
     T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
     if (by_phases) {
@@ -212,12 +223,14 @@ struct Conv2dOp {
     const T* col = n.saved.data();
     // dW = sum_n dY_n col_n^T
     if (w.needed) {
+      VAEGAN_PROFILE_SCOPE("conv2d weight grad", profile::layer(x.shape, n.shape), conv_flops(g, s1 - s0, c_out), 0);
       T keep_w;
       T* dw = tape.grad_for_write(w, &keep_w);
       column_weight_grad(c_out, k, p, s0, s1, dy, c_out * p, col, k * p, dw, keep_w);
     }
     if (!x.needed) return;
     // dX_n = col2im(W^T dY_n), samples [s0, s1) only
+    VAEGAN_PROFILE_SCOPE("conv2d input grad", profile::layer(x.shape, n.shape), conv_flops(g, s1 - s0, c_out), 0);
     T keep;
     T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
     T* dcol = n.saved.data() + batch * k * p;
@@ -248,6 +261,7 @@ struct ConvTranspose2dOp {
     const ConvGeometry g = geometry(x, w, n);
     const Index batch = x.shape[0], c_in = x.shape[1], c_out = g.channels, k = g.window(), p = g.positions();
     const Index image = g.image_size(), plane = g.height * g.width;
+    VAEGAN_PROFILE_SCOPE("conv_transpose2d forward", profile::layer(x.shape, n.shape), conv_flops(g, batch, c_in), 0);
     T* y = n.value;
     const T* xv = x.value;
     const T* wv = w.value;
@@ -258,7 +272,11 @@ struct ConvTranspose2dOp {
       // X^T = x^T (kept for dW); R = X^T W; y = b + row2im(R), per chunk of samples
       const PackedB<T> weight(false, k, c_in, wv, k);
       for_sample_chunks(0, batch, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
-        for (Index s = a; s < e; ++s) to_position_major(xv + s * c_in * p, c_in, p, xt + s * p * c_in);
+        {
+          VAEGAN_PROFILE_SCOPE("layout copy", profile::layer(x.shape, n.shape), 0,
+                               2 * sizeof(T) * double((e - a) * p * c_in));
+          for (Index s = a; s < e; ++s) to_position_major(xv + s * c_in * p, c_in, p, xt + s * p * c_in);
+        }
         T* r = conv_scratch<T, 0>((e - a) * p * k);
         weight.multiply(false, (e - a) * p, xt + a * p * c_in, c_in, T(1), T(0), r, k);
         row2im(g, r, a, e, y, Row2imMode::write_bias, bias);
@@ -297,6 +315,8 @@ struct ConvTranspose2dOp {
     const T* dy = n.grad;
     if (x.needed) {
       // dR = im2row(dY); dX^T = dR W^T and dx = (dX^T)^T, per chunk of samples
+      VAEGAN_PROFILE_SCOPE("conv_transpose2d input grad", profile::layer(x.shape, n.shape),
+                           conv_flops(g, s1 - s0, c_in), 0);
       T keep_x;
       T* dx = tape.grad_for_write_rows(x, s0, s1, &keep_x);
       const PackedB<T> weight_t(true, c_in, k, w.value, k);
@@ -304,6 +324,8 @@ struct ConvTranspose2dOp {
       for_sample_chunks(s0, s1, samples_per_chunk(batch, p * k), [&](Index a, Index e) {
         T* dxt = conv_scratch<T, 0>((e - a) * p * (c_in + (offsets != nullptr ? 0 : k)));
         window_product(g, weight_t, offsets, dy, a, e, dxt + (e - a) * p * c_in, dxt, c_in);
+        VAEGAN_PROFILE_SCOPE("layout copy", profile::layer(x.shape, n.shape), 0,
+                             2 * sizeof(T) * double((e - a) * p * c_in));
         for (Index s = a; s < e; ++s)
           from_position_major(dxt + (s - a) * p * c_in, c_in, p, static_cast<const T*>(nullptr), keep_x != T(0),
                               dx + s * c_in * p);
@@ -311,6 +333,8 @@ struct ConvTranspose2dOp {
     }
     // dW = (X^T)^T dR over the samples' rows (dR built again, a block at a time)
     if (w.needed) {
+      VAEGAN_PROFILE_SCOPE("conv_transpose2d weight grad", profile::layer(x.shape, n.shape),
+                           conv_flops(g, s1 - s0, x.shape[1]), 0);
       T keep_w;
       T* dw = tape.grad_for_write(w, &keep_w);
       weight_grad_rows(g, dy, static_cast<const T*>(nullptr), n.saved.data(), c_in, s0, s1, dw, keep_w);
@@ -327,6 +351,8 @@ struct ConvTranspose2dOp {
     T keep_x = T(0);
     T* dx = x.needed ? tape.grad_for_write_rows(x, s0, s1, &keep_x) : nullptr;
     // dcol_n = im2col(dY_n); dX_n = W dcol_n
+    VAEGAN_PROFILE_SCOPE("conv_transpose2d input grad", profile::layer(x.shape, n.shape),
+                         x.needed ? conv_flops(g, s1 - s0, c_in) : 0, 0);
     for_each_sample(s0, s1, x.needed ? c_in * p * k : k * p, x.needed && !kUnpackedColumns<T>, [&](Index s) {
       T* dcol_s = dcol + s * k * p;
       im2col(g, dy + s * image, dcol_s);
@@ -336,6 +362,8 @@ struct ConvTranspose2dOp {
     });
     // dW = sum_n x_n dcol_n^T
     if (w.needed) {
+      VAEGAN_PROFILE_SCOPE("conv_transpose2d weight grad", profile::layer(x.shape, n.shape),
+                           conv_flops(g, s1 - s0, c_in), 0);
       T keep_w;
       T* dw = tape.grad_for_write(w, &keep_w);
       column_weight_grad(c_in, k, p, s0, s1, x.value, c_in * p, dcol, k * p, dw, keep_w);

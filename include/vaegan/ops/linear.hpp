@@ -13,6 +13,7 @@
 #include "vaegan/core/activation_kind.hpp"
 #include "vaegan/core/error.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/core/profile.hpp"
 #include "vaegan/detail/gemm.hpp"
 #include "vaegan/ops/activation.hpp"
 
@@ -44,6 +45,7 @@ struct LinearOp {
     }
     if (w.needed) {
       // dW = X^T dZ
+      VAEGAN_PROFILE_SCOPE("linear weight grad", profile::layer(x.shape, n.shape), 2.0 * double(rows * in * out), 0);
       T keep;
       T* dw = tape.grad_for_write(w, &keep);
       gemm<T>(true, false, in, out, rows, T(1), x.value + row0 * in, in, dz, out, keep, dw, out);  // [in, out]
@@ -59,6 +61,7 @@ struct LinearOp {
     }
     if (x.needed) {
       // dX = dZ W^T, rows [row0, row1) only
+      VAEGAN_PROFILE_SCOPE("linear input grad", profile::layer(x.shape, n.shape), 2.0 * double(rows * in * out), 0);
       T keep;
       T* dx = tape.grad_for_write_rows(x, row0, row1, &keep);
       gemm<T>(false, true, rows, in, out, T(1), dz, out, w.value, out, keep, dx + row0 * in, in);  // [rows, in]
@@ -77,6 +80,7 @@ Var<T> linear(const Var<T>& x, const Var<T>& w, const Var<T>& b, const Activatio
   const Index batch = x.rows(), in = w.rows(), out = w.cols();
   Node<T>& n = tape.record("linear", &detail::LinearOp<T>::backward, Shape::matrix(batch, out), {x, w, b});
   n.attrs = act;
+  VAEGAN_PROFILE_SCOPE("linear forward", profile::layer(x.shape(), n.shape), 2.0 * double(batch * in * out), 0);
   T* y = n.value;
   detail::gemm<T>(false, false, batch, out, in, T(1), x.node().value, in, w.node().value, out, T(0), y, out);
   // Epilogue: bias and activation in one pass, parallel over row blocks.

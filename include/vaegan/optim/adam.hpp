@@ -10,6 +10,7 @@
 
 #include "vaegan/autodiff/parameters.hpp"
 #include "vaegan/core/parallel.hpp"
+#include "vaegan/core/profile.hpp"
 
 namespace vaegan {
 
@@ -40,6 +41,8 @@ class Adam {
     if (m_.numel() != params_->size())
       throw Error("Adam: the parameter set '" + params_->name() + "' changed size after the optimizer was made");
     ++steps_;
+    // reads the values, gradients and both moments, writes all but the gradients
+    VAEGAN_PROFILE_SCOPE("adam", params_->name(), 0, 7 * sizeof(T) * double(params_->size()));
     const T b1 = static_cast<T>(options_.beta1), b2 = static_cast<T>(options_.beta2);
     const double bc1 = 1.0 - std::pow(options_.beta1, static_cast<double>(steps_));
     const double bc2 = 1.0 - std::pow(options_.beta2, static_cast<double>(steps_));
