@@ -729,3 +729,36 @@ TEST_CASE("conv2d and conv_transpose2d: the profiler splits a step into forward,
   }
   CHECK(seconds > 0.0);
 }
+
+TEST_CASE("conv layout copies: NCHW <-> NHWC equal the element-wise transpose for every block shape") {
+  // The AVX-512 16 x 16 register transposes (whole and partial blocks) against the plain loop,
+  // bit for bit: with and without bias, and accumulating.
+  Rng rng(9);
+  for (Index channels : {1, 3, 16, 17, 32, 64})
+    for (Index plane : {1, 5, 16, 49, 196}) {
+      INFO("channels " << channels << ", plane " << plane);
+      const Tensor<float> x = random_normal<float>(Shape{channels * plane}, rng);
+      const Tensor<float> bias = random_normal<float>(Shape{channels}, rng);
+      const Tensor<float> old = random_normal<float>(Shape{channels * plane}, rng);
+      std::vector<float> xt(static_cast<std::size_t>(channels * plane), -1.f);
+      vaegan::detail::to_position_major(x.data(), channels, plane, xt.data());
+      bool same = true;
+      for (Index c = 0; c < channels; ++c)
+        for (Index q = 0; q < plane; ++q)
+          same = same && xt[static_cast<std::size_t>(q * channels + c)] == x[c * plane + q];
+      CHECK(same);
+      for (int mode = 0; mode < 3; ++mode) {  // plain, bias, accumulate
+        std::vector<float> y(old.data(), old.data() + channels * plane);
+        vaegan::detail::from_position_major(xt.data(), channels, plane, mode == 1 ? bias.data() : nullptr, mode == 2,
+                                            y.data());
+        bool equal = true;
+        for (Index c = 0; c < channels; ++c)
+          for (Index q = 0; q < plane; ++q) {
+            const float v = x[c * plane + q];
+            const float expected = mode == 2 ? old[c * plane + q] + v : v + (mode == 1 ? bias[c] : 0.f);
+            equal = equal && y[static_cast<std::size_t>(c * plane + q)] == expected;
+          }
+        CHECK(equal);
+      }
+    }
+}

@@ -3,6 +3,11 @@
 // scratch, the loops over samples and chunks of samples (fixed by the sizes, never by the
 // thread count, so results do not depend on it), the NCHW <-> NHWC copies, and the bias.
 #include <algorithm>
+#include <type_traits>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/parallel.hpp"
@@ -96,6 +101,39 @@ void for_samples(Index begin, Index end, Index per_sample, F&& f) {
 // not in cache, a read-for-ownership miss per store).
 constexpr Index kTransposeBlock = 16;
 
+#ifdef __AVX512F__
+// The 16 x 16 block in registers: r[i] = row i of a block with `rows` rows of `cols` values
+// (the rest zero) read from src (rows ld apart); transpose16 then makes r[j] its column j.
+inline void load_block16(const float* src, Index ld, Index rows, Index cols, __m512 r[16]) {
+  const __mmask16 mask = static_cast<__mmask16>((1u << cols) - 1u);
+  for (Index i = 0; i < 16; ++i) r[i] = i < rows ? _mm512_maskz_loadu_ps(mask, src + i * ld) : _mm512_setzero_ps();
+}
+// In-register transpose: unpacks of row pairs, then 2 x 2 blocks of pairs, then the 128-bit
+// lanes twice (the usual 64 shuffles).
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_unpacklo_ps(r[i], r[i + 1]);
+    t[i + 1] = _mm512_unpackhi_ps(r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    r[i] = _mm512_shuffle_ps(t[i], t[i + 2], 0x44);
+    r[i + 1] = _mm512_shuffle_ps(t[i], t[i + 2], 0xEE);
+    r[i + 2] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0x44);
+    r[i + 3] = _mm512_shuffle_ps(t[i + 1], t[i + 3], 0xEE);
+  }
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; ++j) {
+      t[i + j] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0x88);
+      t[i + j + 4] = _mm512_shuffle_f32x4(r[i + j], r[i + j + 4], 0xDD);
+    }
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0x88);
+    r[j + 8] = _mm512_shuffle_f32x4(t[j], t[j + 8], 0xDD);
+  }
+}
+#endif
+
 // xt [P, C] = x [C, P]^T for one sample (NCHW -> NHWC).
 template <class T>
 void to_position_major(const T* x, Index channels, Index plane, T* xt) {
@@ -104,6 +142,16 @@ void to_position_major(const T* x, Index channels, Index plane, T* xt) {
     const Index q1 = std::min(plane, q0 + B);
     for (Index c0 = 0; c0 < channels; c0 += B) {
       const Index c1 = std::min(channels, c0 + B);
+#ifdef __AVX512F__
+      if constexpr (std::is_same_v<T, float>) {  // registers: whole lines both ways
+        __m512 r[16];
+        load_block16(x + c0 * plane + q0, plane, c1 - c0, q1 - q0, r);
+        transpose16(r);
+        const __mmask16 mask = static_cast<__mmask16>((1u << (c1 - c0)) - 1u);
+        for (Index q = q0; q < q1; ++q) _mm512_mask_storeu_ps(xt + q * channels + c0, mask, r[q - q0]);
+        continue;
+      }
+#endif
       for (Index q = q0; q < q1; ++q)
         for (Index c = c0; c < c1; ++c) xt[q * channels + c] = x[c * plane + q];
     }
@@ -119,6 +167,23 @@ void from_position_major(const T* xt, Index channels, Index plane, const T* bias
     const Index c1 = std::min(channels, c0 + B);
     for (Index q0 = 0; q0 < plane; q0 += B) {
       const Index q1 = std::min(plane, q0 + B);
+#ifdef __AVX512F__
+      if constexpr (std::is_same_v<T, float>) {
+        __m512 r[16];
+        load_block16(xt + q0 * channels + c0, channels, q1 - q0, c1 - c0, r);
+        transpose16(r);
+        const __mmask16 mask = static_cast<__mmask16>((1u << (q1 - q0)) - 1u);
+        for (Index c = c0; c < c1; ++c) {
+          float* row = y + c * plane + q0;
+          __m512 v = r[c - c0];
+          // the scalar loop's sums exactly (x + 0 included: it turns -0 into +0)
+          v = accumulate ? _mm512_add_ps(_mm512_maskz_loadu_ps(mask, row), v)
+                         : _mm512_add_ps(v, _mm512_set1_ps(bias != nullptr ? bias[c] : 0.f));
+          _mm512_mask_storeu_ps(row, mask, v);
+        }
+        continue;
+      }
+#endif
       for (Index c = c0; c < c1; ++c) {
         T* row = y + c * plane;
         if (accumulate) {
