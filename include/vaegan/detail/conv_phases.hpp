@@ -149,6 +149,49 @@ void pad_output_grad(const ConvGeometry& g, const PaddedGrad& pg, Index c_out, c
                   pad + (c * pg.height + oh + pg.top) * pg.width + pg.left);
 }
 
+#ifdef __AVX512F__
+// write_phase_pixels for stride 2 and at most 16 pixels per phase row, float: per row of the
+// phase, 16 channels at a time, the [pixels, 16] block is transposed in registers
+// (conv_loops.hpp) and each channel's pixels are spread to every second lane and written
+// with one masked store per 8 pixels, which leaves the other phase's pixels between them
+// untouched: no scalar loads of one value per cache line, no scalar stores.
+inline void write_phase_pixels_stride2(const ConvGeometry& g, const PhaseAxis& rows, const PhaseAxis& cols, Index a,
+                                       Index b, const float* from, bool accumulate, float* image) {
+  const Index c_in = g.channels, plane = g.height * g.width, q_count = cols.pixels;
+  const __m512i low = _mm512_set_epi32(7, 7, 6, 6, 5, 5, 4, 4, 3, 3, 2, 2, 1, 1, 0, 0);
+  const __m512i high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+  // lane 2k holds pixel k (of the first 8) and 2k of the second store pixel 8 + k
+  const Index first = std::min<Index>(q_count, 8), second = q_count - first;
+  const auto even_lanes = [](Index pixels) {
+    unsigned mask = 0;
+    for (Index k = 0; k < pixels; ++k) mask |= 1u << (2 * k);
+    return static_cast<__mmask16>(mask);
+  };
+  const __mmask16 mask_first = even_lanes(first), mask_second = even_lanes(second);
+  for (Index m = 0; m < rows.pixels; ++m) {
+    const float* row = from + m * q_count * c_in;
+    float* line = image + (m * 2 + a) * g.width + b;
+    for (Index c0 = 0; c0 < c_in; c0 += 16) {
+      const Index c1 = std::min(c_in, c0 + 16);
+      __m512 r[16];
+      load_block16(row + c0, c_in, q_count, c1 - c0, r);
+      transpose16(r);
+      for (Index c = c0; c < c1; ++c) {
+        float* out = line + c * plane;
+        __m512 v = _mm512_permutexvar_ps(low, r[c - c0]);
+        if (accumulate) v = _mm512_add_ps(_mm512_maskz_loadu_ps(mask_first, out), v);
+        _mm512_mask_storeu_ps(out, mask_first, v);
+        if (second > 0) {
+          __m512 w = _mm512_permutexvar_ps(high, r[c - c0]);
+          if (accumulate) w = _mm512_add_ps(_mm512_maskz_loadu_ps(mask_second, out + 16), w);
+          _mm512_mask_storeu_ps(out + 16, mask_second, w);
+        }
+      }
+    }
+  }
+}
+#endif
+
 // dX's pixels of phase (a, b) of sample s (`image`, [C_in, H, W]) = (or += when accumulate)
 // `from`, the phase's dX^T [positions, C_in], a row of the phase at a time (its values for
 // every channel in L1).
@@ -156,6 +199,14 @@ template <class T>
 void write_phase_pixels(const ConvGeometry& g, const PhaseAxis& rows, const PhaseAxis& cols, Index a, Index b,
                         const T* from, bool accumulate, T* image) {
   const Index c_in = g.channels, st = g.stride, plane = g.height * g.width;
+#ifdef __AVX512F__
+  if constexpr (std::is_same_v<T, float>) {
+    if (st == 2 && cols.pixels <= 16) {
+      write_phase_pixels_stride2(g, rows, cols, a, b, from, accumulate, image);
+      return;
+    }
+  }
+#endif
   for (Index m = 0; m < rows.pixels; ++m) {
     const T* row = from + m * cols.pixels * c_in;
     T* line = image + (m * st + a) * g.width + b;
