@@ -6,7 +6,12 @@
 #include <algorithm>
 #include <cstring>
 #include <string>
+#include <type_traits>
 #include <vector>
+
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/parallel.hpp"
@@ -47,6 +52,39 @@ void copy_into_padded(const ConvGeometry& g, const PaddedImage& pd, const T* ima
       for (; iw + 4 <= g.width; iw += 4) std::memcpy(to + iw, from + iw, 4 * sizeof(T));
       for (; iw < g.width; ++iw) to[iw] = from[iw];
     }
+}
+
+// pad = channels [c0, c1) of the image with their zero border, every value of pad written
+// once: no zero-fill before the copy (a third of the copy's memory traffic). On AVX-512,
+// float rows of at most 16 padded values are one masked load and one store each.
+template <class T>
+void pad_image(const ConvGeometry& g, const PaddedImage& pd, const T* image, Index c0, Index c1, T* pad) {
+  const Index top = g.padding, left = g.padding, right = pd.width - g.width - left;
+  for (Index c = c0; c < c1; ++c) {
+    T* plane = pad + (c - c0) * pd.plane();
+    const T* from = image + c * g.height * g.width;
+    std::fill(plane, plane + top * pd.width, T(0));
+#ifdef __AVX512F__
+    if constexpr (std::is_same_v<T, float>) {
+      if (pd.width <= 16) {
+        const auto lanes = [](Index n) { return static_cast<__mmask16>((1u << n) - 1u); };
+        const __mmask16 inside = static_cast<__mmask16>(lanes(left + g.width) & ~lanes(left)), row = lanes(pd.width);
+        for (Index ih = 0; ih < g.height; ++ih)  // lanes [left, left + width) from the row, the rest 0
+          _mm512_mask_storeu_ps(plane + (ih + top) * pd.width, row,
+                                _mm512_maskz_loadu_ps(inside, from + ih * g.width - left));
+        std::fill(plane + (top + g.height) * pd.width, plane + pd.plane(), T(0));
+        continue;
+      }
+    }
+#endif
+    for (Index ih = 0; ih < g.height; ++ih) {
+      T* to = plane + (ih + top) * pd.width;
+      std::fill(to, to + left, T(0));
+      std::copy_n(from + ih * g.width, g.width, to + left);
+      std::fill(to + left + g.width, to + left + g.width + right, T(0));
+    }
+    std::fill(plane + (top + g.height) * pd.width, plane + pd.plane(), T(0));
+  }
 }
 
 // rows [out_h out_w, C kh kw] = im2row of the padded image: row q = (oh, ow) holds, per
@@ -156,12 +194,11 @@ const T* const* padded_windows(const ConvGeometry& g, const T* images, Index a, 
   const Index size = g.channels * pd.plane(), p = g.positions();
   VAEGAN_PROFILE_SCOPE("pad copy", g.str(), 0, sizeof(T) * double((e - a) * (g.image_size() + size)));
   if (pads == nullptr) pads = conv_scratch<T, 1>((e - a) * size);
-  std::fill(pads, pads + (e - a) * size, T(0));
   thread_local std::vector<const T*> windows;
   windows.resize(static_cast<std::size_t>((e - a) * p));
   for (Index s = a; s < e; ++s) {
     T* pad = pads + (s - a) * size;
-    copy_into_padded(g, pd, images + s * g.image_size(), 0, g.channels, pad);
+    pad_image(g, pd, images + s * g.image_size(), 0, g.channels, pad);
     for (Index oh = 0; oh < g.out_h; ++oh)
       for (Index ow = 0; ow < g.out_w; ++ow)
         windows[static_cast<std::size_t>((s - a) * p + oh * g.out_w + ow)] =
@@ -256,9 +293,8 @@ void weight_grad_implicit(const ConvGeometry& g, const T* images, const T* padde
             const Index last = std::min(s1, first + chunk);
             const T* base = padded_images != nullptr ? padded_images + first * size : pads;
             if (padded_images == nullptr) {
-              std::fill(pads, pads + (last - first) * size, T(0));
               for (Index s = first; s < last; ++s)
-                copy_into_padded(g, pd, images + s * g.image_size(), c0, c1, pads + (s - first) * size);
+                pad_image(g, pd, images + s * g.image_size(), c0, c1, pads + (s - first) * size);
             }
             for (Index c = 0; c < c1 - c0; ++c)
               for (Index i = 0; i < g.kh; ++i)
