@@ -131,3 +131,31 @@ TEST_CASE("gemm: a threaded product equals the single-threaded one") {
   for (std::size_t i = 0; i < one.size(); ++i) worst = std::max(worst, std::abs(one[i] - two[i]));
   CHECK(worst < 1e-12);
 }
+
+TEST_CASE("gemm: float products split over two threads equal one thread's bit for bit, B packed whole or by blocks") {
+  // The shared-B path: a small B packed whole before one barrier (k = 3136, n = 32: 13 depth
+  // blocks), a large one a depth block at a time (k = 784, n = 512); every transpose, beta
+  // 0 and 1. Each element sees the same tiles in the same order, so == holds.
+  vaegan::test::ThreadCountGuard guard;
+  struct Case {
+    Index m, n, k;
+  };
+  Rng rng(21);
+  for (const Case& c : {Case{64, 32, 3136}, Case{192, 512, 784}, Case{100, 40, 300}})
+    for (int transposes = 0; transposes < 4; ++transposes)
+      for (const float beta : {0.0f, 1.0f}) {
+        const bool ta = transposes & 1, tb = transposes & 2;
+        INFO("m ", c.m, ", n ", c.n, ", k ", c.k, ", trans_a ", ta, ", trans_b ", tb, ", beta ", beta);
+        const auto a = vaegan::test::random_uniform<float>(vaegan::Shape{c.m, c.k}, rng, -1, 1);
+        const auto b = vaegan::test::random_uniform<float>(vaegan::Shape{c.k, c.n}, rng, -1, 1);
+        const auto c0 = vaegan::test::random_uniform<float>(vaegan::Shape{c.m, c.n}, rng, -1, 1);
+        const Index lda = ta ? c.m : c.k, ldb = tb ? c.k : c.n;
+        auto run = [&](int threads) {
+          vaegan::set_num_threads(threads);
+          std::vector<float> out(c0.data(), c0.data() + c.m * c.n);
+          vaegan::detail::gemm<float>(ta, tb, c.m, c.n, c.k, 0.5f, a.data(), lda, b.data(), ldb, beta, out.data(), c.n);
+          return out;
+        };
+        CHECK(run(1) == run(2));
+      }
+}

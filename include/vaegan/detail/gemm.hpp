@@ -151,33 +151,57 @@ inline Index gemm_panel_align([[maybe_unused]] GemmKernel kernel, [[maybe_unused
 }
 
 #if defined(__AVX512F__) && defined(_OPENMP)
+// Packed B, every depth block of it, up to which a shared-B GEMM packs all of B before one
+// barrier instead of a block at a time between two barriers each (the packed B, 512 KiB,
+// then stays in L2 while the team multiplies).
+constexpr Index kSharedBWholeValues = Index{1} << 17;
+
 // The AVX-512 kernel with C's rows split over `panels` threads that share one packed B:
-// per depth block, each thread packs every panels-th 32-column panel of B, a barrier,
-// then each thread runs its own rows against all of B. Packing B once per team instead
-// of once per thread keeps the second thread from repeating the first one's packing (a
-// few percent of a step at batch 256, a tenth at batch 64). Every element of C sees the
-// same tiles in the same order as in the serial kernel: results match it bit for bit.
+// each thread packs every panels-th 32-column panel of B, a barrier, then each thread runs
+// its own rows against all of B. Packing B once per team instead of once per thread keeps
+// the second thread from repeating the first one's packing (a few percent of a step at
+// batch 256, a tenth at batch 64). A small B (kSharedBWholeValues) is packed whole, every
+// depth block, before the one barrier: a depth block at a time cost two barriers per 256
+// of k, which for the deep, narrow products of a batch of 64 ([64, 3136] x [3136, 32])
+// made two threads slower than one. A larger B goes a depth block at a time, each block
+// used while it is in cache. Every element of C sees the same tiles in the same order as
+// in the serial kernel: results match it bit for bit.
 inline void gemm_rows_shared_b(int panels, Index per_panel, bool trans_a, bool trans_b, Index m, Index n, Index k,
                                float alpha, const float* a, Index lda, const float* b, Index ldb, float beta, float* c,
                                Index ldc) {
   using avx512::kTileCols;
-  float* b_pack = gemm_pack_buffers<float>().need_shared_b(avx512::b_pack_size(n, k));
-  const Index column_panels = (n + kTileCols - 1) / kTileCols;
+  const Index column_panels = (n + kTileCols - 1) / kTileCols, block_values = avx512::b_pack_size(n, k);
+  const Index blocks = (k + avx512::kDepthBlock - 1) / avx512::kDepthBlock;
+  const bool whole = blocks * block_values <= kSharedBWholeValues;
+  float* b_pack = gemm_pack_buffers<float>().need_shared_b(whole ? blocks * block_values : block_values);
+  // Packs depth block k0 (kc deep) of this thread's panels into `to`.
+  const auto pack_block = [&](int t, Index k0, Index kc, float* to) {
+    for (Index p = t; p < column_panels; p += panels) {
+      const Index j0 = p * kTileCols;
+      const float* src = trans_b ? b + j0 * ldb + k0 : b + k0 * ldb + j0;
+      avx512::pack_b(trans_b, src, ldb, kc, std::min(kTileCols, n - j0), to + p * kc * kTileCols);
+    }
+  };
 #pragma omp parallel num_threads(panels)
   {
     const int t = omp_get_thread_num();
     float* a_pack = gemm_pack_buffers<float>().need_a(avx512::a_pack_size(k));
     const Index lo = std::min(m, t * per_panel), hi = std::min(m, lo + per_panel);
-    for (Index k0 = 0; k0 < k; k0 += avx512::kDepthBlock) {
-      const Index kc = std::min(avx512::kDepthBlock, k - k0);
-      for (Index p = t; p < column_panels; p += panels) {
-        const Index j0 = p * kTileCols;
-        const float* src = trans_b ? b + j0 * ldb + k0 : b + k0 * ldb + j0;
-        avx512::pack_b(trans_b, src, ldb, kc, std::min(kTileCols, n - j0), b_pack + p * kc * kTileCols);
-      }
+    if (whole) {
+      for (Index k0 = 0, block = 0; k0 < k; k0 += avx512::kDepthBlock, ++block)
+        pack_block(t, k0, std::min(avx512::kDepthBlock, k - k0), b_pack + block * block_values);
 #pragma omp barrier
-      avx512::multiply_strips(trans_a, a, lda, lo, hi, k0, kc, n, b_pack, alpha, beta, c, ldc, a_pack);
+      for (Index k0 = 0, block = 0; k0 < k; k0 += avx512::kDepthBlock, ++block)
+        avx512::multiply_strips(trans_a, a, lda, lo, hi, k0, std::min(avx512::kDepthBlock, k - k0), n,
+                                b_pack + block * block_values, alpha, beta, c, ldc, a_pack);
+    } else {
+      for (Index k0 = 0; k0 < k; k0 += avx512::kDepthBlock) {
+        const Index kc = std::min(avx512::kDepthBlock, k - k0);
+        pack_block(t, k0, kc, b_pack);
+#pragma omp barrier
+        avx512::multiply_strips(trans_a, a, lda, lo, hi, k0, kc, n, b_pack, alpha, beta, c, ldc, a_pack);
 #pragma omp barrier  // the next depth block overwrites b_pack
+      }
     }
   }
 }
