@@ -85,7 +85,6 @@ inline double fma_sample(int threads, long iters) {
   return flops / s / 1e9;
 }
 
-
 // The median over `reps` samples of about `ms` milliseconds each, in GFLOP/s.
 inline double fma_peak_gflops(int threads, double ms = 200, int reps = 5) {
   // Calibrate the round count so one sample lasts about `ms`.
@@ -120,7 +119,8 @@ inline double triad_bandwidth_gbs(int threads, int reps = 7) {
 #ifdef _OPENMP
 #pragma omp parallel for num_threads(threads) schedule(static)
 #endif
-    for (long i = 0; i < n; ++i) a[static_cast<std::size_t>(i)] = b[static_cast<std::size_t>(i)] + s * c[static_cast<std::size_t>(i)];
+    for (long i = 0; i < n; ++i)
+      a[static_cast<std::size_t>(i)] = b[static_cast<std::size_t>(i)] + s * c[static_cast<std::size_t>(i)];
     const double sec = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (r > 0) gbs.push_back(12.0 * static_cast<double>(n) / sec / 1e9);  // the first touches the pages
   }

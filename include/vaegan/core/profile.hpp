@@ -129,7 +129,7 @@ inline std::string layer(const Shape& in, const Shape& out) { return in.str() + 
 // The scope's description is evaluated only while profiling.
 #define VAEGAN_PROFILE_CONCAT2(a, b) a##b
 #define VAEGAN_PROFILE_CONCAT(a, b) VAEGAN_PROFILE_CONCAT2(a, b)
-#define VAEGAN_PROFILE_SCOPE(phase, layer, flops, bytes)                                                 \
-  ::vaegan::profile::Scope VAEGAN_PROFILE_CONCAT(vaegan_profile_scope_, __LINE__)(phase);                \
-  if (VAEGAN_PROFILE_CONCAT(vaegan_profile_scope_, __LINE__).active())                                   \
+#define VAEGAN_PROFILE_SCOPE(phase, layer, flops, bytes)                                  \
+  ::vaegan::profile::Scope VAEGAN_PROFILE_CONCAT(vaegan_profile_scope_, __LINE__)(phase); \
+  if (VAEGAN_PROFILE_CONCAT(vaegan_profile_scope_, __LINE__).active())                    \
   VAEGAN_PROFILE_CONCAT(vaegan_profile_scope_, __LINE__).describe(layer, flops, bytes)
