@@ -312,7 +312,7 @@ void print_row(const vaegan::profile::Entry& e, bool with_layer, int steps, doub
   const double ms = e.seconds * 1e3 / steps;
   const double gflops = e.flops > 0 ? e.flops / e.seconds / 1e9 : 0, gbs = e.bytes > 0 ? e.bytes / e.seconds / 1e9 : 0;
   std::printf("| %s |", e.phase.c_str());
-  if (with_layer) std::printf(" %s | %.2g |", e.layer.c_str(), static_cast<double>(e.calls) / steps);
+  if (with_layer) std::printf(" %s | %.4g |", e.layer.c_str(), static_cast<double>(e.calls) / steps);
   std::printf(" %.2f | %s | %s | %s | %s | %s |\n", ms, percent(ms, step_ms).c_str(),
               rate(e.flops, e.seconds, 1e9).c_str(), percent(gflops, limits.peak_gflops).c_str(),
               rate(e.bytes, e.seconds, 1e9).c_str(), percent(gbs, limits.bandwidth_gbs).c_str());
