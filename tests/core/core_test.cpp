@@ -519,9 +519,9 @@ TEST_CASE("profile: nested scopes record self times that add up to the outer sco
   CHECK(inner->bytes == 128.0);
   CHECK(outer->layer == "L");
   // Self times: the inner 12 ms are not counted in the outer scope's, whose own is 4 ms;
-  // together they cover the loop, never more.
+  // together they cover the loop, never more (counted twice, they would pass 28 ms against
+  // the loop's 16, whatever the machine's load adds to both).
   CHECK(inner->seconds >= 0.012);
   CHECK(outer->seconds >= 0.004);
-  CHECK(outer->seconds < inner->seconds);
   CHECK(outer->seconds + inner->seconds <= total);
 }
