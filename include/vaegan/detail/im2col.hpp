@@ -71,32 +71,52 @@ inline bool col_vector_suits(const ConvGeometry& g) {
   return g.stride == 2 && g.width <= 32 && g.out_w <= 16 && g.kw <= 16;
 }
 
-inline void im2col_s2(const ConvGeometry& g, const float* image, float* col) {
-  const Index plane = g.height * g.width, p = g.positions();
-  const __mmask16 out = avx512::lanes(g.out_w), m0 = avx512::lanes(g.width), m1 = avx512::lanes(g.width - 16);
+// The kernel taps of one image row at stride 2 (im2col_s2 and the direct kernels of
+// conv_direct.hpp share it): tap j's lane ow holds the row's column 2 ow - p + j, zero
+// where that lies outside the image or ow >= out_w; one permute of the two vectors that
+// hold the row per tap.
+struct StrideTwoTaps {
   __m512i index[16];
   __mmask16 valid[16];
-  const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
-  for (Index j = 0; j < g.kw; ++j) {
-    index[j] = _mm512_add_epi32(even, _mm512_set1_epi32(static_cast<int>(j - g.padding)));
-    valid[j] =
-        static_cast<__mmask16>(_mm512_cmpge_epi32_mask(index[j], _mm512_setzero_si512()) &
-                               _mm512_cmplt_epi32_mask(index[j], _mm512_set1_epi32(static_cast<int>(g.width))) & out);
+  __mmask16 out, m0, m1;  // lanes: window positions of a row; the row's two vectors
+
+  explicit StrideTwoTaps(const ConvGeometry& g)
+      : out(avx512::lanes(g.out_w)), m0(avx512::lanes(g.width)), m1(avx512::lanes(g.width - 16)) {
+    const __m512i even = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+    for (Index j = 0; j < g.kw; ++j) {
+      index[j] = _mm512_add_epi32(even, _mm512_set1_epi32(static_cast<int>(j - g.padding)));
+      valid[j] =
+          static_cast<__mmask16>(_mm512_cmpge_epi32_mask(index[j], _mm512_setzero_si512()) &
+                                 _mm512_cmplt_epi32_mask(index[j], _mm512_set1_epi32(static_cast<int>(g.width))) & out);
+    }
   }
+
+  // tap[j] for j < kw from image row `row` (nullptr: a row outside the image, all zero).
+  void row(Index kw, const float* row, __m512* tap) const {
+    if (row == nullptr) {
+      for (Index j = 0; j < kw; ++j) tap[j] = _mm512_setzero_ps();
+      return;
+    }
+    const __m512 v0 = _mm512_maskz_loadu_ps(m0, row), v1 = _mm512_maskz_loadu_ps(m1, row + 16);
+    for (Index j = 0; j < kw; ++j) tap[j] = _mm512_maskz_permutex2var_ps(valid[j], v0, index[j], v1);
+  }
+};
+
+// Image row ih of channel c, or nullptr where ih lies outside the image.
+inline const float* image_row(const ConvGeometry& g, const float* image, Index c, Index ih) {
+  return ih < 0 || ih >= g.height ? nullptr : image + (c * g.height + ih) * g.width;
+}
+
+inline void im2col_s2(const ConvGeometry& g, const float* image, float* col) {
+  const Index p = g.positions();
+  const StrideTwoTaps taps(g);
+  __m512 tap[16];
   for (Index c = 0; c < g.channels; ++c)
     for (Index i = 0; i < g.kh; ++i) {
-      float* taps = col + (c * g.kh + i) * g.kw * p;  // rows (c, i, j) of col, p apart
+      float* rows = col + (c * g.kh + i) * g.kw * p;  // rows (c, i, j) of col, p apart
       for (Index oh = 0; oh < g.out_h; ++oh) {
-        const Index ih = oh * 2 - g.padding + i;
-        float* dst = taps + oh * g.out_w;
-        if (ih < 0 || ih >= g.height) {
-          for (Index j = 0; j < g.kw; ++j) _mm512_mask_storeu_ps(dst + j * p, out, _mm512_setzero_ps());
-          continue;
-        }
-        const float* row = image + c * plane + ih * g.width;
-        const __m512 v0 = _mm512_maskz_loadu_ps(m0, row), v1 = _mm512_maskz_loadu_ps(m1, row + 16);
-        for (Index j = 0; j < g.kw; ++j)
-          _mm512_mask_storeu_ps(dst + j * p, out, _mm512_maskz_permutex2var_ps(valid[j], v0, index[j], v1));
+        taps.row(g.kw, image_row(g, image, c, oh * 2 - g.padding + i), tap);
+        for (Index j = 0; j < g.kw; ++j) _mm512_mask_storeu_ps(rows + j * p + oh * g.out_w, taps.out, tap[j]);
       }
     }
 }

@@ -51,9 +51,10 @@
 //
 // Memory: the node's `saved` tensor (rows: X^T of conv_transpose2d from the forward pass;
 // for conv2d the padded copies of x where the product is implicit, then dY^T and a padded
-// copy of dY added in backward; columns: col, and dcol added in backward) and per-thread
-// scratch buffers for a chunk's pieces and a padded image, so a step that records the same
-// ops again allocates nothing.
+// copy of dY added in backward; columns: conv2d's col, conv_transpose2d's dcol, or for the
+// direct kernels the weight gradient's per-chunk sums) and per-thread scratch buffers for a
+// chunk's pieces, a padded image and one sample's col, so a step that records the same ops
+// again allocates nothing.
 // Threads: row layout: chunks of samples run in parallel, each chunk's GEMMs serial; the
 // weight gradient's blocks of channels run in parallel, each over the chunks in order.
 // Column layout: when one sample's product is too small for gemm's own threads, the samples
@@ -65,7 +66,8 @@
 //
 // The kernels are in detail/: the window geometry (conv_geometry.hpp), the loops and layout
 // copies both layouts share (conv_loops.hpp), the row layout (im2row.hpp), the column layout
-// (im2col.hpp) and conv2d's input gradient by phases (conv_phases.hpp). Here: the two ops,
+// (im2col.hpp), its direct kernels for the smallest windows (conv_direct.hpp) and conv2d's
+// input gradient by phases (conv_phases.hpp). Here: the two ops,
 // each one's forward beside its backward.
 #include <algorithm>
 #include <string>
@@ -75,6 +77,7 @@
 #include "vaegan/core/error.hpp"
 #include "vaegan/core/profile.hpp"
 #include "vaegan/core/shape.hpp"
+#include "vaegan/detail/conv_direct.hpp"
 #include "vaegan/detail/conv_geometry.hpp"
 #include "vaegan/detail/conv_loops.hpp"
 #include "vaegan/detail/conv_phases.hpp"
@@ -101,7 +104,7 @@ void bias_grad(Tape<T>& tape, Node<T>& b, const T* dy, Index s0, Index s1, Index
 inline bool use_rows(const ConvGeometry& g, Index small_channels) { return g.window() > small_channels; }
 
 // attrs: ConvAttrs (stride, padding). inputs: x, w, b; saved: rows: dY^T [N P, C_out] in backward; columns: col [N, K,
-// P], then dcol [N, K, P] in backward once dX is asked for.
+// P] (none for the direct kernels: the sums of their weight gradient in backward).
 template <class T>
 struct Conv2dOp {
   // The windows move over x, one per pixel of y.
@@ -148,6 +151,13 @@ struct Conv2dOp {
           from_position_major(yt + (s - a) * p * c_out, c_out, p, bias, false, y + s * c_out * p);
       });
       return;
+    }
+    if constexpr (kDirectColumns<T>) {
+      if (direct_columns<T>(g)) {  // y_n = W col(x_n) + b, no col (conv_direct.hpp)
+        for_each_sample(0, batch, c_out * p * k, false,
+                        [&](Index s) { direct_product(g, c_out, wv, xv + s * image, bias, y + s * c_out * p, false); });
+        return;
+      }
     }
     // col_n = im2col(x_n); y_n = W col_n + b
     n.saved.resize(Shape{std::max<Index>(batch * p * k, 1)});
@@ -217,27 +227,33 @@ struct Conv2dOp {
   static void backward_columns(Tape<T>& tape, Node<T>& n, const ConvGeometry& g, Index s0, Index s1) {
     Node<T>& x = tape.input(n, 0);
     Node<T>& w = tape.input(n, 1);
-    const Index batch = x.shape[0], c_out = w.shape[0], k = g.window(), p = g.positions();
+    const Index c_out = w.shape[0], k = g.window(), p = g.positions();
     const T* dy = n.grad;
-    if (x.needed) n.saved.resize(Shape{2 * batch * k * p});  // grows once; keeps col
-    const T* col = n.saved.data();
-    // dW = sum_n dY_n col_n^T
+    const bool direct = direct_columns<T>(g);
+    // dW = sum_n dY_n col_n^T (col from the forward pass, or built again by the direct kernel)
     if (w.needed) {
       VAEGAN_PROFILE_SCOPE("conv2d weight grad", profile::layer(x.shape, n.shape), conv_flops(g, s1 - s0, c_out), 0);
       T keep_w;
       T* dw = tape.grad_for_write(w, &keep_w);
-      column_weight_grad(c_out, k, p, s0, s1, dy, c_out * p, col, k * p, dw, keep_w);
+      if constexpr (kDirectColumns<T>) {
+        if (direct) {
+          n.saved.resize(Shape{direct_weight_grad_buffer(s1 - s0, c_out)});
+          direct_weight_grad(g, c_out, dy, c_out * p, x.value, g.image_size(), s0, s1, dw, keep_w != T(0),
+                             n.saved.data());
+        }
+      }
+      if (!direct) column_weight_grad(c_out, k, p, s0, s1, dy, c_out * p, n.saved.data(), k * p, dw, keep_w);
     }
     if (!x.needed) return;
     // dX_n = col2im(W^T dY_n), samples [s0, s1) only
     VAEGAN_PROFILE_SCOPE("conv2d input grad", profile::layer(x.shape, n.shape), conv_flops(g, s1 - s0, c_out), 0);
     T keep;
     T* dx = tape.grad_for_write_rows(x, s0, s1, &keep);
-    T* dcol = n.saved.data() + batch * k * p;
     const T* wv = w.value;
     const Index image = g.image_size();
+    // dcol_n in the thread's scratch: col2im reads it back at once, from cache
     for_each_sample(s0, s1, k * p * c_out, !kUnpackedColumns<T>, [&](Index s) {
-      T* dcol_s = dcol + s * k * p;
+      T* dcol_s = conv_scratch<T, 0>(k * p);
       column_product(true, k, p, c_out, wv, dy + s * c_out * p, dcol_s, false, static_cast<const T*>(nullptr));
       T* dx_s = dx + s * image;
       if (keep == T(0)) std::fill(dx_s, dx_s + image, T(0));
@@ -246,9 +262,9 @@ struct Conv2dOp {
   }
 };
 
-// attrs: ConvAttrs. inputs: x, w, b; saved: rows: X^T [N P, C_in]; columns:
-// col [N, K, P], reused for dcol in backward. The geometry is the conv one over the output
-// image (see the top of this file).
+// attrs: ConvAttrs. inputs: x, w, b; saved: rows: X^T [N P, C_in]; columns: dcol [N, K,
+// P] in backward (the direct kernels: the sums of their weight gradient). The geometry is the
+// conv one over the output image (see the top of this file).
 template <class T>
 struct ConvTranspose2dOp {
   // The adjoint's windows: they move over y (C_out channels), one per pixel of x.
@@ -283,11 +299,9 @@ struct ConvTranspose2dOp {
       });
       return;
     }
-    n.saved.resize(Shape{std::max<Index>(batch * k * p, 1)});
-    T* col = n.saved.data();
-    // col_n = W^T x_n; y_n = col2im(col_n) + b
+    // col_n = W^T x_n (in the thread's scratch: col2im reads it back at once); y_n = col2im(col_n) + b
     for_each_sample(0, batch, k * p * c_in, !kUnpackedColumns<T>, [&](Index s) {
-      T* col_s = col + s * k * p;
+      T* col_s = conv_scratch<T, 0>(k * p);
       T* y_s = y + s * image;
       column_product(true, k, p, c_in, wv, xv + s * c_in * p, col_s, false, static_cast<const T*>(nullptr));
       std::fill(y_s, y_s + image, T(0));
@@ -346,10 +360,33 @@ struct ConvTranspose2dOp {
     Node<T>& w = tape.input(n, 1);
     const Index c_in = x.shape[1], k = g.window(), p = g.positions(), image = g.image_size();
     const T* dy = n.grad;
-    T* dcol = n.saved.data();  // sized [N, K, P] by the forward pass
     const T* wv = w.value;
     T keep_x = T(0);
     T* dx = x.needed ? tape.grad_for_write_rows(x, s0, s1, &keep_x) : nullptr;
+    if constexpr (kDirectColumns<T>) {
+      if (direct_columns<T>(g)) {  // no dcol (conv_direct.hpp)
+        if (dx != nullptr) {
+          // dX_n = W im2col(dY_n)
+          VAEGAN_PROFILE_SCOPE("conv_transpose2d input grad", profile::layer(x.shape, n.shape),
+                               conv_flops(g, s1 - s0, c_in), 0);
+          for_each_sample(s0, s1, c_in * p * k, false, [&](Index s) {
+            direct_product(g, c_in, wv, dy + s * image, nullptr, dx + s * c_in * p, keep_x != T(0));
+          });
+        }
+        if (w.needed) {
+          // dW = sum_n x_n im2col(dY_n)^T
+          VAEGAN_PROFILE_SCOPE("conv_transpose2d weight grad", profile::layer(x.shape, n.shape),
+                               conv_flops(g, s1 - s0, c_in), 0);
+          T keep_w;
+          T* dw = tape.grad_for_write(w, &keep_w);
+          n.saved.resize(Shape{direct_weight_grad_buffer(s1 - s0, c_in)});
+          direct_weight_grad(g, c_in, x.value, c_in * p, dy, image, s0, s1, dw, keep_w != T(0), n.saved.data());
+        }
+        return;
+      }
+    }
+    n.saved.resize(Shape{std::max<Index>(x.shape[0] * k * p, 1)});  // grows once
+    T* dcol = n.saved.data();
     // dcol_n = im2col(dY_n); dX_n = W dcol_n
     VAEGAN_PROFILE_SCOPE("conv_transpose2d input grad", profile::layer(x.shape, n.shape),
                          x.needed ? conv_flops(g, s1 - s0, c_in) : 0, 0);
