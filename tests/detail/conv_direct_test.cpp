@@ -85,7 +85,7 @@ TEST_CASE("conv_direct: direct_weight_grad matches a double sum, the same for an
   vaegan::test::ThreadCountGuard guard;
   Rng rng(7);
   for (const ConvGeometry& g : direct_cases()) {
-    for (const Index m : {Index{32}, Index{13}}) {  // 16-row blocks; and 8 + 5 single rows
+    for (const Index m : {Index{32}, Index{13}}) {  // 8-row blocks; and 8 + 5 single rows
       const Index k = g.window(), p = g.positions(), samples = 21, s0 = 3, s1 = 20;  // 17 samples: 3 chunks
       INFO(g.str(), ", ", m, " rows");
       const std::vector<float> a = uniform(samples * m * p, rng), images = uniform(samples * g.image_size(), rng);
@@ -99,8 +99,9 @@ TEST_CASE("conv_direct: direct_weight_grad matches a double sum, the same for an
           for (Index t = 0; t < k; ++t)
             for (Index q = 0; q < p; ++q)
               reference[static_cast<std::size_t>(r * k + t)] +=
-                  static_cast<double>(a[static_cast<std::size_t>((s * m + r) * p + q)]) * col[static_cast<std::size_t>(t * p + q)];
-        }
+                  static_cast<double>(a[static_cast<std::size_t>((s * m + r) * p + q)]) *
+                  col[static_cast<std::size_t>(t * p + q)];
+      }
       for (const bool keep : {false, true}) {
         std::vector<std::vector<float>> results;
         for (const int threads : {1, 2, 3}) {
@@ -113,7 +114,8 @@ TEST_CASE("conv_direct: direct_weight_grad matches a double sum, the same for an
         }
         double worst = 0.0;
         for (Index i = 0; i < m * k; ++i) {
-          const double expected = reference[static_cast<std::size_t>(i)] + (keep ? start[static_cast<std::size_t>(i)] : 0.0);
+          const double expected =
+              reference[static_cast<std::size_t>(i)] + (keep ? start[static_cast<std::size_t>(i)] : 0.0);
           worst = std::max(worst, std::abs(results[0][static_cast<std::size_t>(i)] - expected));
         }
         // Sums of 17 x p products of magnitude at most 1: float rounding stays far below 1e-3.

@@ -15,8 +15,9 @@
 //                       sums its taps in the same order, then the bias, then y.
 //   direct_weight_grad  dW = sum over samples of A_s col(image_s)^T: both ops' weight
 //                       gradients (A: dY for conv2d, x for conv_transpose2d). Each
-//                       sample's col^T [P, 16] (a transpose of the taps) and A_s^T [P, m]
-//                       go through L1; dW's rows are 16-lane accumulators, one per tap.
+//                       sample's col^T [P, 16] (a transpose of the taps) goes through L1,
+//                       A's values are broadcast from its rows; dW's rows are 16-lane
+//                       accumulators, one lane per tap.
 //                       The samples go in fixed chunks summed in order, so results do not
 //                       depend on the thread count (nor equal small_nt's, which sums in
 //                       another order).
@@ -123,19 +124,20 @@ inline void transposed_columns(const ConvGeometry& g, const float* image, float*
   }
 }
 
-// acc rows [0, Rows) of dW (16 taps each) += sum over q < p of at[q m + r] colt[q].
+// Rows [0, Rows) of dW's partial sums (16 taps each) += sum over q < p of a[r p + q] colt[q]:
+// A's values broadcast straight from its rows (no transpose of A: that cost as much as
+// these FMAs), 8 rows at a time (their pointers stay in registers).
 template <int Rows>
-inline void direct_grad_rows(Index p, Index m, const float* at, const float* colt, float* partial) {
+inline void direct_grad_rows(Index p, const float* a, const float* colt, float* partial) {
   __m512 acc[Rows];
-#pragma GCC unroll 16
+#pragma GCC unroll 8
   for (int r = 0; r < Rows; ++r) acc[r] = _mm512_loadu_ps(partial + r * 16);
   for (Index q = 0; q < p; ++q) {
     const __m512 c = _mm512_loadu_ps(colt + q * 16);
-    const float* a = at + q * m;
-#pragma GCC unroll 16
-    for (int r = 0; r < Rows; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r]), c, acc[r]);
+#pragma GCC unroll 8
+    for (int r = 0; r < Rows; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(a[r * p + q]), c, acc[r]);
   }
-#pragma GCC unroll 16
+#pragma GCC unroll 8
   for (int r = 0; r < Rows; ++r) _mm512_storeu_ps(partial + r * 16, acc[r]);
 }
 
@@ -149,19 +151,17 @@ inline void direct_weight_grad(const ConvGeometry& g, Index m, const float* a, I
   parallel_for(
       chunks,
       [&](Index c0, Index c1) {
-        float* colt = conv_scratch<float, 0>(p * 16 + p * m);
-        float* at = colt + p * 16;
+        float* colt = conv_scratch<float, 0>(p * 16);
         for (Index chunk = c0; chunk < c1; ++chunk) {
           float* partial = buffer + chunk * m * 16;
           std::fill(partial, partial + m * 16, 0.0f);
           const Index first = s0 + chunk * kDirectGradChunk, last = std::min(s1, first + kDirectGradChunk);
           for (Index s = first; s < last; ++s) {
             transposed_columns(g, images + s * image_step, colt);
-            to_position_major(a + s * a_step, m, p, at);
+            const float* as = a + s * a_step;
             Index r = 0;
-            for (; r + 16 <= m; r += 16) direct_grad_rows<16>(p, m, at + r, colt, partial + r * 16);
-            for (; r + 8 <= m; r += 8) direct_grad_rows<8>(p, m, at + r, colt, partial + r * 16);
-            for (; r < m; ++r) direct_grad_rows<1>(p, m, at + r, colt, partial + r * 16);
+            for (; r + 8 <= m; r += 8) direct_grad_rows<8>(p, as + r * p, colt, partial + r * 16);
+            for (; r < m; ++r) direct_grad_rows<1>(p, as + r * p, colt, partial + r * 16);
           }
         }
       },
