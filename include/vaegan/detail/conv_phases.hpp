@@ -224,18 +224,20 @@ void write_phase_pixels(const ConvGeometry& g, const PhaseAxis& rows, const Phas
 template <class T>
 void input_grad_phases(const ConvGeometry& g, const T* w, Index c_out, const T* dy, Index s0, Index s1, T* dx,
                        bool accumulate, T* padded) {
-  const Index c_in = g.channels, st = g.stride, kk = g.kh * g.kw, plane = g.height * g.width;
+  const Index c_in = g.channels, st = g.stride, plane = g.height * g.width;
   const PaddedGrad pg = padded_grad(g, c_out);
   const PhaseWeights<T> phases = phase_weights(g, pg, w, c_out);
-  // Each phase writes every st-th pixel of dX's lines: the samples go in groups whose dX and
-  // padded dY stay in L2 (about 512 KiB) while the phases run over them one after another
-  // (phase by phase over the whole batch, dX's lines would go through memory st^2 times).
-  // The threads take chunks of a group: about an L2's rows of the average phase.
-  const Index chunk = samples_per_chunk(s1 - s0, plane * c_out * kk / (st * st * st * st));
-  const Index group = std::max(chunk, 2 * kConvChunkValues / (c_in * plane + pg.size) / chunk * chunk);
-  for (Index g0 = s0; g0 < s1; g0 += group) {
-    const Index g1 = std::min(s1, g0 + group);
-    for_samples(g0, g1, pg.size, [&](Index s) { pad_output_grad(g, pg, c_out, dy, s, padded + (s - s0) * pg.size); });
+  // Each phase writes every st-th pixel of dX's lines: a chunk of samples goes through all
+  // the phases on one thread, its dX and padded dY staying in L2 (about 512 KiB) while the
+  // phases run over them one after another (phase by phase over the whole batch, dX's lines
+  // would go through memory st^2 times), and a call is one parallel region (a region per
+  // phase and group of samples scaled to 1.35x on two threads). Chunks: at least 8 when
+  // the batch allows, so the threads share them evenly; fixed by the sizes, and each pixel
+  // is the same sum whatever chunk or thread computes it.
+  const Index chunk =
+      std::max<Index>(1, std::min<Index>(2 * kConvChunkValues / (c_in * plane + pg.size), (s1 - s0) / 8));
+  for_sample_chunks(s0, s1, chunk, [&](Index first, Index last) {
+    for (Index s = first; s < last; ++s) pad_output_grad(g, pg, c_out, dy, s, padded + (s - s0) * pg.size);
     for (Index f = 0; f < st * st; ++f) {
       const Index a = f / st, b = f % st;
       const PhaseAxis& rows = phases.rows(f);
@@ -244,36 +246,34 @@ void input_grad_phases(const ConvGeometry& g, const T* w, Index c_out, const T* 
       const Index positions = rows.pixels * cols.pixels;
       if (rows.taps == 0 || cols.taps == 0) {  // pixels no window reads (stride larger than kernel)
         if (!accumulate)
-          for_samples(g0, g1, c_in * positions, [&](Index s) {
+          for (Index s = first; s < last; ++s)
             for (Index c = 0; c < c_in; ++c)
               for (Index m = 0; m < rows.pixels; ++m)
                 for (Index q = 0; q < cols.pixels; ++q)
                   dx[(s * c_in + c) * plane + (m * st + a) * g.width + q * st + b] = T(0);
-          });
         continue;
       }
+      // Packed by this thread, into its own buffer: a 32-wide panel of K_f rows per chunk.
       const PackedB<T> packed(false, c_in, phases.start(f + 1) - phases.start(f),
                               phases.weights + phases.start(f) * c_in, c_in);
       const Index* offset = phases.offsets + phases.start(f);
       // Window (m, n) starts at padded row m + shift - (T - 1) + top (likewise columns).
       const Index row0 = rows.shift - (rows.taps - 1) + pg.top, col0 = cols.shift - (cols.taps - 1) + pg.left;
-      for_sample_chunks(g0, g1, chunk, [&](Index first, Index last) {
-        const Index count = (last - first) * positions;
-        thread_local std::vector<const T*> windows;
-        windows.resize(static_cast<std::size_t>(count));
-        for (Index s = first; s < last; ++s)
-          for (Index m = 0; m < rows.pixels; ++m)
-            for (Index q = 0; q < cols.pixels; ++q)
-              windows[static_cast<std::size_t>((s - first) * positions + m * cols.pixels + q)] =
-                  padded + (s - s0) * pg.size + (m + row0) * pg.width + q + col0;
-        T* out = conv_scratch<T, 0>(count * c_in);
-        packed.multiply_implicit(count, windows.data(), offset, T(1), T(0), out, c_in);
-        for (Index s = first; s < last; ++s)
-          write_phase_pixels(g, rows, cols, a, b, out + (s - first) * positions * c_in, accumulate,
-                             dx + s * c_in * plane);
-      });
+      const Index count = (last - first) * positions;
+      thread_local std::vector<const T*> windows;
+      windows.resize(static_cast<std::size_t>(count));
+      for (Index s = first; s < last; ++s)
+        for (Index m = 0; m < rows.pixels; ++m)
+          for (Index q = 0; q < cols.pixels; ++q)
+            windows[static_cast<std::size_t>((s - first) * positions + m * cols.pixels + q)] =
+                padded + (s - s0) * pg.size + (m + row0) * pg.width + q + col0;
+      T* out = conv_scratch<T, 0>(count * c_in);
+      packed.multiply_implicit(count, windows.data(), offset, T(1), T(0), out, c_in);
+      for (Index s = first; s < last; ++s)
+        write_phase_pixels(g, rows, cols, a, b, out + (s - first) * positions * c_in, accumulate,
+                           dx + s * c_in * plane);
     }
-  }
+  });
 }
 
 }  // namespace detail
