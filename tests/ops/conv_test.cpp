@@ -333,7 +333,9 @@ TEST_CASE("conv2d: the input gradient by stride phases matches double, written a
     const Tensor<double> w2 = random_normal<double>(Shape{c.c_out, c_in, c.kh, c.kw}, rng, 0.0, 0.1);
     const Tensor<double> b = random_normal<double>(Shape{c.c_out}, rng);
     // uses = 1: dx written; 2: x feeds two convolutions, the second gradient added.
-    auto run = [&](auto zero, int uses) {
+    // constant_weight: dx alone asked for (as through a discriminator for the generator's
+    // loss), where the backward pass makes no dY^T.
+    auto run = [&](auto zero, int uses, bool constant_weight) {
       using T = decltype(zero);
       auto cast = [](const Tensor<double>& t) {
         Tensor<T> out(t.shape());
@@ -344,7 +346,8 @@ TEST_CASE("conv2d: the input gradient by stride phases matches double, written a
       const Var<T> xv = tape.variable(cast(x)), bv = tape.variable(cast(b));
       Var<T> loss;
       for (int u = 0; u < uses; ++u) {
-        const Var<T> wv = tape.variable(cast(u == 0 ? w1 : w2));
+        const Var<T> wv =
+            constant_weight ? tape.constant(cast(u == 0 ? w1 : w2)) : tape.variable(cast(u == 0 ? w1 : w2));
         const Var<T> y = vaegan::conv2d(xv, wv, bv, c.stride, c.padding);
         Rng weights(7 + u);
         const Var<T> term = vaegan::sum(vaegan::mul(y, tape.constant(random_normal<T>(y.shape(), weights))));
@@ -355,8 +358,11 @@ TEST_CASE("conv2d: the input gradient by stride phases matches double, written a
     };
     for (const int uses : {1, 2}) {
       INFO("uses of x: ", uses);
-      CHECK(max_relative_diff(run(0.0f, uses), run(0.0, uses)) < 1e-4);
+      CHECK(max_relative_diff(run(0.0f, uses, false), run(0.0, uses, false)) < 1e-4);
     }
+    INFO("the weight a constant");
+    CHECK(max_relative_diff(run(0.0f, 1, true), run(0.0, 1, true)) < 1e-4);
+    CHECK(vaegan::test::max_abs_diff(run(0.0f, 1, true), run(0.0f, 1, false)) == 0.0);
   }
 }
 

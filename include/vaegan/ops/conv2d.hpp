@@ -194,7 +194,9 @@ struct Conv2dOp {
     n.saved.resize(Shape{pads + batch * p * c_out + (by_phases ? padded_values_for_phases(g, c_out, s1 - s0) : 0)});
     const T* padded_x = pads > 0 ? n.saved.data() : nullptr;
     T* dyt = n.saved.data() + pads;
-    {
+    // dY^T feeds dW and the row2im path; the phases read dY itself (a discriminator's
+    // backward pass for the generator's loss asks for dX alone: no copy there)
+    if (w.needed || !by_phases) {
       VAEGAN_PROFILE_SCOPE("layout copy", profile::layer(n.shape, n.shape), 0,
                            2 * sizeof(T) * double((s1 - s0) * p * c_out));
       for_samples(s0, s1, c_out * p,
