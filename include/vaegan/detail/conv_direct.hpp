@@ -22,7 +22,8 @@
 //                       depend on the thread count (nor equal small_nt's, which sums in
 //                       another order).
 // No col is kept between the forward and backward passes: the weight gradient builds the
-// taps again from the image, a tenth of its arithmetic.
+// taps again from the image (about a third of its time, 0.2 of 0.6 ms for conv1 at batch
+// 192 on Zen 4, against 1.07 ms for small_nt reading a stored col).
 #include <algorithm>
 #include <type_traits>
 
