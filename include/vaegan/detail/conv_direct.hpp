@@ -25,7 +25,6 @@
 // taps again from the image (about a third of its time, 0.2 of 0.6 ms for conv1 at batch
 // 192 on Zen 4, against 1.07 ms for small_nt reading a stored col).
 #include <algorithm>
-#include <type_traits>
 
 #include "vaegan/core/config.hpp"
 #include "vaegan/core/parallel.hpp"
@@ -38,14 +37,10 @@ namespace vaegan {
 namespace detail {
 
 // Whether this build has the direct kernels for T (the ops test it with if constexpr, so
-// other builds never call them), and whether they run a geometry.
-#ifdef __AVX512F__
+// other builds never call them): where the column layout has its unpacked AVX-512 kernels.
+// And whether they run a geometry.
 template <class T>
-constexpr bool kDirectColumns = std::is_same_v<T, float>;
-#else
-template <class T>
-constexpr bool kDirectColumns = false;
-#endif
+constexpr bool kDirectColumns = kUnpackedColumns<T>;
 template <class T>
 bool direct_columns([[maybe_unused]] const ConvGeometry& g) {
 #ifdef __AVX512F__

@@ -234,8 +234,7 @@ void input_grad_phases(const ConvGeometry& g, const T* w, Index c_out, const T* 
   // phase and group of samples scaled to 1.35x on two threads). Chunks: at least 8 when
   // the batch allows, so the threads share them evenly; fixed by the sizes, and each pixel
   // is the same sum whatever chunk or thread computes it.
-  const Index chunk =
-      std::max<Index>(1, std::min<Index>(2 * kConvChunkValues / (c_in * plane + pg.size), (s1 - s0) / 8));
+  const Index chunk = samples_per_chunk(s1 - s0, (c_in * plane + pg.size + 1) / 2);
   for_sample_chunks(s0, s1, chunk, [&](Index first, Index last) {
     for (Index s = first; s < last; ++s) pad_output_grad(g, pg, c_out, dy, s, padded + (s - s0) * pg.size);
     for (Index f = 0; f < st * st; ++f) {
