@@ -33,6 +33,19 @@ constexpr Index kTileRows = 12;     // rows of C per tile: broadcasts of op(A)
 constexpr Index kTileCols = 32;     // columns of C per tile: two 16-float vectors of op(B)
 constexpr Index kDepthBlock = 256;  // k per packed block (128 to 512 measured the same)
 
+// The register tiles below are compiled once, the same way, whatever translation unit
+// includes this header. Without this GCC may clone a tile for the constant arguments of one
+// TU's callers (IPA-CP), and the clone's register allocation differs: 12 window pointers
+// plus the loop's state need more than the 15 general registers, so what gets spilled
+// changes. Measured (docs/performance.md, "Why the fused batch norm looked slower"): the
+// implicit tile ran 14% slower as a clone, 54% of a conv VAE-GAN step. noinline keeps the
+// tiles out of their callers for the same reason.
+#if defined(__GNUC__) && !defined(__clang__)
+#define VAEGAN_REGISTER_TILE __attribute__((noinline, noclone))
+#else
+#define VAEGAN_REGISTER_TILE __attribute__((noinline))
+#endif
+
 // Products too narrow to fill half a tile waste most of it; gemm.hpp sends them to Eigen.
 inline bool suits(Index m, Index n) { return m >= kTileRows / 2 && n >= kTileCols / 2; }
 
@@ -163,8 +176,8 @@ inline void store_tile(const __m512 (&acc)[Rows][2], float* c, Index ldc, Index 
 // (batch 64 ends in a 4-row strip: a tenth of the work). Each element's sum over k runs
 // in the same order for every Rows, so results do not depend on where a strip ends.
 template <int Rows>
-inline void tile_rows(Index kc, const float* strip, const float* panel, float* c, Index ldc, Index rows, Index cols,
-                      float alpha, float beta, bool first) {
+VAEGAN_REGISTER_TILE inline void tile_rows(Index kc, const float* strip, const float* panel, float* c, Index ldc,
+                                           Index rows, Index cols, float alpha, float beta, bool first) {
   __m512 acc[Rows][2];
 #pragma GCC unroll 12
   for (int r = 0; r < Rows; ++r) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
@@ -194,8 +207,9 @@ inline void tile(Index kc, const float* strip, const float* panel, float* c, Ind
 // r's position; offset: kernel tap k's place in it), so it is never built. Each element of
 // C sums over k in the same order as tile_rows.
 template <int Rows>
-inline void tile_implicit_rows(Index kc, const float* const* window, const Index* offset, const float* panel, float* c,
-                               Index ldc, Index rows, Index cols, float alpha, float beta, bool first) {
+VAEGAN_REGISTER_TILE inline void tile_implicit_rows(Index kc, const float* const* window, const Index* offset,
+                                                    const float* panel, float* c, Index ldc, Index rows, Index cols,
+                                                    float alpha, float beta, bool first) {
   __m512 acc[Rows][2];
   const float* w[Rows];
 #pragma GCC unroll 12
