@@ -1,7 +1,9 @@
 // Tests for batch normalization: the ops (ops/batch_norm.hpp) in training and evaluation
 // form against a naive computation and finite differences, and the BatchNorm1d /
 // BatchNorm2d layers (nn/batch_norm.hpp): PyTorch's running-statistics update, eval mode,
-// refusals, and the layer inside a Network (names, parameter gradients).
+// refusals, and the layer inside a Network (names, parameter gradients); a ReLU or
+// LeakyReLU fused into it, against the two ops.
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
@@ -196,7 +198,7 @@ TEST_CASE("batch_norm: a repeated step reuses the node's buffers") {
     }
     CHECK(y.node().saved.data() == saved);
     CHECK(y.node().value == value);
-    CHECK(y.node().saved.shape() == Shape({2, 3}));
+    CHECK(y.node().saved.shape() == Shape({4, 3}));  // mu, r, scale and shift per channel
   }
 }
 
@@ -433,4 +435,128 @@ TEST_CASE("batch_norm: results are bit-identical whatever the thread count (chan
       for (Index k = 0; k < 1024; ++k) s += dx1[(b * 16 + c) * 1024 + k];
     CHECK(std::abs(s) < 1e-9);
   }
+}
+
+namespace {
+
+// Values, the gradients of x, gamma and beta and the running statistics of batch norm with
+// `act` fused (fused) or as its own op after it, under the loss sum(y r), r fixed.
+template <class T>
+std::vector<Tensor<T>> batch_norm_then(const Tensor<double>& x, const Tensor<double>& gamma, const Tensor<double>& beta,
+                                       const vaegan::Activation& act, bool train, bool fused) {
+  auto cast = [](const Tensor<double>& t) {
+    Tensor<T> out(t.shape());
+    for (Index i = 0; i < t.numel(); ++i) out[i] = static_cast<T>(t[i]);
+    return out;
+  };
+  const Index c = x.shape()[1];
+  Tensor<T> running_mean(Shape{c}, T(0.25)), running_var(Shape{c}, T(1.5));
+  Tape<T> tape;
+  const Var<T> xv = tape.variable(cast(x)), g = tape.variable(cast(gamma)), b = tape.variable(cast(beta));
+  const vaegan::Activation none = vaegan::Activation::identity();
+  Var<T> y = train
+                 ? vaegan::batch_norm(xv, g, b, 1e-5, running_mean.data(), running_var.data(), 0.1, fused ? act : none)
+                 : vaegan::batch_norm_eval(xv, g, b, running_mean.data(), running_var.data(), 1e-5, fused ? act : none);
+  if (!fused) y = vaegan::activate(y, act);
+  Rng weights(17);
+  const Tensor<T> r = random_normal<T>(y.shape(), weights);
+  tape.backward(vaegan::sum(vaegan::mul(y, tape.constant(r))));
+  return {vaegan::test::value_of(y),
+          vaegan::test::grad_of(xv),
+          vaegan::test::grad_of(g),
+          vaegan::test::grad_of(b),
+          running_mean,
+          running_var};
+}
+
+}  // namespace
+
+TEST_CASE("batch_norm: a fused relu or leaky_relu gives bit for bit batch norm then the activation op") {
+  Rng rng(21);
+  for (const Shape& shape : {Shape{6, 5, 3, 4}, Shape{7, 9}, Shape{4, 3, 5, 7}}) {
+    const Index c = shape[1];
+    const Tensor<double> x = random_normal<double>(shape, rng, 0.3, 1.2);
+    const Tensor<double> gamma = random_uniform<double>(Shape{c}, rng, -1.5, 1.5);  // some negative
+    const Tensor<double> beta = random_normal<double>(Shape{c}, rng);
+    for (const vaegan::Activation& act : {vaegan::Activation::relu(), vaegan::Activation::leaky_relu(0.2)})
+      for (const bool train : {true, false}) {
+        INFO("x ", shape.str(), ", ", act.name(), train ? ", training form" : ", eval form");
+        const auto fused_f = batch_norm_then<float>(x, gamma, beta, act, train, true);
+        const auto apart_f = batch_norm_then<float>(x, gamma, beta, act, train, false);
+        const auto fused_d = batch_norm_then<double>(x, gamma, beta, act, train, true);
+        const auto apart_d = batch_norm_then<double>(x, gamma, beta, act, train, false);
+        for (std::size_t i = 0; i < fused_f.size(); ++i) {
+          INFO("result ", i, " (y, dx, dgamma, dbeta, running mean, running var)");
+          CHECK(vaegan::test::max_abs_diff(fused_f[i], apart_f[i]) == 0.0);
+          CHECK(vaegan::test::max_abs_diff(fused_d[i], apart_d[i]) == 0.0);
+        }
+        // The rectifier did act: some outputs clipped (relu) or scaled (leaky).
+        Index negative_inputs = 0;
+        for (Index i = 0; i < fused_d[0].numel(); ++i) negative_inputs += fused_d[0][i] <= 0.0 ? 1 : 0;
+        CHECK(negative_inputs > 0);
+      }
+  }
+}
+
+TEST_CASE("batch_norm: gradients through a fused rectifier match finite differences, both forms") {
+  Rng rng(22);
+  const Tensor<double> x = random_normal<double>(Shape{4, 3, 2, 3}, rng, 0.2, 1.3);
+  const Tensor<double> gamma = random_uniform<double>(Shape{3}, rng, 0.5, 1.5);
+  const Tensor<double> beta = random_normal<double>(Shape{3}, rng, 0.0, 0.5);
+  const double mean[3] = {0.3, -0.2, 0.1}, var[3] = {1.7, 0.6, 1.1};
+  for (const vaegan::Activation& act : {vaegan::Activation::relu(), vaegan::Activation::leaky_relu(0.2)}) {
+    INFO(act.name());
+    VAEGAN_CHECK_GRADIENTS(
+        [&](Tape<double>&, const Vars& in) {
+          return vaegan::batch_norm(in[0], in[1], in[2], 1e-5, static_cast<double*>(nullptr),
+                                    static_cast<double*>(nullptr), 0.0, act);
+        },
+        {x, gamma, beta});
+    VAEGAN_CHECK_GRADIENTS(
+        [&](Tape<double>&, const Vars& in) {
+          return vaegan::batch_norm_eval(in[0], in[1], in[2], mean, var, 1e-5, act);
+        },
+        {x, gamma, beta});
+  }
+}
+
+TEST_CASE("batch_norm: only relu and leaky_relu are fused, and a Sequential fuses them into the batch norm before") {
+  Tape<double> tape;
+  const Var<double> x = tape.constant(Tensor<double>(Shape{4, 3}, 1.0));
+  const Var<double> g = tape.constant(Tensor<double>(Shape{3}, 1.0)), b = tape.constant(Tensor<double>(Shape{3}, 0.0));
+  CHECK_THROWS_WITH_AS(vaegan::batch_norm(x, g, b, 1e-5, static_cast<double*>(nullptr), static_cast<double*>(nullptr),
+                                          0.0, vaegan::Activation::sigmoid()),
+                       doctest::Contains("must be relu or leaky_relu"), vaegan::Error);
+  const double stats[3] = {0.0, 0.0, 0.0}, ones[3] = {1.0, 1.0, 1.0};
+  CHECK_THROWS_WITH_AS(vaegan::batch_norm_eval(x, g, b, stats, ones, 1e-5, vaegan::Activation::tanh()),
+                       doctest::Contains("apply it as its own op"), vaegan::Error);
+
+  // The same network fused and not (keep_output keeps the batch norm's own output): equal
+  // outputs and parameter gradients, train and eval; the structure lists the layers composed.
+  Rng rng(23);
+  const Tensor<double> input = random_normal<double>(Shape{5, 2, 3, 3}, rng);
+  std::vector<std::vector<Tensor<double>>> results;
+  for (const bool fuse : {true, false}) {
+    Sequential<double> trunk(BatchNorm2d<double>(2), vaegan::LeakyReLU<double>(0.2));
+    if (!fuse) trunk.keep_output(0);
+    vaegan::Network<double> net("net", Shape{2, 3, 3}, std::move(trunk));
+    std::vector<std::string> types;
+    for (const auto& layer : net.structure().layers) types.push_back(layer.type);
+    CHECK(std::count(types.begin(), types.end(), "BatchNorm2d") == 1);
+    CHECK(std::count(types.begin(), types.end(), "LeakyReLU") == 1);
+    std::vector<Tensor<double>> out;
+    for (const bool train : {true, false}) {
+      Tape<double> t;
+      const Var<double> y = net.forward(t.constant(input), train ? ForwardContext::train() : ForwardContext::eval());
+      out.push_back(vaegan::test::value_of(y));
+      net.parameters().zero_grad();
+      t.backward(vaegan::sum(vaegan::mul(y, y)));
+      out.push_back(net.parameters().grads());
+      out.push_back(net.parameters().buffers());
+    }
+    results.push_back(out);
+  }
+  REQUIRE(results[0].size() == results[1].size());
+  for (std::size_t i = 0; i < results[0].size(); ++i)
+    CHECK(vaegan::test::max_abs_diff(results[0][i], results[1][i]) == 0.0);
 }

@@ -54,6 +54,7 @@ struct ConvAttrs {  // conv2d, conv_transpose2d
 };
 struct BatchNormAttrs {  // batch_norm (momentum 0: no running statistics), batch_norm_eval
   double eps = 0.0, momentum = 0.0;
+  Activation activation{};  // a rectifier applied to the normalized values (identity: none)
 };
 // linear and activate keep their Activation (core/activation_kind.hpp). A variant of plain
 // values: assigning one allocates nothing, and std::monostate is "none".

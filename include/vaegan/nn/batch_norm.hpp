@@ -17,6 +17,8 @@
 // the momentum for one pass). In eval
 // mode it normalizes with the running statistics. A train-mode batch with one value per
 // channel (a batch of 1 for BatchNorm1d) is refused: its variance is undefined.
+// In a Sequential, a ReLU or LeakyReLU layer right after it is fused into it (the op applies
+// the rectifier in its own passes: ops/batch_norm.hpp); the structure still lists both.
 #include <algorithm>
 #include <string>
 
@@ -90,18 +92,28 @@ class BatchNormLayer : public Module<T> {
     Var<T> beta = tape.parameter(*params_, bias_);
     T* mean = params_->buffer_ptr(running_mean_);
     T* var = params_->buffer_ptr(running_var_);
-    if (!ctx.training()) return batch_norm_eval(x, gamma, beta, mean, var, eps_);
+    if (!ctx.training()) return batch_norm_eval(x, gamma, beta, mean, var, eps_, fused_);
     const Index per_channel = x.shape().numel() / num_features_;
     if (per_channel < 2)
       throw Error(layer_label(kind(), path_) + ": expected more than 1 value per channel when training, got input " +
                   x.shape().str() +
                   ": the variance of one sample is undefined; train with a batch of 2 or more, "
                   "or run it in eval mode (running statistics)");
-    if (!ctx.update_running_stats) return batch_norm(x, gamma, beta, eps_);
+    if (!ctx.update_running_stats)
+      return batch_norm(x, gamma, beta, eps_, static_cast<T*>(nullptr), static_cast<T*>(nullptr), 0.0, fused_);
     const double momentum = ctx.running_stats_momentum >= 0.0 ? ctx.running_stats_momentum : momentum_;
-    Var<T> y = batch_norm(x, gamma, beta, eps_, mean, var, momentum);
+    Var<T> y = batch_norm(x, gamma, beta, eps_, mean, var, momentum, fused_);
     params_->buffer_ptr(num_batches_tracked_)[0] += T(1);
     return y;
+  }
+
+  // Takes over a ReLU or LeakyReLU layer that follows it in a Sequential (once).
+  bool fuse_activation(const Activation& act) override {
+    if (fused_.kind != ActivationKind::identity || act.kind == ActivationKind::identity ||
+        !detail::fusable_rectifier(act))
+      return false;
+    fused_ = act;
+    return true;
   }
 
   Index num_features() const { return num_features_; }
@@ -144,6 +156,7 @@ class BatchNormLayer : public Module<T> {
   double eps_, momentum_;
   int weight_ = -1, bias_ = -1;
   int running_mean_ = -1, running_var_ = -1, num_batches_tracked_ = -1;
+  Activation fused_;  // the rectifier of the layer after it, applied here (identity: none)
 };
 
 }  // namespace detail

@@ -6,8 +6,9 @@
 //
 // Children are named by position ("0", "1", ...) unless add() gives a name; parameters are
 // named <child>.<parameter> under the network's prefix ("trunk.1.weight"). When the network
-// binds it, an activation layer right after a Dense is fused into that Dense (one pass over
-// the output instead of two); the structure still lists both, as composed.
+// binds it, an activation layer right after a Dense, or a ReLU / LeakyReLU right after a
+// batch norm, is fused into that layer (fewer passes over the output); the structure still
+// lists both, as composed.
 #include <memory>
 #include <string>
 #include <type_traits>

@@ -21,6 +21,15 @@
 // map y = gamma (x - mean) r + beta with r = 1 / sqrt(var + eps). Backward:
 //   dx = dy gamma r,  dgamma = sum(dy (x - mean) r),  dbeta = sum(dy)
 // The node saves mean and r ([2, C]): later changes to the statistics do not reach it.
+//
+// Both forms can apply a rectifier to the normalized values, y = f(gamma xhat + beta) with f
+// relu or leaky_relu (nn/batch_norm.hpp fuses the activation layer that follows a batch norm
+// in a Sequential): the forward writes only y, and the backward recomputes the normalized
+// value z from x (the saved per-channel scale and shift of the forward, so z is bit for bit
+// the forward's) to take dz = dy f'(z) inside its two passes, which then read only dy and x.
+// The results are bit for bit those of batch_norm followed by the activation op (f' from
+// the sign of z, which is the sign of y, as ops/activation.hpp reads it), with two passes
+// over memory fewer each way.
 #include <algorithm>
 #include <cmath>
 #include <string>
@@ -28,6 +37,8 @@
 #include <utility>
 
 #include "vaegan/autodiff/tape.hpp"
+#include "vaegan/core/activation_kind.hpp"
+#include "vaegan/core/error.hpp"
 #include "vaegan/core/parallel.hpp"
 #include "vaegan/core/profile.hpp"
 
@@ -68,6 +79,37 @@ constexpr Index kBatchNormBlock = 256;
 // Channels per sweep below (S > 1): their partial sums (kBatchNormLanes doubles each, two
 // arrays: 2 KiB) stay in L1.
 constexpr Index kBatchNormSweep = 16;
+
+// The rectifiers batch norm applies itself, as ops/activation.hpp computes them.
+inline bool fusable_rectifier(const Activation& f) {
+  return f.kind == ActivationKind::identity || f.kind == ActivationKind::relu ||
+         (f.kind == ActivationKind::leaky_relu && f.slope > 0.0);
+}
+inline void check_rectifier(const char* op, const Activation& f) {
+  if (!fusable_rectifier(f))
+    throw Error(std::string(op) +
+                ": the activation applied in the same pass must be relu or leaky_relu with a slope > 0, "
+                "got " +
+                f.name() + "; apply it as its own op (activate) after the batch norm");
+}
+template <class T>
+T rectify(ActivationKind kind, T slope, T z) {
+  if (kind == ActivationKind::relu) return z > T(0) ? z : T(0);
+  if (kind == ActivationKind::leaky_relu) return z > T(0) ? z : slope * z;
+  return z;
+}
+// dy f'(z): relu passes dy where z > 0, else 0; leaky_relu slope dy there. Written as dy
+// times a factor chosen between constants, which GCC vectorizes inside the backward's
+// sums (a choice between dy and slope dy left those loops scalar, at three times the cost).
+// The same values as ops/activation.hpp's (dy 1 = dy, dy slope = slope dy) for every
+// finite dy, except that relu's 0 is -0 for a negative dy (equal as numbers); an infinite or
+// NaN dy where z <= 0 gives NaN there, not 0 (a training step that meets one stops anyway).
+template <class T>
+T rectify_grad(ActivationKind kind, T slope, T z, T dy) {
+  if (kind == ActivationKind::relu) return dy * (z > T(0) ? T(1) : T(0));
+  if (kind == ActivationKind::leaky_relu) return dy * (z > T(0) ? T(1) : slope);
+  return dy;
+}
 
 // Passed for w to channel_sums_sweep: only v is summed.
 struct NoSecondSum {
@@ -161,63 +203,97 @@ void channel_moments(const BatchNormLayout& l, const T* x, Index c0, Index c1, d
   }
 }
 
-// out = in * scale[c] + shift[c] over channels [c0, c1) (plus, when add, the old out: dx
-// accumulation), for `in` of x's layout; scale and shift indexed from c0.
-template <class T, class F>
-void channel_affine(const BatchNormLayout& l, Index c0, Index c1, const T* scale, const T* shift, F&& value, T* out,
-                    bool add) {
+// out = f(x * scale[c] + shift[c]) over channels [c0, c1), scale and shift indexed from c0,
+// f the rectifier `kind` (identity: none).
+template <class T>
+void channel_affine(const BatchNormLayout& l, Index c0, Index c1, const T* scale, const T* shift, ActivationKind kind,
+                    T slope, const T* x, T* out) {
   const Index S = l.inner, stride = l.channels * S;
   if (S > 1) {  // sample by sample: one sequential sweep over the channels' values
     for (Index b = 0; b < l.batch; ++b)
       for (Index c = c0; c < c1; ++c) {
         const T a = scale[c - c0], z = shift[c - c0];
         const Index base = b * stride + c * S;
-        if (add)
-          for (Index s = 0; s < S; ++s) out[base + s] += value(base + s) * a + z;
-        else
-          for (Index s = 0; s < S; ++s) out[base + s] = value(base + s) * a + z;
+        switch (kind) {  // a loop per rectifier, each vectorized
+          case ActivationKind::relu:
+            for (Index s = 0; s < S; ++s) out[base + s] = rectify(ActivationKind::relu, slope, x[base + s] * a + z);
+            break;
+          case ActivationKind::leaky_relu:
+            for (Index s = 0; s < S; ++s)
+              out[base + s] = rectify(ActivationKind::leaky_relu, slope, x[base + s] * a + z);
+            break;
+          default:
+            for (Index s = 0; s < S; ++s) out[base + s] = x[base + s] * a + z;
+        }
       }
     return;
   }
   for (Index b = 0; b < l.batch; ++b) {
     const Index base = b * l.channels;
-    if (add)
-      for (Index c = c0; c < c1; ++c) out[base + c] += value(base + c) * scale[c - c0] + shift[c - c0];
-    else
-      for (Index c = c0; c < c1; ++c) out[base + c] = value(base + c) * scale[c - c0] + shift[c - c0];
+    for (Index c = c0; c < c1; ++c) out[base + c] = rectify(kind, slope, x[base + c] * scale[c - c0] + shift[c - c0]);
   }
 }
 
-// dx = dy a[c] + x e[c] + z[c] (+ the old dx when add) over channels [c0, c1), indexed from c0.
-template <class T>
-void batch_norm_dx(const BatchNormLayout& l, Index c0, Index c1, const T* a, const T* e, const T* z, const T* dy,
+// dx = dz a[c] + x e[c] + z[c] (+ the old dx when add) over channels [c0, c1), indexed from
+// c0; dz = grad.channel(c)(i) at x's index i (a functor per channel, its constants by value:
+// then nothing the loop reads can alias dx, and it vectorizes).
+template <class T, class Grad>
+void batch_norm_dx(const BatchNormLayout& l, Index c0, Index c1, const T* a, const T* e, const T* z, const Grad& grad,
                    const T* x, T* dx, bool add) {
   const Index S = l.inner, stride = l.channels * S;
   if (S > 1) {  // sample by sample, as in channel_affine
     for (Index b = 0; b < l.batch; ++b)
       for (Index c = c0; c < c1; ++c) {
         const T ac = a[c - c0], ec = e[c - c0], zc = z[c - c0];
+        const auto dz = grad.channel(c);
         const Index base = b * stride + c * S;
         if (add)
-          for (Index s = 0; s < S; ++s) dx[base + s] += dy[base + s] * ac + x[base + s] * ec + zc;
+          for (Index s = 0; s < S; ++s) dx[base + s] += dz(base + s) * ac + x[base + s] * ec + zc;
         else
-          for (Index s = 0; s < S; ++s) dx[base + s] = dy[base + s] * ac + x[base + s] * ec + zc;
+          for (Index s = 0; s < S; ++s) dx[base + s] = dz(base + s) * ac + x[base + s] * ec + zc;
       }
     return;
   }
   for (Index b = 0; b < l.batch; ++b) {
     const Index base = b * l.channels;
     if (add)
-      for (Index c = c0; c < c1; ++c) dx[base + c] += dy[base + c] * a[c - c0] + x[base + c] * e[c - c0] + z[c - c0];
+      for (Index c = c0; c < c1; ++c)
+        dx[base + c] += grad.channel(c)(base + c) * a[c - c0] + x[base + c] * e[c - c0] + z[c - c0];
     else
-      for (Index c = c0; c < c1; ++c) dx[base + c] = dy[base + c] * a[c - c0] + x[base + c] * e[c - c0] + z[c - c0];
+      for (Index c = c0; c < c1; ++c)
+        dx[base + c] = grad.channel(c)(base + c) * a[c - c0] + x[base + c] * e[c - c0] + z[c - c0];
   }
 }
 
-// The shared backward of both forms, from mu and r saved per channel ([2, C]) in node.saved.
-// `batch_stats`: the training form, whose mu and r depend on x (the two mean terms of dx).
+// The gradient reaching batch norm's normalized values: dy itself, or dy f'(z) through a
+// fused rectifier, z = x scale[c] + shift[c] recomputed as the forward computed it.
 template <class T>
-void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
+struct PlainGrad {
+  const T* dy;
+  auto channel(Index) const {
+    return [dy = dy](Index i) { return dy[i]; };
+  }
+};
+template <class T, ActivationKind Kind>
+struct RectifiedGrad {
+  const T* dy;
+  const T* x;
+  const T* scale;
+  const T* shift;
+  T slope;
+  auto channel(Index c) const {
+    return [dy = dy, x = x, a = scale[c], z = shift[c], slope = slope](Index i) {
+      return rectify_grad(Kind, slope, x[i] * a + z, dy[i]);
+    };
+  }
+};
+
+// The shared backward of both forms, from node.saved: per channel mu and r, then the scale
+// and shift the forward applied ([4, C]). `batch_stats`: the training form, whose mu and r
+// depend on x (the two mean terms of dx). grad: the gradient reaching the normalized
+// value (PlainGrad, RectifiedGrad).
+template <class T, class Grad>
+void batch_norm_backward_with(Tape<T>& tape, Node<T>& n, bool batch_stats, const Grad& grad) {
   Node<T>& x = tape.input(n, 0);
   Node<T>& gamma = tape.input(n, 1);
   Node<T>& beta = tape.input(n, 2);
@@ -228,7 +304,6 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
   const T* mu = n.saved.data();
   const T* r = mu + C;
   const T* xv = x.value;
-  const T* dy = n.grad;
   T keep_g = T(0), keep_b = T(0), keep_x = T(0);
   T* dgamma = gamma.needed ? tape.grad_for_write(gamma, &keep_g) : nullptr;
   T* dbeta = beta.needed ? tape.grad_for_write(beta, &keep_b) : nullptr;
@@ -239,21 +314,23 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
       [&](Index c0, Index c1) {
         for (Index cb = c0; cb < c1; cb += kBatchNormBlock) {
           const Index ce = std::min(c1, cb + kBatchNormBlock), count = ce - cb;
-          // sum(dy) and sum(dy xhat) over each channel
+          // sum(dz) and sum(dz xhat) over each channel
           double sum_dy[kBatchNormBlock], sum_dy_xhat[kBatchNormBlock];
           if (l.inner > 1) {
             for (Index cs = cb; cs < ce; cs += kBatchNormSweep)
               channel_sums_sweep(
-                  l, cs, std::min(ce, cs + kBatchNormSweep), [&](Index i, Index) { return static_cast<double>(dy[i]); },
-                  sum_dy + (cs - cb),
+                  l, cs, std::min(ce, cs + kBatchNormSweep),
+                  [&](Index i, Index c) { return static_cast<double>(grad.channel(c)(i)); }, sum_dy + (cs - cb),
                   [&](Index i, Index c) {
-                    return static_cast<double>(dy[i]) * static_cast<double>((xv[i] - mu[c]) * r[c]);
+                    return static_cast<double>(grad.channel(c)(i)) * static_cast<double>((xv[i] - mu[c]) * r[c]);
                   },
                   sum_dy_xhat + (cs - cb));
           } else {
-            block_sums(l, cb, count, sum_dy, [&](Index i, Index) { return static_cast<double>(dy[i]); });
+            block_sums(l, cb, count, sum_dy,
+                       [&](Index i, Index j) { return static_cast<double>(grad.channel(cb + j)(i)); });
             block_sums(l, cb, count, sum_dy_xhat, [&](Index i, Index j) {
-              return static_cast<double>(dy[i]) * static_cast<double>((xv[i] - mu[cb + j]) * r[cb + j]);
+              return static_cast<double>(grad.channel(cb + j)(i)) *
+                     static_cast<double>((xv[i] - mu[cb + j]) * r[cb + j]);
             });
           }
           for (Index c = cb; c < ce; ++c) {
@@ -267,9 +344,9 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
             }
           }
           if (dx == nullptr) continue;
-          // dx = gamma r (dy - mean(dy) - xhat mean(dy xhat)), xhat = (x - mu) r; the eval
-          // form: dx = gamma r dy. As dx = dy a + x e + z per channel:
-          //   a = gamma r,  e = -gamma r^2 mean(dy xhat),  z = -gamma r mean(dy) - mu e
+          // dx = gamma r (dz - mean(dz) - xhat mean(dz xhat)), xhat = (x - mu) r; the eval
+          // form: dx = gamma r dz. As dx = dz a + x e + z per channel:
+          //   a = gamma r,  e = -gamma r^2 mean(dz xhat),  z = -gamma r mean(dz) - mu e
           T a[kBatchNormBlock], e[kBatchNormBlock], z[kBatchNormBlock];
           for (Index c = cb; c < ce; ++c) {
             const T scale = g[c] * r[c];
@@ -279,38 +356,61 @@ void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
             e[c - cb] = -scale * r[c] * mean_dy_xhat;
             z[c - cb] = -scale * mean_dy - mu[c] * e[c - cb];
           }
-          batch_norm_dx(l, cb, ce, a, e, z, dy, xv, dx, keep_x != T(0));
+          batch_norm_dx(l, cb, ce, a, e, z, grad, xv, dx, keep_x != T(0));
         }
       },
       l.channel_grain());
 }
 
-// y = gamma (x - mu) r + beta per channel, from mu and r in node.saved.
+template <class T>
+void batch_norm_backward(Tape<T>& tape, Node<T>& n, bool batch_stats) {
+  const Activation f = std::get<BatchNormAttrs>(n.attrs).activation;
+  const T* dy = n.grad;
+  if (f.kind == ActivationKind::identity) {
+    batch_norm_backward_with(tape, n, batch_stats, PlainGrad<T>{dy});
+    return;
+  }
+  // Through the rectifier: z = x scale + shift as the forward computed it.
+  const Index C = n.shape[1];
+  const T* scale = n.saved.data() + 2 * C;
+  const T* shift = scale + C;
+  const T* xv = tape.input(n, 0).value;
+  const T slope = static_cast<T>(f.slope);
+  if (f.kind == ActivationKind::relu)
+    batch_norm_backward_with(tape, n, batch_stats, RectifiedGrad<T, ActivationKind::relu>{dy, xv, scale, shift, slope});
+  else
+    batch_norm_backward_with(tape, n, batch_stats,
+                             RectifiedGrad<T, ActivationKind::leaky_relu>{dy, xv, scale, shift, slope});
+}
+
+// y = f(gamma (x - mu) r + beta) per channel, from mu and r in node.saved ([4, C]); the
+// scale gamma r and shift beta - mu gamma r go to its rows 2 and 3 for the backward pass.
 template <class T>
 void batch_norm_apply(Node<T>& n, const T* xv, const T* gamma, const T* beta, const BatchNormLayout& l, Index c0,
                       Index c1) {
-  const T* mu = n.saved.data();
-  const T* r = mu + l.channels;
+  T* mu = n.saved.data();
+  T* r = mu + l.channels;
+  T* scale = r + l.channels;
+  T* shift = scale + l.channels;
+  const Activation f = std::get<BatchNormAttrs>(n.attrs).activation;
+  for (Index c = c0; c < c1; ++c) {
+    scale[c] = gamma[c] * r[c];
+    shift[c] = beta[c] - mu[c] * scale[c];
+  }
   for (Index cb = c0; cb < c1; cb += kBatchNormBlock) {
     const Index ce = std::min(c1, cb + kBatchNormBlock);
-    T scale[kBatchNormBlock], shift[kBatchNormBlock];
-    for (Index c = cb; c < ce; ++c) {
-      scale[c - cb] = gamma[c] * r[c];
-      shift[c - cb] = beta[c] - mu[c] * scale[c - cb];
-    }
-    channel_affine(
-        l, cb, ce, scale, shift, [&](Index i) { return xv[i]; }, n.value, false);
+    channel_affine(l, cb, ce, scale + cb, shift + cb, f.kind, static_cast<T>(f.slope), xv, n.value);
   }
 }
 
 template <class T>
 struct BatchNormOp {
-  // inputs: x, gamma, beta; saved: [mu; r] per channel
+  // inputs: x, gamma, beta; saved: [mu; r; scale; shift] per channel
   static void backward(Tape<T>& tape, Node<T>& n) { batch_norm_backward(tape, n, true); }
 };
 template <class T>
 struct BatchNormEvalOp {
-  // inputs: x, gamma, beta; saved: [mean; r] per channel, of the statistics given
+  // inputs: x, gamma, beta; saved: [mean; r; scale; shift] per channel, of the statistics given
   static void backward(Tape<T>& tape, Node<T>& n) { batch_norm_backward(tape, n, false); }
 };
 
@@ -319,9 +419,11 @@ struct BatchNormEvalOp {
 // Batch normalization with the batch's statistics (training mode). x [N, C] or
 // [N, C, H, W], gamma and beta [C]. With running_mean and running_var (C values each), also
 // updates them by `momentum` (the variance unbiased). Refuses a channel of one value.
+// `activation`: identity, or relu / leaky_relu applied to the result in the same passes.
 template <class T>
 Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, double eps = 1e-5,
-                  T* running_mean = nullptr, T* running_var = nullptr, double momentum = 0.1) {
+                  T* running_mean = nullptr, T* running_var = nullptr, double momentum = 0.1,
+                  const Activation& activation = Activation::identity()) {
   const detail::BatchNormLayout l = detail::batch_norm_layout("batch_norm", x.shape(), gamma.shape(), beta.shape());
   const Index M = l.per_channel();
   if (M < 2)
@@ -330,12 +432,13 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, doub
                 " value per channel): the variance of one sample is undefined; train with a batch of 2 or more, "
                 "or normalize with the running statistics (eval mode)");
   if (!(eps >= 0.0)) throw Error("batch_norm: eps must be >= 0, got " + std::to_string(eps));
+  detail::check_rectifier("batch_norm", activation);
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("batch_norm", &detail::BatchNormOp<T>::backward, x.shape(), {x, gamma, beta});
   VAEGAN_PROFILE_SCOPE("batch_norm forward", n.shape.str(), 0, 2 * sizeof(T) * double(n.numel()));
-  n.attrs = BatchNormAttrs{eps, running_mean != nullptr || running_var != nullptr ? momentum : 0.0};
+  n.attrs = BatchNormAttrs{eps, running_mean != nullptr || running_var != nullptr ? momentum : 0.0, activation};
   const Index C = l.channels;
-  n.saved.resize(Shape::matrix(2, C));
+  n.saved.resize(Shape::matrix(4, C));
   T* mu = n.saved.data();
   T* r = mu + C;
   const T* xv = x.node().value;
@@ -366,18 +469,20 @@ Var<T> batch_norm(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, doub
 }
 
 // Batch normalization with given statistics (eval mode: the running mean and variance, C
-// values each): y = gamma (x - mean) / sqrt(var + eps) + beta, per channel.
+// values each): y = gamma (x - mean) / sqrt(var + eps) + beta, per channel; `activation` as
+// for batch_norm.
 template <class T>
 Var<T> batch_norm_eval(const Var<T>& x, const Var<T>& gamma, const Var<T>& beta, const T* mean, const T* var,
-                       double eps = 1e-5) {
+                       double eps = 1e-5, const Activation& activation = Activation::identity()) {
   const detail::BatchNormLayout l =
       detail::batch_norm_layout("batch_norm_eval", x.shape(), gamma.shape(), beta.shape());
   if (!(eps >= 0.0)) throw Error("batch_norm_eval: eps must be >= 0, got " + std::to_string(eps));
+  detail::check_rectifier("batch_norm_eval", activation);
   Tape<T>& tape = x.tape();
   Node<T>& n = tape.record("batch_norm_eval", &detail::BatchNormEvalOp<T>::backward, x.shape(), {x, gamma, beta});
-  n.attrs = BatchNormAttrs{eps, 0.0};
+  n.attrs = BatchNormAttrs{eps, 0.0, activation};
   const Index C = l.channels;
-  n.saved.resize(Shape::matrix(2, C));
+  n.saved.resize(Shape::matrix(4, C));
   T* mu = n.saved.data();
   T* r = mu + C;
   for (Index c = 0; c < C; ++c) {
