@@ -198,13 +198,20 @@ void from_position_major(const T* xt, Index channels, Index plane, const T* bias
 }
 
 // db = (keep ? db : 0) + the sums of dY [N, channels, plane] over samples [s0, s1) and planes.
+// Channels go to threads in chunks; each channel's sum runs in the same order on any thread.
 template <class T>
 void channel_sums(const T* dy, Index s0, Index s1, Index channels, Index plane, T* db, T keep) {
-  for (Index c = 0; c < channels; ++c) {
-    T total = T(0);
-    for (Index s = s0; s < s1; ++s) total += ConstArrayMap<T>(dy + (s * channels + c) * plane, plane).sum();
-    db[c] = keep == T(0) ? total : db[c] + total;
-  }
+  const Index per_channel = std::max<Index>((s1 - s0) * plane, 1);
+  parallel_for(
+      channels,
+      [&](Index c0, Index c1) {
+        for (Index c = c0; c < c1; ++c) {
+          T total = T(0);
+          for (Index s = s0; s < s1; ++s) total += ConstArrayMap<T>(dy + (s * channels + c) * plane, plane).sum();
+          db[c] = keep == T(0) ? total : db[c] + total;
+        }
+      },
+      std::max<Index>(1, kParallelGrain / per_channel));
 }
 
 }  // namespace detail
