@@ -12,6 +12,7 @@
 // state (one checkpoint fits any shard count), and shard i gets the values the whole
 // batch would give its rows [i*n, (i+1)*n). The other shards' values are skipped, not
 // computed: a skipped uniform is one generator step, a skipped normal pair two.
+#include <algorithm>
 #include <array>
 #include <cmath>
 #include <cstdint>
